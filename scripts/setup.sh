@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs whatever this project needs and is missing on a fresh Debian 12 machine; a second run
+# finds everything in place and takes seconds. Sourced by run.sh and test.sh.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fashion-mlp/target}"
+export FASHION_TOOLS="${FASHION_TOOLS:-$HOME/.cache/fashion-mlp/tools}"
+export FASHION_DATA_DIR="${FASHION_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
+export PATH="$HOME/.cargo/bin:$FASHION_TOOLS/bin:$FASHION_TOOLS/node_modules/.bin:$PATH"
+mkdir -p "$CARGO_TARGET_DIR" "$FASHION_TOOLS/bin"
+
+TRUNK_VERSION=0.21.14
+BINARYEN_VERSION=132.0.0
+PLAYWRIGHT_VERSION=1.64.1
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+
+setup_core() {
+need_apt=()
+[ -f "$FASHION_DATA_DIR/train-images-idx3-ubyte.gz" ] || need_apt+=(dataset-fashion-mnist)
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt: installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need_apt[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
+  log "rustup: adding wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+}
+
+setup_trunk() {
+if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
+  log "cargo: installing trunk $TRUNK_VERSION (about 5 minutes, once)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked --root "$FASHION_TOOLS" --quiet
+fi
+
+}
+
+# Tools for the web build and the browser tests.
+setup_web() {
+# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+(cd "$ROOT" && [ -f Cargo.lock ] || cargo generate-lockfile --quiet)
+WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$ROOT/Cargo.lock")"
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WB_VERSION" ]; then
+  log "cargo: installing wasm-bindgen-cli $WB_VERSION (about 7 minutes, once)"
+  # Not --locked: its lockfile pins a crate version the registry no longer serves.
+  cargo install wasm-bindgen-cli --version "$WB_VERSION" --root "$FASHION_TOOLS" --quiet
+fi
+
+# wasm-opt from npm's binaryen (Debian's 108 corrupts wasm-bindgen output); playwright-core
+# drives the system Chromium in the browser tests (it never downloads a browser).
+if [ ! -x "$FASHION_TOOLS/node_modules/.bin/wasm-opt" ] || [ ! -d "$FASHION_TOOLS/node_modules/playwright-core" ]; then
+  log "npm: installing binaryen $BINARYEN_VERSION and playwright-core $PLAYWRIGHT_VERSION"
+  (cd "$FASHION_TOOLS" && [ -f package.json ] || echo '{"private":true}' > "$FASHION_TOOLS/package.json")
+  (cd "$FASHION_TOOLS" && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null)
+fi
+setup_trunk
+}
+export NODE_PATH="$FASHION_TOOLS/node_modules"
+setup_core

@@ -1,0 +1,55 @@
+//! Choosing a burn device by name. The CPU backend is ndarray (the product's choice); flex is
+//! available behind the `flex` feature for comparison.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+/// A compute backend the core can train on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Ndarray,
+    #[cfg(feature = "flex")]
+    Flex,
+    Wgpu,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Ndarray => "ndarray",
+            #[cfg(feature = "flex")]
+            Backend::Flex => "flex",
+            Backend::Wgpu => "wgpu",
+        }
+    }
+
+    /// A CPU device; WebGPU needs an async initialisation and is set up by the shells.
+    #[allow(deprecated)] // ndarray is the chosen CPU backend; flex is measured beside it.
+    pub fn cpu_device(self) -> Option<Device> {
+        match self {
+            Backend::Ndarray => Some(Device::ndarray()),
+            #[cfg(feature = "flex")]
+            Backend::Flex => Some(Device::flex()),
+            Backend::Wgpu => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ndarray" | "cpu" => Ok(Backend::Ndarray),
+            #[cfg(feature = "flex")]
+            "flex" => Ok(Backend::Flex),
+            "wgpu" | "webgpu" | "gpu" => Ok(Backend::Wgpu),
+            other => Err(format!("unknown backend '{other}' (expected ndarray, wgpu{})", if cfg!(feature = "flex") { " or flex" } else { "" })),
+        }
+    }
+}
+
+/// The CPU device used for the host-side model copy and for tests.
+pub fn cpu() -> Device {
+    Backend::Ndarray.cpu_device().expect("ndarray is always compiled in")
+}

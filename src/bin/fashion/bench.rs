@@ -1,0 +1,66 @@
+//! `fashion bench`: training and inference samples/s per backend, batch size and thread count,
+//! on the real training set, one JSON object per line.
+
+use std::time::Instant;
+
+use fashion_mlp::data::Dataset;
+use fashion_mlp::data::dataset::Split;
+use fashion_mlp::train::{TrainConfig, Trainer, predict};
+use serde_json::json;
+
+use crate::cli::BenchArgs;
+use crate::common;
+
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    let train = Dataset::load_idx_dir(&args.data_dir, Split::Train).map_err(|e| e.to_string())?;
+    let test = Dataset::load_idx_dir(&args.data_dir, Split::Test).map_err(|e| e.to_string())?;
+    // rayon's global pool can be sized once per process; run one thread count per process.
+    let mut threads = args.threads.clone();
+    threads.sort_unstable();
+    threads.dedup();
+    let max_threads = *threads.last().unwrap_or(&1);
+    common::set_threads(Some(max_threads))?;
+    for &backend in &args.backends {
+        let device = common::backend_device(backend)?;
+        for &t in &threads {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().map_err(|e| e.to_string())?;
+            for &bs in &args.batch_sizes {
+                let result = pool.install(|| measure(&train, &test, &device, bs, args.samples))?;
+                let line = json!({
+                    "backend": backend.name(),
+                    "threads": t,
+                    "batch_size": bs,
+                    "train_samples_per_sec": result.0,
+                    "ms_per_step": result.1,
+                    "inference_samples_per_sec": result.2,
+                    "simd": cfg!(feature = "simd"),
+                });
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// (training samples/s, ms per step, inference samples/s)
+fn measure(train: &Dataset, test: &Dataset, device: &burn::tensor::Device, bs: usize, samples: usize) -> Result<(f64, f64, f64), String> {
+    let config = TrainConfig { batch_size: bs, ..TrainConfig::reference() };
+    let mut trainer = Trainer::new(config, train, device).map_err(|e| e.to_string())?;
+    let warmup = 20;
+    pollster::block_on(trainer.run(warmup)).map_err(|e| e.to_string())?;
+    let steps = (samples / bs).max(1);
+    let started = Instant::now();
+    let mut done = 0;
+    while done < steps {
+        let chunk = pollster::block_on(trainer.run((steps - done).min(200))).map_err(|e| e.to_string())?;
+        done += chunk.batches;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let train_rate = (done * bs) as f64 / secs;
+    let pixels = test.scaled_pixels();
+    let started = Instant::now();
+    let model = trainer.model();
+    let _ = pollster::block_on(predict(model, &pixels, device)).map_err(|e| e.to_string())?;
+    let infer_rate = test.len() as f64 / started.elapsed().as_secs_f64();
+    Ok((train_rate, secs * 1000.0 / done as f64, infer_rate))
+}

@@ -1,0 +1,158 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fashion_mlp::backend::Backend;
+
+/// Where the setup script installs the official dataset.
+pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+#[derive(Parser)]
+#[command(name = "fashion", version, about = "Train, evaluate and use a Fashion-MNIST MLP (burn; ndarray or wgpu)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train a model and optionally save it
+    Train(TrainArgs),
+    /// Evaluate a saved model on the test set: accuracy, confusion matrix, per-class table
+    Eval(EvalArgs),
+    /// Class probabilities for an image file (PNG/PGM) or a test-set index
+    Predict(PredictArgs),
+    /// Training and inference throughput, printed as JSON
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// Directory with the four IDX .gz files
+    #[arg(long, env = "FASHION_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Kaggle CSV for training (instead of the IDX files)
+    #[arg(long, requires = "test_csv")]
+    pub train_csv: Option<PathBuf>,
+    /// Kaggle CSV for testing
+    #[arg(long)]
+    pub test_csv: Option<PathBuf>,
+    /// Use a seeded random subset of this many training images
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Use a seeded random subset of this many test images
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+}
+
+#[derive(Args, Clone)]
+pub struct DeviceArgs {
+    /// Compute backend: ndarray (CPU) or wgpu (GPU through Vulkan/Metal/DX12)
+    #[arg(long, default_value = "ndarray")]
+    pub backend: Backend,
+    /// CPU threads for ndarray (1 = single-threaded; default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Recipe {
+    /// Cosine-decayed Adam 0.001, batch 128, flips, label smoothing 0.1 (the default)
+    Improved,
+    /// The original PyTorch recipe: Adam 0.003 constant, batch 64, no augmentation
+    Reference,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Schedule {
+    Constant,
+    Cosine,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Starting point for every hyperparameter below
+    #[arg(long, value_enum, default_value = "improved")]
+    pub recipe: Recipe,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Hidden layer sizes, e.g. 256,128,64
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
+    /// Random left-right flips of training images (true/false)
+    #[arg(long)]
+    pub flip: Option<bool>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write the trained model here (safetensors)
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// One JSON object per epoch on stdout instead of progress bars
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A model file written by `train --save`
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A PNG or PGM image (any size; colour is turned to grey)
+    #[arg(conflicts_with = "index", required_unless_present = "index")]
+    pub image: Option<PathBuf>,
+    /// Classify test-set image number N instead of a file
+    #[arg(long)]
+    pub index: Option<usize>,
+    /// Directory with the IDX files (for --index)
+    #[arg(long, env = "FASHION_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, env = "FASHION_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Backends to measure
+    #[arg(long, value_delimiter = ',', default_value = "ndarray")]
+    pub backends: Vec<Backend>,
+    /// Batch sizes to measure
+    #[arg(long, value_delimiter = ',', default_value = "64,256")]
+    pub batch_sizes: Vec<usize>,
+    /// Thread counts to measure (ndarray/flex)
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub threads: Vec<usize>,
+    /// Training samples per measurement (after a warm-up)
+    #[arg(long, default_value_t = 30_000)]
+    pub samples: usize,
+}

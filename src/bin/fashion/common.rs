@@ -1,0 +1,73 @@
+//! What several commands share: loading data and setting up a device.
+
+use fashion_mlp::backend::Backend;
+use fashion_mlp::data::Dataset;
+use fashion_mlp::data::dataset::Split;
+
+use crate::cli::{DataArgs, DeviceArgs};
+
+/// Sizes rayon's global pool (ndarray's threads) once, before any tensor work.
+pub fn set_threads(threads: Option<usize>) -> Result<(), String> {
+    if let Some(n) = threads {
+        if n == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| format!("cannot set up {n} threads: {e}"))?;
+    }
+    Ok(())
+}
+
+pub fn device(args: &DeviceArgs) -> Result<burn::tensor::Device, String> {
+    set_threads(args.threads)?;
+    backend_device(args.backend)
+}
+
+pub fn backend_device(backend: Backend) -> Result<burn::tensor::Device, String> {
+    match backend.cpu_device() {
+        Some(d) => Ok(d),
+        None => burn::tensor::Device::wgpu_options()
+            .init()
+            .map_err(|e| format!("no usable GPU for the wgpu backend: {e}")),
+    }
+}
+
+/// The training and test sets named by the arguments, subset as asked.
+pub fn load(args: &DataArgs, seed: u64) -> Result<(Dataset, Dataset), String> {
+    let (train, test) = match (&args.train_csv, &args.test_csv) {
+        (Some(tr), Some(te)) => (Dataset::load_csv(tr), Dataset::load_csv(te)),
+        _ => (
+            Dataset::load_idx_dir(&args.data_dir, Split::Train),
+            Dataset::load_idx_dir(&args.data_dir, Split::Test),
+        ),
+    };
+    let (mut train, mut test) = (train.map_err(|e| e.to_string())?, test.map_err(|e| e.to_string())?);
+    if let Some(n) = args.train_limit {
+        train = train.sample(n, seed);
+    }
+    if let Some(n) = args.test_limit {
+        test = test.sample(n, seed);
+    }
+    Ok((train, test))
+}
+
+pub fn load_test(args: &DataArgs) -> Result<Dataset, String> {
+    let test = match &args.test_csv {
+        Some(te) => Dataset::load_csv(te),
+        None => Dataset::load_idx_dir(&args.data_dir, Split::Test),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(match args.test_limit {
+        Some(n) => test.sample(n, 0),
+        None => test,
+    })
+}
+
+pub fn read_model(path: &std::path::Path, device: &burn::tensor::Device) -> Result<fashion_mlp::model::Mlp, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    fashion_mlp::weights::from_bytes(&bytes, device)
+        .map(|(m, _)| m)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}

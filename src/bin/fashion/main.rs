@@ -1,0 +1,37 @@
+//! `fashion`: the native shell around the core (train, eval, predict, bench).
+
+#[cfg(not(target_arch = "wasm32"))]
+mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+mod cli;
+#[cfg(not(target_arch = "wasm32"))]
+mod common;
+#[cfg(not(target_arch = "wasm32"))]
+mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+mod predict;
+#[cfg(not(target_arch = "wasm32"))]
+mod train;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    let args = cli::Cli::parse();
+    let result = match args.command {
+        cli::Command::Train(a) => train::run(a),
+        cli::Command::Eval(a) => eval::run(a),
+        cli::Command::Predict(a) => predict::run(a),
+        cli::Command::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The CLI is native only; the wasm build of this package is the library.
+#[cfg(target_arch = "wasm32")]
+fn main() {}

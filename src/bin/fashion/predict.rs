@@ -1,0 +1,57 @@
+//! `fashion predict`: class probabilities for an image file or a test-set image.
+
+use fashion_mlp::data::dataset::Split;
+use fashion_mlp::data::{CLASS_NAMES, Dataset, IMAGE_PIXELS, IMAGE_SIDE};
+use fashion_mlp::train::predict;
+
+use crate::cli::PredictArgs;
+use crate::common;
+
+pub fn run(args: PredictArgs) -> Result<(), String> {
+    let device = fashion_mlp::backend::cpu();
+    let model = common::read_model(&args.model, &device)?;
+    let (pixels, label) = match (&args.image, args.index) {
+        (_, Some(i)) => {
+            let test = Dataset::load_idx_dir(&args.data_dir, Split::Test).map_err(|e| e.to_string())?;
+            let img = test.image(i).ok_or_else(|| format!("index {i} is past the {} test images", test.len()))?;
+            (img.to_vec(), Some(test.labels()[i]))
+        }
+        (Some(path), None) => (read_image(path)?, None),
+        (None, None) => return Err("give an image file or --index".into()),
+    };
+    let input: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let probs = pollster::block_on(predict(&model, &input, &device)).map_err(|e| e.to_string())?;
+    let probs = probs.first().ok_or("no prediction")?;
+    let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    if args.json {
+        let out = serde_json::json!({
+            "predicted": ranked[0].0,
+            "class": CLASS_NAMES[ranked[0].0],
+            "probabilities": probs,
+            "label": label,
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    if let Some(l) = label {
+        println!("true class: {l} {}", CLASS_NAMES[l as usize]);
+    }
+    for (c, p) in ranked {
+        println!("{c} {:<12} {:>6.2}% {}", CLASS_NAMES[c], p * 100.0, "#".repeat((p * 40.0).round() as usize));
+    }
+    Ok(())
+}
+
+/// Any PNG/PGM, turned to 28x28 grey with the dataset's polarity (light object on dark).
+fn read_image(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.to_luma8();
+    let img = image::imageops::resize(&img, IMAGE_SIDE as u32, IMAGE_SIDE as u32, image::imageops::FilterType::Triangle);
+    let mut pixels = img.into_raw();
+    debug_assert_eq!(pixels.len(), IMAGE_PIXELS);
+    let mean = pixels.iter().map(|&p| p as f64).sum::<f64>() / pixels.len() as f64;
+    if mean > 127.0 {
+        pixels.iter_mut().for_each(|p| *p = 255 - *p);
+    }
+    Ok(pixels)
+}

@@ -1,0 +1,8 @@
+//! Fashion-MNIST data: the file formats users have (IDX, optionally gzipped; Kaggle CSV) and the
+//! in-memory dataset with seeded shuffling.
+
+pub mod csv;
+pub mod dataset;
+pub mod idx;
+
+pub use dataset::{Dataset, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, CLASS_NAMES};

@@ -1,0 +1,167 @@
+//! Model weights <-> safetensors bytes. Parameters are read from the device asynchronously in one
+//! batch (a synchronous read panics on WebGPU in wasm), then written with the safetensors crate;
+//! tensor names follow burn's module paths (`layers.0.weight`), so burn-store reads the files too.
+
+use std::collections::HashMap;
+
+use burn::module::Param;
+use burn::tensor::{Device, Tensor, TensorData, Transaction};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
+use crate::error::WeightsError;
+use crate::model::{Mlp, MlpConfig};
+
+const FORMAT_KEY: &str = "format";
+const FORMAT_VALUE: &str = "fashion-mlp";
+
+/// The parameters of a model on the host: `(name, shape, values)` for every tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub config: MlpConfig,
+    pub tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    /// Free-form facts stored beside the weights (metrics, hyperparameters, provenance).
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads every parameter of `model` from its device in one asynchronous transaction.
+pub async fn snapshot(model: &Mlp) -> Result<Snapshot, WeightsError> {
+    let mut tx = Transaction::default();
+    let mut names = Vec::new();
+    for (i, layer) in model.layers.iter().enumerate() {
+        tx = tx.register(layer.weight.val().without_autodiff());
+        names.push(format!("layers.{i}.weight"));
+        if let Some(bias) = &layer.bias {
+            tx = tx.register(bias.val().without_autodiff());
+            names.push(format!("layers.{i}.bias"));
+        }
+    }
+    let data = tx.execute_async().await.map_err(|e| WeightsError::Readback(format!("{e:?}")))?;
+    let tensors = names
+        .into_iter()
+        .zip(data)
+        .map(|(name, d)| {
+            let shape = d.shape().to_vec();
+            let values = d.iter::<f32>().collect();
+            (name, shape, values)
+        })
+        .collect();
+    let widths = model.widths();
+    let config = MlpConfig { hidden: widths[1..widths.len() - 1].to_vec(), dropout: model.dropout() };
+    Ok(Snapshot { config, tensors, metadata: HashMap::new() })
+}
+
+impl Snapshot {
+    /// Serialises to safetensors bytes (little-endian f32), with the metadata in the header.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, WeightsError> {
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(n, s, v)| (n.clone(), s.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(n, s, b)| {
+                TensorView::new(Dtype::F32, s.clone(), b)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| WeightsError::Format(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut meta = self.metadata.clone();
+        meta.insert(FORMAT_KEY.into(), FORMAT_VALUE.into());
+        meta.insert("dropout".into(), self.config.dropout.to_string());
+        safetensors::serialize(views, Some(meta)).map_err(|e| WeightsError::Format(e.to_string()))
+    }
+
+    /// Parses safetensors bytes, checking names, shapes and dtypes against an MLP layout.
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Self, WeightsError> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        let mut by_name: HashMap<String, TensorView> = st.tensors().into_iter().collect();
+        let layer_count = (0..).take_while(|i| by_name.contains_key(&format!("layers.{i}.weight"))).count();
+        if layer_count < 2 {
+            let mut names: Vec<&String> = by_name.keys().collect();
+            names.sort();
+            let shown: Vec<&str> = names.iter().take(4).map(|s| s.as_str()).collect();
+            return Err(WeightsError::Mismatch(format!(
+                "expected tensors layers.0.weight, layers.1.weight, ...; the file has {}",
+                if shown.is_empty() { "no tensors".to_string() } else { shown.join(", ") }
+            )));
+        }
+        let mut tensors = Vec::new();
+        let mut widths = vec![IMAGE_PIXELS];
+        for i in 0..layer_count {
+            for kind in ["weight", "bias"] {
+                let name = format!("layers.{i}.{kind}");
+                let view = by_name.remove(&name).ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))?;
+                if view.dtype() != Dtype::F32 {
+                    return Err(WeightsError::Mismatch(format!("{name} is {:?}, expected F32", view.dtype())));
+                }
+                let shape = view.shape().to_vec();
+                let fan_in = *widths.last().unwrap_or(&IMAGE_PIXELS);
+                let ok = match kind {
+                    "weight" => shape.len() == 2 && shape[0] == fan_in && shape[1] > 0,
+                    _ => shape.len() == 1 && Some(&shape[0]) == tensors.last().map(|(_, s, _): &(String, Vec<usize>, Vec<f32>)| &s[1]),
+                };
+                if !ok {
+                    return Err(WeightsError::Mismatch(format!("{name} has shape {shape:?}, which does not chain from width {fan_in}")));
+                }
+                if kind == "weight" {
+                    widths.push(shape[1]);
+                }
+                let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                if values.iter().any(|v| !v.is_finite()) {
+                    return Err(WeightsError::Mismatch(format!("{name} holds NaN or infinite values")));
+                }
+                tensors.push((name, shape, values));
+            }
+        }
+        if let Some(extra) = by_name.keys().next() {
+            return Err(WeightsError::Mismatch(format!("unexpected tensor {extra}")));
+        }
+        if widths.last() != Some(&NUM_CLASSES) {
+            return Err(WeightsError::Mismatch(format!("the last layer has {} outputs, expected {NUM_CLASSES}", widths.last().unwrap_or(&0))));
+        }
+        let dropout = metadata.get("dropout").and_then(|d| d.parse().ok()).unwrap_or(MlpConfig::default().dropout);
+        let config = MlpConfig { hidden: widths[1..widths.len() - 1].to_vec(), dropout };
+        config.validate().map_err(|e| WeightsError::Mismatch(e.to_string()))?;
+        Ok(Self { config, tensors, metadata })
+    }
+
+    /// Builds a model on `device` holding these parameters.
+    pub fn to_model(&self, device: &Device) -> Result<Mlp, WeightsError> {
+        let mut model = self.config.init(device).map_err(|e| WeightsError::Mismatch(e.to_string()))?;
+        for (i, layer) in model.layers.iter_mut().enumerate() {
+            let find = |kind: &str| {
+                let name = format!("layers.{i}.{kind}");
+                self.tensors
+                    .iter()
+                    .find(|(n, _, _)| *n == name)
+                    .ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))
+            };
+            let (_, ws, wv) = find("weight")?;
+            let (_, bs, bv) = find("bias")?;
+            let [fan_in, fan_out] = [ws[0], ws[1]];
+            if bs[..] != [fan_out] {
+                return Err(WeightsError::Mismatch(format!("layer {i} bias shape {bs:?}")));
+            }
+            layer.weight = Param::from_tensor(Tensor::from_data(TensorData::new(wv.clone(), [fan_in, fan_out]), device));
+            layer.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bv.clone(), [fan_out]), device)));
+        }
+        Ok(model)
+    }
+}
+
+/// Serialises a model (on any device) to safetensors bytes.
+pub async fn to_bytes(model: &Mlp, metadata: HashMap<String, String>) -> Result<Vec<u8>, WeightsError> {
+    let mut snap = snapshot(model).await?;
+    snap.metadata.extend(metadata);
+    snap.to_safetensors()
+}
+
+/// Loads a model from safetensors bytes onto `device`.
+pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(Mlp, HashMap<String, String>), WeightsError> {
+    let snap = Snapshot::from_safetensors(bytes)?;
+    Ok((snap.to_model(device)?, snap.metadata))
+}

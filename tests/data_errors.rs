@@ -1,0 +1,162 @@
+//! Every class of bad dataset input gives a typed error whose message names the file and problem.
+
+use std::io::Write;
+
+use fashion_mlp::data::dataset::Dataset;
+use fashion_mlp::data::{csv, idx};
+use fashion_mlp::error::DataError;
+
+fn images(n: usize) -> Vec<u8> {
+    idx::encode_images(&vec![7u8; n * 784], n)
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn valid_idx_round_trips_raw_and_gzipped() {
+    let labels = idx::encode_labels(&[0, 1, 9]);
+    let raw = Dataset::from_idx("i", &images(3), "l", &labels).unwrap();
+    let gz = Dataset::from_idx("i", &gzip(&images(3)), "l", &gzip(&labels)).unwrap();
+    assert_eq!(raw, gz);
+    assert_eq!(raw.len(), 3);
+    assert_eq!(raw.labels(), &[0, 1, 9]);
+}
+
+#[test]
+fn corrupt_gzip_is_reported() {
+    let mut gz = gzip(&images(2));
+    let mid = gz.len() / 2;
+    for b in &mut gz[10..mid] {
+        *b ^= 0x5a;
+    }
+    let err = idx::parse_images("train-images.gz", &gz).unwrap_err();
+    assert!(matches!(err, DataError::Gzip { .. }), "{err:?}");
+    assert!(err.to_string().contains("train-images.gz") && err.to_string().contains("corrupt gzip"), "{err}");
+}
+
+#[test]
+fn wrong_magic_names_the_file_and_numbers() {
+    let err = idx::parse_images("x.idx", &idx::encode_labels(&[1, 2])).unwrap_err();
+    assert!(matches!(err, DataError::BadMagic { found: 0x801, .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("x.idx") && msg.contains("0x00000801") && msg.contains("0x00000803"), "{msg}");
+    let err = idx::parse_labels("y.idx", &images(1)).unwrap_err();
+    assert!(matches!(err, DataError::BadMagic { found: 0x803, .. }), "{err:?}");
+}
+
+#[test]
+fn truncated_header_and_payload() {
+    let err = idx::parse_images("a", &images(1)[..10]).unwrap_err();
+    assert!(matches!(err, DataError::TruncatedHeader { len: 10, need: 16, .. }), "{err:?}");
+    let full = images(3);
+    let err = idx::parse_images("a", &full[..full.len() - 100]).unwrap_err();
+    assert_eq!(err, DataError::TruncatedPayload { file: "a".into(), expected: 3 * 784, found: 3 * 784 - 100 });
+    assert!(err.to_string().contains("truncated"), "{err}");
+    let mut long = images(1);
+    long.push(0);
+    assert!(matches!(idx::parse_images("a", &long).unwrap_err(), DataError::TrailingBytes { extra: 1, .. }));
+    let lab = idx::encode_labels(&[1, 2, 3]);
+    assert!(matches!(idx::parse_labels("l", &lab[..9]).unwrap_err(), DataError::TruncatedPayload { .. }));
+}
+
+#[test]
+fn wrong_dimensions_are_rejected() {
+    let mut bytes = images(1);
+    bytes[11] = 32; // rows = 32
+    let err = idx::parse_images("big.idx", &bytes).unwrap_err();
+    assert!(matches!(err, DataError::BadDimensions { rows: 32, cols: 28, .. }), "{err:?}");
+    assert!(err.to_string().contains("32x28"), "{err}");
+}
+
+#[test]
+fn counts_that_disagree() {
+    let err = Dataset::from_idx("i", &images(3), "l", &idx::encode_labels(&[1, 2])).unwrap_err();
+    assert_eq!(err, DataError::CountMismatch { images: 3, labels: 2 });
+    assert!(err.to_string().contains("3 images but 2 labels"));
+}
+
+#[test]
+fn label_out_of_range() {
+    let err = idx::parse_labels("lab", &idx::encode_labels(&[1, 12, 3])).unwrap_err();
+    assert_eq!(err, DataError::BadLabel { file: "lab".into(), index: 1, label: 12 });
+}
+
+#[test]
+fn empty_files() {
+    assert!(matches!(idx::parse_images("e", &[]).unwrap_err(), DataError::Empty { .. }));
+    assert!(matches!(idx::parse_labels("e", &[]).unwrap_err(), DataError::Empty { .. }));
+    assert!(matches!(csv::parse("e.csv", b"").unwrap_err(), DataError::Empty { .. }));
+    let err = csv::parse("h.csv", csv::encode(&[], &[]).as_bytes()).unwrap_err();
+    assert!(matches!(err, DataError::CsvNoRows { .. }), "{err:?}");
+}
+
+fn csv_rows(rows: &[(u8, u8)]) -> String {
+    let pixels: Vec<u8> = rows.iter().flat_map(|&(_, p)| vec![p; 784]).collect();
+    let labels: Vec<u8> = rows.iter().map(|&(l, _)| l).collect();
+    csv::encode(&pixels, &labels)
+}
+
+#[test]
+fn csv_parses_with_header_and_crlf() {
+    let text = csv_rows(&[(3, 0), (9, 255)]).replace('\n', "\r\n");
+    let d = Dataset::from_csv("k.csv", text.as_bytes()).unwrap();
+    assert_eq!(d.labels(), &[3, 9]);
+    assert_eq!(d.image(1).unwrap()[0], 255);
+}
+
+fn replace_line(text: &str, line: usize, f: impl Fn(&str) -> String) -> String {
+    text.lines().enumerate().map(|(i, l)| if i + 1 == line { f(l) } else { l.to_string() }).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn csv_wrong_column_count_names_the_line() {
+    let text = replace_line(&csv_rows(&[(1, 5), (2, 5)]), 3, |l| format!("{l},7"));
+    let err = csv::parse("k.csv", text.as_bytes()).unwrap_err();
+    assert_eq!(err, DataError::CsvColumns { file: "k.csv".into(), line: 3, found: 786 });
+    assert!(err.to_string().contains("k.csv, line 3"), "{err}");
+}
+
+#[test]
+fn csv_non_numeric_cell() {
+    let text = replace_line(&csv_rows(&[(1, 5), (2, 5)]), 2, |l| l.replacen(",5", ",abc", 1));
+    let err = csv::parse("k.csv", text.as_bytes()).unwrap_err();
+    assert_eq!(err, DataError::CsvNotNumber { file: "k.csv".into(), line: 2, column: 2, cell: "abc".into() });
+}
+
+#[test]
+fn csv_label_and_pixel_ranges() {
+    let text = replace_line(&csv_rows(&[(1, 5)]), 2, |l| l.replacen("1,", "10,", 1));
+    assert_eq!(csv::parse("k", text.as_bytes()).unwrap_err(), DataError::CsvLabel { file: "k".into(), line: 2, value: 10 });
+    let text = replace_line(&csv_rows(&[(1, 5)]), 2, |l| format!("{},256", &l[..l.len() - 2]));
+    let err = csv::parse("k", text.as_bytes()).unwrap_err();
+    assert_eq!(err, DataError::CsvPixel { file: "k".into(), line: 2, column: 785, value: 256 });
+    let text = replace_line(&csv_rows(&[(1, 5)]), 2, |l| l.replacen(",5", ",-1", 1));
+    assert!(matches!(csv::parse("k", text.as_bytes()).unwrap_err(), DataError::CsvPixel { value: -1, .. }));
+}
+
+#[test]
+fn missing_files_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Dataset::load_idx_dir(dir.path(), fashion_mlp::data::dataset::Split::Train).unwrap_err();
+    assert!(matches!(err, DataError::Missing { .. }), "{err:?}");
+    assert!(err.to_string().contains("train-images-idx3-ubyte.gz"), "{err}");
+}
+
+#[test]
+fn seeded_sample_is_reproducible_and_subset() {
+    let labels: Vec<u8> = (0..100).map(|i| (i % 10) as u8).collect();
+    let pixels: Vec<u8> = (0..100).flat_map(|i| vec![i as u8; 784]).collect();
+    let d = Dataset::new(pixels, labels).unwrap();
+    let a = d.sample(30, 7);
+    assert_eq!(a, d.sample(30, 7));
+    assert_ne!(a, d.sample(30, 8));
+    assert_eq!(a.len(), 30);
+    for i in 0..30 {
+        let v = a.image(i).unwrap()[0];
+        assert_eq!(a.labels()[i], v % 10);
+    }
+}

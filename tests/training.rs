@@ -1,0 +1,139 @@
+//! The training loop on real data: it learns, it resumes in chunks exactly, and weights survive
+//! a save/load round trip.
+
+use fashion_mlp::backend::cpu;
+use fashion_mlp::data::Dataset;
+use fashion_mlp::data::dataset::Split;
+use fashion_mlp::train::{DeviceSet, TrainConfig, Trainer, evaluate, predict};
+use fashion_mlp::weights;
+
+fn data_dir() -> std::path::PathBuf {
+    std::env::var("FASHION_DATA_DIR").unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into()).into()
+}
+
+fn subsets(train_n: usize, test_n: usize) -> (Dataset, Dataset) {
+    let train = Dataset::load_idx_dir(&data_dir(), Split::Train).expect("dataset installed by the setup");
+    let test = Dataset::load_idx_dir(&data_dir(), Split::Test).expect("dataset installed by the setup");
+    (train.sample(train_n, 1), test.sample(test_n, 2))
+}
+
+fn train_epochs(trainer: &mut Trainer, chunk: usize) {
+    while !trainer.is_finished() {
+        pollster::block_on(trainer.run(chunk)).unwrap();
+    }
+}
+
+#[test]
+fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
+    let (train, test) = subsets(5_000, 2_000);
+    let config = TrainConfig { epochs: 2, seed: 3, ..TrainConfig::reference() };
+    let device = cpu();
+    let mut trainer = Trainer::new(config, &train, &device).unwrap();
+    let test_set = DeviceSet::upload(&test, &trainer.eval_device());
+    let before = pollster::block_on(trainer.evaluate(&test_set)).unwrap();
+    let mut first_loss = None;
+    let mut last = None;
+    while !trainer.is_finished() {
+        let chunk = pollster::block_on(trainer.run(20)).unwrap();
+        first_loss.get_or_insert(chunk.stats.loss);
+        last = Some(chunk);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.position.epoch, 2);
+    assert!(last.finished && last.epoch_finished);
+    assert!(last.stats.loss < first_loss.unwrap() * 0.6, "loss {} -> {}", first_loss.unwrap(), last.stats.loss);
+    let after = pollster::block_on(trainer.evaluate(&test_set)).unwrap();
+    assert!(before.accuracy < 0.3, "untrained accuracy {}", before.accuracy);
+    assert!(after.accuracy > 0.75, "accuracy after 2 epochs: {}", after.accuracy);
+    assert_eq!(after.confusion.total(), 2_000);
+    assert_eq!(after.predictions.len(), 2_000);
+    let per_class_mean = after.per_class_accuracy.iter().sum::<f64>() / 10.0;
+    assert!((per_class_mean - after.accuracy).abs() < 0.05);
+    // Trousers and bags are easy; the classifier must get most of them.
+    assert!(after.per_class_accuracy[1] > 0.8 && after.per_class_accuracy[8] > 0.7, "{:?}", after.per_class_accuracy);
+}
+
+#[test]
+fn chunked_training_equals_one_long_run() {
+    let (train, test) = subsets(1_000, 500);
+    let device = cpu();
+    let config = TrainConfig { epochs: 2, batch_size: 50, seed: 11, ..TrainConfig::improved() };
+    let mut small_chunks = Trainer::new(config.clone(), &train, &device).unwrap();
+    train_epochs(&mut small_chunks, 3);
+    let mut big_chunks = Trainer::new(config, &train, &device).unwrap();
+    train_epochs(&mut big_chunks, 1_000);
+    let set = DeviceSet::upload(&test, &cpu());
+    let a = pollster::block_on(evaluate(small_chunks.model(), &set)).unwrap();
+    let b = pollster::block_on(evaluate(big_chunks.model(), &set)).unwrap();
+    assert_eq!(a.predictions, b.predictions);
+    assert!((a.loss - b.loss).abs() < 1e-5, "{} vs {}", a.loss, b.loss);
+    assert_eq!(small_chunks.position(), big_chunks.position());
+    assert_eq!(small_chunks.position().steps, 2 * 20);
+}
+
+#[test]
+fn run_stops_at_epoch_boundaries_and_after_the_last_epoch() {
+    let (train, _) = subsets(300, 10);
+    let config = TrainConfig { epochs: 1, batch_size: 64, ..TrainConfig::reference() };
+    let mut t = Trainer::new(config, &train, &cpu()).unwrap();
+    let c = pollster::block_on(t.run(3)).unwrap();
+    assert_eq!((c.batches, c.epoch_finished), (3, false));
+    let c = pollster::block_on(t.run(100)).unwrap();
+    assert_eq!((c.batches, c.epoch_finished, c.finished), (2, true, true));
+    assert_eq!(c.epoch_stats.samples, 300);
+    assert!(pollster::block_on(t.run(1)).is_err());
+}
+
+#[test]
+fn bad_configs_are_errors_not_panics() {
+    let (train, _) = subsets(100, 10);
+    for config in [
+        TrainConfig { batch_size: 0, ..TrainConfig::reference() },
+        TrainConfig { learning_rate: f64::NAN, ..TrainConfig::reference() },
+        TrainConfig { epochs: 0, ..TrainConfig::reference() },
+        TrainConfig { model: fashion_mlp::model::MlpConfig { hidden: vec![], dropout: 0.2 }, ..TrainConfig::reference() },
+        TrainConfig { model: fashion_mlp::model::MlpConfig { hidden: vec![32], dropout: 1.5 }, ..TrainConfig::reference() },
+    ] {
+        let err = Trainer::new(config, &train, &cpu()).err().expect("invalid config rejected");
+        assert!(err.to_string().starts_with("invalid setting"), "{err}");
+    }
+}
+
+#[test]
+fn save_then_load_gives_identical_predictions() {
+    let (train, test) = subsets(1_000, 200);
+    let config = TrainConfig { epochs: 1, ..TrainConfig::reference() };
+    let mut trainer = Trainer::new(config, &train, &cpu()).unwrap();
+    train_epochs(&mut trainer, 100);
+    let meta = std::collections::HashMap::from([("note".to_string(), "test".to_string())]);
+    let bytes = pollster::block_on(weights::to_bytes(trainer.model(), meta)).unwrap();
+    let (loaded, meta) = weights::from_bytes(&bytes, &cpu()).unwrap();
+    assert_eq!(meta.get("note").map(String::as_str), Some("test"));
+    assert_eq!(loaded.widths(), vec![784, 256, 128, 64, 10]);
+    let pixels = test.scaled_pixels();
+    let a = pollster::block_on(predict(trainer.model(), &pixels, &cpu())).unwrap();
+    let b = pollster::block_on(predict(&loaded, &pixels, &cpu())).unwrap();
+    assert_eq!(a, b);
+    for p in &a {
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn burn_store_reads_our_files() {
+    use burn::store::{ModuleSnapshot, SafetensorsStore};
+    let config = fashion_mlp::model::MlpConfig::default();
+    let device = cpu();
+    device.seed(5);
+    let model = config.init(&device).unwrap();
+    let bytes = pollster::block_on(weights::to_bytes(&model, Default::default())).unwrap();
+    let mut other = config.init(&device).unwrap();
+    let mut store = SafetensorsStore::from_bytes(Some(bytes));
+    let result = other.load_from(&mut store).unwrap();
+    assert!(result.missing.is_empty() && result.errors.is_empty(), "{result:?}");
+    assert_eq!(result.applied.len(), 8);
+    let x = burn::tensor::Tensor::<2>::ones([1, 784], &device);
+    let a = model.forward(x.clone()).into_data();
+    let b = other.forward(x).into_data();
+    a.assert_approx_eq::<f32>(&b, burn::tensor::Tolerance::default());
+}

@@ -137,3 +137,18 @@ fn burn_store_reads_our_files() {
     let b = other.forward(x).into_data();
     a.assert_approx_eq::<f32>(&b, burn::tensor::Tolerance::default());
 }
+
+#[test]
+fn device_set_unpacks_every_byte_value_exactly() {
+    // 784 * 2 pixels covering 0..=255 in every byte position of the packed words.
+    let pixels: Vec<u8> = (0..2 * 784).map(|i| ((i * 37 + i / 4) % 256) as u8).collect();
+    let data = Dataset::new(pixels.clone(), vec![3, 7]).unwrap();
+    let set = DeviceSet::upload(&data, &cpu());
+    let rows: Vec<f32> = set.rows(0..2).into_data().iter::<f32>().collect();
+    let expected: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    assert_eq!(rows, expected);
+    let idx = burn::tensor::Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(vec![1i64, 0], [2]), &cpu());
+    let gathered: Vec<f32> = set.gather(idx).into_data().iter::<f32>().collect();
+    assert_eq!(&gathered[..784], &expected[784..]);
+    assert_eq!(&gathered[784..], &expected[..784]);
+}

@@ -38,7 +38,7 @@ fi
 setup_trunk() {
 if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
   log "cargo: installing trunk $TRUNK_VERSION (about 5 minutes, once)"
-  cargo install trunk --version "$TRUNK_VERSION" --locked --root "$FASHION_TOOLS" --quiet
+  CARGO_TARGET_DIR="$FASHION_TOOLS/build" cargo install trunk --version "$TRUNK_VERSION" --locked --root "$FASHION_TOOLS" --quiet
 fi
 
 }
@@ -51,7 +51,7 @@ WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); p
 if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WB_VERSION" ]; then
   log "cargo: installing wasm-bindgen-cli $WB_VERSION (about 7 minutes, once)"
   # Not --locked: its lockfile pins a crate version the registry no longer serves.
-  cargo install wasm-bindgen-cli --version "$WB_VERSION" --root "$FASHION_TOOLS" --quiet
+  CARGO_TARGET_DIR="$FASHION_TOOLS/build" cargo install wasm-bindgen-cli --version "$WB_VERSION" --root "$FASHION_TOOLS" --quiet
 fi
 
 # wasm-opt from npm's binaryen (Debian's 108 corrupts wasm-bindgen output); playwright-core

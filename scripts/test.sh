@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
-# The whole test suite: sets up what is missing, then native tests (real data), the wasm32 build,
-# and (once they exist) the browser tests. CI runs exactly this (.ci/run).
+# The whole test suite: sets up what is missing, then native tests on the real data, the wasm32
+# build, in-browser wasm tests (WebGPU on SwiftShader and the CPU backend), the page build, and the
+# end-to-end browser tests. CI runs exactly this (.ci/run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
+setup_web
 cd "$ROOT"
 
 step() { printf '\n\033[1;32m== %s\033[0m\n' "$*" >&2; }
 
 step "native tests (cargo test --release, real Fashion-MNIST)"
-cargo test --release --quiet 2>&1 | tee "$CARGO_TARGET_DIR/native-tests.log"
+cargo test --release
 
-step "wasm32 build of the library (no extra flags)"
-cargo build --release --target wasm32-unknown-unknown --lib --quiet
+step "wasm32 build of the crate (no extra flags)"
+cargo build --release --target wasm32-unknown-unknown
+
+step "in-browser wasm tests (headless Chromium, SwiftShader WebGPU + CPU)"
+export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600
+cargo test --release --target wasm32-unknown-unknown --test browser
+
+step "page build (Trunk, offline)"
+bash scripts/build-web.sh
+
+step "end-to-end browser tests (playwright-core + /usr/bin/chromium)"
+node --test --test-concurrency=1 tests/e2e/

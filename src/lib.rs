@@ -8,5 +8,7 @@ pub mod metrics;
 pub mod model;
 pub mod train;
 pub mod weights;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};

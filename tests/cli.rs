@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! The `fashion` CLI end to end on real data: train -> save -> eval -> predict, CSV input,
 //! and readable errors for bad input.
 

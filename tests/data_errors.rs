@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Every class of bad dataset input gives a typed error whose message names the file and problem.
 
 use std::io::Write;
@@ -158,5 +159,60 @@ fn seeded_sample_is_reproducible_and_subset() {
     for i in 0..30 {
         let v = a.image(i).unwrap()[0];
         assert_eq!(a.labels()[i], v % 10);
+    }
+}
+
+mod bundle {
+    use super::*;
+    use fashion_mlp::data::bundle::from_files;
+
+    fn idx_files(train: usize, test: usize) -> Vec<(String, Vec<u8>)> {
+        let labels = |n: usize| (0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>();
+        vec![
+            ("train-images-idx3-ubyte.gz".into(), gzip(&images(train))),
+            ("train-labels-idx1-ubyte.gz".into(), gzip(&idx::encode_labels(&labels(train)))),
+            ("t10k-images-idx3-ubyte".into(), images(test)),
+            ("t10k-labels-idx1-ubyte".into(), idx::encode_labels(&labels(test))),
+        ]
+    }
+
+    #[test]
+    fn four_idx_files_in_any_order() {
+        let mut files = idx_files(6, 3);
+        files.reverse();
+        let (train, test) = from_files(&files).unwrap();
+        assert_eq!((train.len(), test.len()), (6, 3));
+    }
+
+    #[test]
+    fn unnamed_files_split_by_size() {
+        let mut files = idx_files(6, 3);
+        for (i, f) in files.iter_mut().enumerate() {
+            f.0 = format!("file{i}");
+        }
+        let (train, test) = from_files(&files).unwrap();
+        assert_eq!((train.len(), test.len()), (6, 3));
+    }
+
+    #[test]
+    fn two_csvs() {
+        let tr = csv_rows(&[(1, 2), (3, 4), (5, 6)]);
+        let te = csv_rows(&[(7, 8)]);
+        let (train, test) = from_files(&[("fashion-mnist_test.csv".into(), te.into_bytes()), ("fashion-mnist_train.csv".into(), tr.into_bytes())]).unwrap();
+        assert_eq!((train.len(), test.len()), (3, 1));
+    }
+
+    #[test]
+    fn missing_and_bad_files_say_what_is_wrong() {
+        let mut files = idx_files(6, 3);
+        files.remove(3);
+        let err = from_files(&files).unwrap_err();
+        assert!(err.to_string().contains("test labels"), "{err}");
+        let mut files = idx_files(6, 3);
+        files[0].1.truncate(40);
+        let err = from_files(&files).unwrap_err();
+        assert!(err.to_string().contains("train-images-idx3-ubyte.gz"), "{err}");
+        let err = from_files(&[]).unwrap_err();
+        assert!(err.to_string().contains("training images"), "{err}");
     }
 }

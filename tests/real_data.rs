@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Facts about the real Fashion-MNIST files the setup installs.
 
 use fashion_mlp::data::Dataset;

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! The training loop on real data: it learns, it resumes in chunks exactly, and weights survive
 //! a save/load round trip.
 
@@ -6,6 +7,14 @@ use fashion_mlp::data::Dataset;
 use fashion_mlp::data::dataset::Split;
 use fashion_mlp::train::{DeviceSet, TrainConfig, Trainer, evaluate, predict};
 use fashion_mlp::weights;
+
+/// burn's CPU backends share one random generator per process: tests that seed it and expect
+/// reproducible numbers must not interleave with others that draw from it.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn data_dir() -> std::path::PathBuf {
     std::env::var("FASHION_DATA_DIR").unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into()).into()
@@ -25,6 +34,7 @@ fn train_epochs(trainer: &mut Trainer, chunk: usize) {
 
 #[test]
 fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
+    let _rng = rng_lock();
     let (train, test) = subsets(5_000, 2_000);
     let config = TrainConfig { epochs: 2, seed: 3, ..TrainConfig::reference() };
     let device = cpu();
@@ -55,6 +65,7 @@ fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
 
 #[test]
 fn chunked_training_equals_one_long_run() {
+    let _rng = rng_lock();
     let (train, test) = subsets(1_000, 500);
     let device = cpu();
     let config = TrainConfig { epochs: 2, batch_size: 50, seed: 11, ..TrainConfig::improved() };
@@ -73,6 +84,7 @@ fn chunked_training_equals_one_long_run() {
 
 #[test]
 fn run_stops_at_epoch_boundaries_and_after_the_last_epoch() {
+    let _rng = rng_lock();
     let (train, _) = subsets(300, 10);
     let config = TrainConfig { epochs: 1, batch_size: 64, ..TrainConfig::reference() };
     let mut t = Trainer::new(config, &train, &cpu()).unwrap();
@@ -86,6 +98,7 @@ fn run_stops_at_epoch_boundaries_and_after_the_last_epoch() {
 
 #[test]
 fn bad_configs_are_errors_not_panics() {
+    let _rng = rng_lock();
     let (train, _) = subsets(100, 10);
     for config in [
         TrainConfig { batch_size: 0, ..TrainConfig::reference() },
@@ -101,6 +114,7 @@ fn bad_configs_are_errors_not_panics() {
 
 #[test]
 fn save_then_load_gives_identical_predictions() {
+    let _rng = rng_lock();
     let (train, test) = subsets(1_000, 200);
     let config = TrainConfig { epochs: 1, ..TrainConfig::reference() };
     let mut trainer = Trainer::new(config, &train, &cpu()).unwrap();
@@ -121,6 +135,7 @@ fn save_then_load_gives_identical_predictions() {
 
 #[test]
 fn burn_store_reads_our_files() {
+    let _rng = rng_lock();
     use burn::store::{ModuleSnapshot, SafetensorsStore};
     let config = fashion_mlp::model::MlpConfig::default();
     let device = cpu();
@@ -140,6 +155,7 @@ fn burn_store_reads_our_files() {
 
 #[test]
 fn device_set_unpacks_every_byte_value_exactly() {
+    let _rng = rng_lock();
     // 784 * 2 pixels covering 0..=255 in every byte position of the packed words.
     let pixels: Vec<u8> = (0..2 * 784).map(|i| ((i * 37 + i / 4) % 256) as u8).collect();
     let data = Dataset::new(pixels.clone(), vec![3, 7]).unwrap();

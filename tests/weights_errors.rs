@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Wrong or corrupt model files are clear errors, never panics.
 
 

@@ -28,9 +28,12 @@ pub fn device(args: &DeviceArgs) -> Result<burn::tensor::Device, String> {
 pub fn backend_device(backend: Backend) -> Result<burn::tensor::Device, String> {
     match backend.cpu_device() {
         Some(d) => Ok(d),
+        #[cfg(feature = "gpu")]
         None => burn::tensor::Device::wgpu_options()
             .init()
             .map_err(|e| format!("no usable GPU for the wgpu backend: {e}")),
+        #[cfg(not(feature = "gpu"))]
+        None => Err("this build has no GPU support (built without the `gpu` feature)".into()),
     }
 }
 

@@ -1,0 +1,190 @@
+//! Charts drawn by plotters onto the page's canvases: training curves and the confusion matrix.
+
+use plotters::prelude::*;
+use plotters_canvas::CanvasBackend;
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlCanvasElement;
+
+use crate::data::CLASS_NAMES;
+
+const BG: RGBColor = RGBColor(0x15, 0x1b, 0x2b);
+const GRID: RGBColor = RGBColor(0x2a, 0x33, 0x48);
+const TEXT: RGBColor = RGBColor(0xc8, 0xd0, 0xe0);
+
+#[derive(Deserialize)]
+struct Series {
+    label: String,
+    /// CSS hex colour, e.g. "#4f9dff".
+    color: String,
+    /// (x, y) points; x is the (fractional) epoch.
+    points: Vec<(f64, f64)>,
+    #[serde(default)]
+    dots: bool,
+}
+
+fn hex(color: &str) -> RGBColor {
+    let c = color.trim_start_matches('#');
+    let p = |i: usize| c.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(200);
+    RGBColor(p(0), p(2), p(4))
+}
+
+fn err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// Line chart of several series over epochs. `series`: [{label, color, points: [[x, y]], dots}].
+#[wasm_bindgen]
+pub fn draw_curves(canvas: HtmlCanvasElement, series: JsValue, epochs: f64, y_label: &str, percent: bool) -> Result<(), JsError> {
+    let series: Vec<Series> = serde_wasm_bindgen::from_value(series).map_err(err)?;
+    let backend = CanvasBackend::with_canvas_object(canvas).ok_or_else(|| err("no 2D canvas"))?;
+    let root = backend.into_drawing_area();
+    root.fill(&BG).map_err(err)?;
+    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| y.is_finite());
+    let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+    if !lo.is_finite() {
+        (lo, hi) = if percent { (0.0, 1.0) } else { (0.0, 2.5) };
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-3);
+    let (lo, hi) = if percent { ((lo - pad).max(0.0), (hi + pad).min(1.0)) } else { ((lo - pad).max(0.0), hi + pad) };
+    let mut chart = ChartBuilder::on(&root)
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..epochs.max(1.0), lo..hi)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .light_line_style(BG)
+        .axis_style(GRID)
+        .label_style(("sans-serif", 12).into_font().color(&TEXT))
+        .x_desc("epoch")
+        .y_desc(y_label)
+        .y_label_formatter(&|v| if percent { format!("{:.0}%", v * 100.0) } else { format!("{v:.2}") })
+        .draw()
+        .map_err(err)?;
+    for s in &series {
+        let color = hex(&s.color);
+        let points = s.points.iter().copied().filter(|p| p.1.is_finite());
+        if s.dots {
+            chart
+                .draw_series(points.map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(err)?
+                .label(s.label.clone())
+                .legend(move |(x, y)| Circle::new((x + 8, y), 3, color.filled()));
+        } else {
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(err)?
+                .label(s.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(BG.mix(0.85))
+        .border_style(GRID)
+        .label_font(("sans-serif", 12).into_font().color(&TEXT))
+        .position(if percent { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Heatmap of a 10x10 confusion matrix (row-major counts, rows = true class), each row
+/// coloured by its share so every class reads the same, with the counts written in.
+#[wasm_bindgen]
+pub fn draw_confusion(canvas: HtmlCanvasElement, matrix: Vec<u32>) -> Result<(), JsError> {
+    if matrix.len() != 100 {
+        return Err(err("the confusion matrix needs 100 counts"));
+    }
+    let backend = CanvasBackend::with_canvas_object(canvas).ok_or_else(|| err("no 2D canvas"))?;
+    let root = backend.into_drawing_area();
+    root.fill(&BG).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(8)
+        .x_label_area_size(80)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0i32..10, 0i32..10)
+        .map_err(err)?;
+    let short = |i: i32| CLASS_NAMES.get(i as usize).copied().unwrap_or("").to_string();
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .axis_style(GRID)
+        .x_labels(10)
+        .y_labels(10)
+        .x_label_formatter(&|x| short(*x))
+        .y_label_formatter(&|y| short(9 - *y))
+        .x_label_style(("sans-serif", 12).into_font().color(&TEXT).transform(FontTransform::Rotate90))
+        .y_label_style(("sans-serif", 12).into_font().color(&TEXT))
+        .x_desc("predicted")
+        .y_desc("true")
+        .draw()
+        .map_err(err)?;
+    let cells = (0..10).flat_map(|t| (0..10).map(move |p| (t, p)));
+    let row_sum = |t: usize| matrix[t * 10..t * 10 + 10].iter().sum::<u32>().max(1) as f64;
+    chart
+        .draw_series(cells.clone().map(|(t, p)| {
+            let share = matrix[t * 10 + p] as f64 / row_sum(t);
+            let color = if t == p {
+                RGBColor(20, (60.0 + 170.0 * share) as u8, (70.0 + 90.0 * share) as u8)
+            } else {
+                RGBColor((30.0 + 225.0 * share.sqrt()) as u8, 40, 60)
+            };
+            let y = 9 - t as i32;
+            Rectangle::new([(p as i32, y), (p as i32 + 1, y + 1)], color.filled())
+        }))
+        .map_err(err)?;
+    chart
+        .draw_series(cells.map(|(t, p)| {
+            let y = 9 - t as i32;
+            Text::new(
+                matrix[t * 10 + p].to_string(),
+                (p as i32, y + 1),
+                ("sans-serif", 12).into_font().color(&WHITE.mix(0.85)),
+            )
+        }))
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Horizontal bars of per-class accuracy.
+#[wasm_bindgen]
+pub fn draw_per_class(canvas: HtmlCanvasElement, accuracy: Vec<f64>) -> Result<(), JsError> {
+    let backend = CanvasBackend::with_canvas_object(canvas).ok_or_else(|| err("no 2D canvas"))?;
+    let root = backend.into_drawing_area();
+    root.fill(&BG).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(8)
+        .x_label_area_size(40)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..1f64, 0i32..10)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .bold_line_style(GRID)
+        .light_line_style(BG)
+        .axis_style(GRID)
+        .x_labels(5)
+        .y_labels(10)
+        .x_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+        .y_label_formatter(&|y| CLASS_NAMES.get(9 - *y as usize).copied().unwrap_or("").to_string())
+        .label_style(("sans-serif", 12).into_font().color(&TEXT))
+        .x_desc("per-class accuracy")
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(accuracy.iter().take(10).enumerate().map(|(c, &a)| {
+            let y = 9 - c as i32;
+            let color = if a >= 0.9 { RGBColor(62, 207, 142) } else if a >= 0.75 { RGBColor(79, 157, 255) } else { RGBColor(255, 140, 90) };
+            Rectangle::new([(0.0, y), (a.clamp(0.0, 1.0), y + 1)], color.filled())
+        }))
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! What the page itself runs: a CPU copy of the model that answers predictions at once, even
+//! while the worker trains.
+
+use wasm_bindgen::prelude::*;
+
+use crate::data::IMAGE_PIXELS;
+use crate::model::Mlp;
+use crate::train::predict;
+use crate::weights;
+
+/// A model on the page's CPU, loaded from safetensors bytes.
+#[wasm_bindgen]
+pub struct Classifier {
+    model: Mlp,
+}
+
+#[wasm_bindgen]
+impl Classifier {
+    /// Loads a model file; a wrong or corrupt file is an error and nothing changes.
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: &[u8]) -> Result<Classifier, JsError> {
+        let (model, _) = weights::from_bytes(bytes, &crate::backend::cpu()).map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(Classifier { model })
+    }
+
+    /// Probabilities of the ten classes for 784 pixels scaled to [0, 1] (or several images
+    /// back to back: 10 probabilities each). Synchronous: the CPU backend answers at once.
+    pub fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
+        if pixels.is_empty() || pixels.len() % IMAGE_PIXELS != 0 {
+            return Err(JsError::new(&format!("expected a multiple of {IMAGE_PIXELS} pixels, got {}", pixels.len())));
+        }
+        let probs = ready(predict(&self.model, pixels, &crate::backend::cpu()))
+            .ok_or_else(|| JsError::new("the CPU model did not answer synchronously"))?
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(probs.into_iter().flatten().collect())
+    }
+
+    /// Layer widths, e.g. [784, 256, 128, 64, 10].
+    pub fn widths(&self) -> Vec<u32> {
+        self.model.widths().into_iter().map(|w| w as u32).collect()
+    }
+}
+
+/// Polls a future once: CPU-backend reads complete immediately, so no executor is needed.
+fn ready<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Installs a panic hook that prints Rust panics to the console readably.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}

@@ -1,0 +1,106 @@
+// End-to-end: the page served as the run command serves it, in headless Debian Chromium, with
+// WebGPU (SwiftShader) and without any adapter (the CPU fallback).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serve, launch, open, waitForStatus, setSettings } from './harness.mjs';
+
+let server;
+before(async () => { server = await serve(); });
+after(() => server?.stop());
+
+/** Sum of a canvas' pixels that differ from its top-left pixel (0 = nothing drawn). */
+async function drawnPixels(page, id) {
+  return page.evaluate((id) => {
+    const c = document.getElementById(id);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2]) n++;
+    return n;
+  }, id);
+}
+
+test('trains on WebGPU (SwiftShader): accuracy reported, confusion matrix drawn', { timeout: 600_000 }, async () => {
+  const browser = await launch({ webgpu: true });
+  try {
+    const { page, errors } = await open(browser, `${server.url}?testLimit=500`);
+    await waitForStatus(page, /Ready to train/);
+    await setSettings(page, { backend: 'webgpu', epochs: 1, limit: 640, batch: 64 });
+    await page.click('#train');
+    const status = await waitForStatus(page, /Training on WebGPU/, 120_000);
+    assert.match(status, /WebGPU \(.+\)/, 'the adapter is named');
+    await waitForStatus(page, /Finished 1 epochs/, 500_000);
+    const app = await page.evaluate(() => ({ acc: window.fashionApp.history.testAcc, cm: window.fashionApp.confusion, backend: window.fashionApp.backend }));
+    assert.equal(app.backend.name, 'webgpu');
+    assert.equal(app.acc.length, 1);
+    assert.ok(app.acc[0][1] > 0.4, `accuracy after one short epoch on WebGPU: ${app.acc[0][1]}`);
+    assert.equal(app.cm.flat().reduce((a, b) => a + b, 0), 500);
+    assert.match(await page.textContent('#s-acc'), /%$/);
+    assert.ok(await drawnPixels(page, 'confusion') > 1000, 'confusion matrix drawn');
+    assert.ok(await drawnPixels(page, 'grid') > 1000, 'prediction grid drawn');
+    assert.deepEqual(errors.filter((e) => /panic|RuntimeError|unreachable/i.test(e)), []);
+    await page.screenshot({ path: process.env.SCREENSHOT_DIR ? `${process.env.SCREENSHOT_DIR}/webgpu.png` : '/tmp/fashion-webgpu.png', fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
+
+test('falls back to the CPU without a WebGPU adapter, stays responsive, pause/resume/stop work', { timeout: 600_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser, `${server.url}?testLimit=2000`);
+    await waitForStatus(page, /Ready to train/);
+    // Watch the main thread: long tasks and the largest gap between animation frames.
+    await page.evaluate(() => {
+      window.jank = { longTasks: [], maxFrameGap: 0 };
+      new PerformanceObserver((l) => l.getEntries().forEach((e) => window.jank.longTasks.push(e.duration))).observe({ type: 'longtask', buffered: false });
+      let last = performance.now();
+      const tick = (t) => { window.jank.maxFrameGap = Math.max(window.jank.maxFrameGap, t - last); last = t; requestAnimationFrame(tick); };
+      requestAnimationFrame(tick);
+    });
+    await setSettings(page, { backend: 'auto', epochs: 3, limit: 12000, batch: 64 });
+    await page.click('#train');
+    const status = await waitForStatus(page, /Training on the CPU/);
+    assert.match(status, /no adapter|WebGPU/, `the fallback reason is shown: ${status}`);
+    assert.equal(await page.textContent('#s-backend'), 'CPU');
+    await waitForStatus(page, /Epoch 1 of 3/, 300_000);
+
+    await page.click('#pause');
+    await waitForStatus(page, /Paused/);
+    const steps = () => page.evaluate(() => window.fashionApp.history.liveLoss.length);
+    const before = await steps();
+    await page.waitForTimeout(1500);
+    assert.equal(await steps(), before, 'no progress while paused');
+    assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'true');
+    await page.click('#pause');
+    await waitForStatus(page, /resumed|Epoch/);
+    await page.waitForFunction((n) => window.fashionApp.history.liveLoss.length > n, before, { timeout: 60_000 });
+    await page.click('#stop');
+    await waitForStatus(page, /Stopped after epoch/);
+    assert.equal(await page.isDisabled('#train'), false, 'can train again');
+
+    const app = await page.evaluate(() => ({ acc: window.fashionApp.history.testAcc, jank: window.jank }));
+    assert.ok(app.acc[0][1] > 0.7, `CPU accuracy after one epoch of 12k images: ${app.acc[0][1]}`);
+    const maxLong = Math.max(0, ...app.jank.longTasks);
+    console.log(`main thread while training: ${app.jank.longTasks.length} long tasks, longest ${maxLong.toFixed(0)} ms, largest frame gap ${app.jank.maxFrameGap.toFixed(0)} ms`);
+    assert.ok(maxLong < 400, `longest main-thread task ${maxLong} ms`);
+    assert.deepEqual(errors.filter((e) => /panic|RuntimeError|unreachable/i.test(e)), []);
+    await page.screenshot({ path: '/tmp/fashion-cpu.png', fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a corrupt dataset file gives a clear message', { timeout: 120_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const page = await browser.newPage();
+    await page.route('**/data/t10k-labels-idx1-ubyte.gz', (route) => route.fulfill({ status: 200, contentType: 'application/gzip', body: Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]) }));
+    await page.goto(server.url);
+    await page.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 60_000 });
+    const text = await page.textContent('#error');
+    assert.match(text, /t10k-labels-idx1-ubyte\.gz: corrupt gzip data/);
+    assert.equal(await page.isDisabled('#train'), true);
+  } finally {
+    await browser.close();
+  }
+});

@@ -1,0 +1,66 @@
+// Shared pieces of the browser tests: a static server for dist/ on a free loopback port, and
+// Debian's Chromium driven by playwright-core (never a downloaded browser).
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+    srv.on('error', reject);
+  });
+}
+
+/** Serves dist/ exactly as the run command does. Returns {url, stop}. */
+export async function serve(dir = path.join(ROOT, 'dist')) {
+  const port = await freePort();
+  const child = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--dir', dir, '--port', String(port)], { stdio: 'inherit' });
+  const url = `http://127.0.0.1:${port}/`;
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(url)).ok) break; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, stop: () => child.kill('SIGTERM') };
+}
+
+/** Headless Debian Chromium (playwright gives each launch a fresh profile); `webgpu` adds
+ * SwiftShader's WebGPU adapter, without it `requestAdapter()` resolves to null. */
+export async function launch({ webgpu }) {
+  const args = [
+    '--headless=new', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+  ];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args, headless: true });
+}
+
+/** Opens the page, collecting console errors and worker messages' types. */
+export async function open(browser, url, { viewport = { width: 1440, height: 1000 } } = {}) {
+  const page = await browser.newPage({ viewport });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(url);
+  return { page, errors };
+}
+
+export async function waitForStatus(page, pattern, timeout = 120_000) {
+  await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('status').textContent), pattern.source, { timeout });
+  return page.textContent('#status');
+}
+
+export async function setSettings(page, values) {
+  for (const [id, v] of Object.entries(values)) {
+    if (id === 'backend') await page.selectOption('#backend', v);
+    else if (id === 'improved') await page.setChecked('#improved', v);
+    else await page.fill(`#${id}`, String(v));
+  }
+}

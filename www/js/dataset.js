@@ -1,0 +1,53 @@
+// Fetches the Fashion-MNIST files from this site, with byte progress, and keeps them in the
+// Cache API so a second visit reads them locally.
+
+export const FILES = [
+  'train-images-idx3-ubyte.gz',
+  'train-labels-idx1-ubyte.gz',
+  't10k-images-idx3-ubyte.gz',
+  't10k-labels-idx1-ubyte.gz',
+];
+const CACHE = 'fashion-data-v1';
+
+async function readWithProgress(response, onBytes) {
+  if (!response.body) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+    onBytes(value.length);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+}
+
+/** Resolves to {files: [{name, bytes}], fromCache}; onProgress(loaded, total). */
+export async function fetchDataset(base, onProgress) {
+  const cache = 'caches' in self ? await caches.open(CACHE).catch(() => null) : null;
+  const urls = FILES.map((f) => new URL(f, base).href);
+  const responses = await Promise.all(urls.map(async (u, i) => {
+    const hit = cache ? await cache.match(u) : undefined;
+    if (hit) return { r: hit, hit: true };
+    const r = await fetch(u);
+    if (!r.ok) throw new Error(`${FILES[i]}: HTTP ${r.status} ${r.statusText}`);
+    return { r, hit: false };
+  }));
+  const total = responses.reduce((s, { r }) => s + Number(r.headers.get('content-length') || 0), 0);
+  let loaded = 0;
+  const files = await Promise.all(responses.map(async ({ r, hit }, i) => {
+    const bytes = await readWithProgress(r, (n) => { loaded += n; onProgress(loaded, total); });
+    if (!hit && cache) {
+      const headers = { 'content-length': String(bytes.length), 'content-type': 'application/gzip' };
+      await cache.put(urls[i], new Response(bytes.slice(), { headers })).catch(() => {});
+    }
+    return { name: FILES[i], bytes };
+  }));
+  onProgress(loaded, loaded);
+  return { files, fromCache: responses.every(({ hit }) => hit) };
+}

@@ -92,5 +92,6 @@ async fn webgpu_steps_lower_the_loss_and_agree_with_the_cpu() {
     let report = fashion_mlp::train::evaluate(&model, &set).await.unwrap();
     assert_eq!(report.confusion.total(), 640);
     let bytes = weights::to_bytes(&model, Default::default()).await.unwrap();
-    assert_eq!(bytes, initial);
+    let read = |b: &[u8]| weights::Snapshot::from_safetensors(b).unwrap().tensors;
+    assert_eq!(read(&bytes), read(&initial));
 }

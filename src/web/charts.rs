@@ -93,6 +93,18 @@ pub fn draw_curves(canvas: HtmlCanvasElement, series: JsValue, epochs: f64, y_la
     Ok(())
 }
 
+/// A class name for a label on a segmented (one slot per class) axis, `flip` for the y axis,
+/// where class 0 is drawn at the top.
+fn class_label(v: &SegmentValue<i32>, flip: bool) -> String {
+    match v {
+        SegmentValue::CenterOf(i) => {
+            let i = if flip { 9 - *i } else { *i };
+            CLASS_NAMES.get(i as usize).copied().unwrap_or("").to_string()
+        }
+        _ => String::new(),
+    }
+}
+
 /// Heatmap of a 10x10 confusion matrix (row-major counts, rows = true class), each row
 /// coloured by its share so every class reads the same, with the counts written in.
 #[wasm_bindgen]
@@ -105,47 +117,45 @@ pub fn draw_confusion(canvas: HtmlCanvasElement, matrix: Vec<u32>) -> Result<(),
     root.fill(&BG).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
-        .x_label_area_size(80)
-        .y_label_area_size(90)
-        .build_cartesian_2d(0i32..10, 0i32..10)
+        .x_label_area_size(96)
+        .y_label_area_size(96)
+        .build_cartesian_2d((0i32..10).into_segmented(), (0i32..10).into_segmented())
         .map_err(err)?;
-    let short = |i: i32| CLASS_NAMES.get(i as usize).copied().unwrap_or("").to_string();
     chart
         .configure_mesh()
         .disable_mesh()
         .axis_style(GRID)
         .x_labels(10)
         .y_labels(10)
-        .x_label_formatter(&|x| short(*x))
-        .y_label_formatter(&|y| short(9 - *y))
+        .x_label_formatter(&|x| class_label(x, false))
+        .y_label_formatter(&|y| class_label(y, true))
         .x_label_style(("sans-serif", 12).into_font().color(&TEXT).transform(FontTransform::Rotate90))
         .y_label_style(("sans-serif", 12).into_font().color(&TEXT))
         .x_desc("predicted")
         .y_desc("true")
         .draw()
         .map_err(err)?;
-    let cells = (0..10).flat_map(|t| (0..10).map(move |p| (t, p)));
     let row_sum = |t: usize| matrix[t * 10..t * 10 + 10].iter().sum::<u32>().max(1) as f64;
+    let cell = |t: usize, p: usize| {
+        let y = 9 - t as i32;
+        [(SegmentValue::Exact(p as i32), SegmentValue::Exact(y + 1)), (SegmentValue::Exact(p as i32 + 1), SegmentValue::Exact(y))]
+    };
+    let cells: Vec<(usize, usize)> = (0..10).flat_map(|t| (0..10).map(move |p| (t, p))).collect();
     chart
-        .draw_series(cells.clone().map(|(t, p)| {
+        .draw_series(cells.iter().map(|&(t, p)| {
             let share = matrix[t * 10 + p] as f64 / row_sum(t);
             let color = if t == p {
                 RGBColor(20, (60.0 + 170.0 * share) as u8, (70.0 + 90.0 * share) as u8)
             } else {
                 RGBColor((30.0 + 225.0 * share.sqrt()) as u8, 40, 60)
             };
-            let y = 9 - t as i32;
-            Rectangle::new([(p as i32, y), (p as i32 + 1, y + 1)], color.filled())
+            Rectangle::new(cell(t, p), color.filled())
         }))
         .map_err(err)?;
+    let font = ("sans-serif", 12).into_font().color(&WHITE.mix(0.9)).pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center));
     chart
-        .draw_series(cells.map(|(t, p)| {
-            let y = 9 - t as i32;
-            Text::new(
-                matrix[t * 10 + p].to_string(),
-                (p as i32, y + 1),
-                ("sans-serif", 12).into_font().color(&WHITE.mix(0.85)),
-            )
+        .draw_series(cells.iter().map(|&(t, p)| {
+            Text::new(matrix[t * 10 + p].to_string(), (SegmentValue::CenterOf(p as i32), SegmentValue::CenterOf(9 - t as i32)), font.clone())
         }))
         .map_err(err)?;
     root.present().map_err(err)?;
@@ -161,8 +171,8 @@ pub fn draw_per_class(canvas: HtmlCanvasElement, accuracy: Vec<f64>) -> Result<(
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
         .x_label_area_size(40)
-        .y_label_area_size(90)
-        .build_cartesian_2d(0f64..1f64, 0i32..10)
+        .y_label_area_size(96)
+        .build_cartesian_2d(0f64..1f64, (0i32..10).into_segmented())
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -173,7 +183,7 @@ pub fn draw_per_class(canvas: HtmlCanvasElement, accuracy: Vec<f64>) -> Result<(
         .x_labels(5)
         .y_labels(10)
         .x_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-        .y_label_formatter(&|y| CLASS_NAMES.get(9 - *y as usize).copied().unwrap_or("").to_string())
+        .y_label_formatter(&|y| class_label(y, true))
         .label_style(("sans-serif", 12).into_font().color(&TEXT))
         .x_desc("per-class accuracy")
         .draw()
@@ -182,7 +192,9 @@ pub fn draw_per_class(canvas: HtmlCanvasElement, accuracy: Vec<f64>) -> Result<(
         .draw_series(accuracy.iter().take(10).enumerate().map(|(c, &a)| {
             let y = 9 - c as i32;
             let color = if a >= 0.9 { RGBColor(62, 207, 142) } else if a >= 0.75 { RGBColor(79, 157, 255) } else { RGBColor(255, 140, 90) };
-            Rectangle::new([(0.0, y), (a.clamp(0.0, 1.0), y + 1)], color.filled())
+            let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(y + 1)), (a.clamp(0.0, 1.0), SegmentValue::Exact(y))], color.filled());
+            bar.set_margin(3, 3, 0, 0);
+            bar
         }))
         .map_err(err)?;
     root.present().map_err(err)?;

@@ -24,7 +24,7 @@ test('trains on WebGPU (SwiftShader): accuracy reported, confusion matrix drawn'
   try {
     const { page, errors } = await open(browser, `${server.url}?testLimit=500`);
     await waitForStatus(page, /Ready to train/);
-    await setSettings(page, { backend: 'webgpu', epochs: 1, limit: 640, batch: 64 });
+    await setSettings(page, { backend: 'webgpu', epochs: 1, limit: 1000, batch: 64 });
     await page.click('#train');
     const status = await waitForStatus(page, /Training on WebGPU/, 120_000);
     assert.match(status, /WebGPU \(.+\)/, 'the adapter is named');

@@ -99,8 +99,16 @@ fn class_label(v: &SegmentValue<i32>, flip: bool) -> String {
     match v {
         SegmentValue::CenterOf(i) => {
             let i = if flip { 9 - *i } else { *i };
-            CLASS_NAMES.get(i as usize).copied().unwrap_or("").to_string()
+            format!("{} {i}", CLASS_NAMES.get(i as usize).copied().unwrap_or(""))
         }
+        _ => String::new(),
+    }
+}
+
+/// Just the class number: the x axis of the matrix has no room for names.
+fn class_number(v: &SegmentValue<i32>) -> String {
+    match v {
+        SegmentValue::CenterOf(i) => i.to_string(),
         _ => String::new(),
     }
 }
@@ -117,8 +125,8 @@ pub fn draw_confusion(canvas: HtmlCanvasElement, matrix: Vec<u32>) -> Result<(),
     root.fill(&BG).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
-        .x_label_area_size(96)
-        .y_label_area_size(96)
+        .x_label_area_size(44)
+        .y_label_area_size(104)
         .build_cartesian_2d((0i32..10).into_segmented(), (0i32..10).into_segmented())
         .map_err(err)?;
     chart
@@ -127,9 +135,9 @@ pub fn draw_confusion(canvas: HtmlCanvasElement, matrix: Vec<u32>) -> Result<(),
         .axis_style(GRID)
         .x_labels(10)
         .y_labels(10)
-        .x_label_formatter(&|x| class_label(x, false))
+        .x_label_formatter(&class_number)
         .y_label_formatter(&|y| class_label(y, true))
-        .x_label_style(("sans-serif", 12).into_font().color(&TEXT).transform(FontTransform::Rotate90))
+        .x_label_style(("sans-serif", 12).into_font().color(&TEXT))
         .y_label_style(("sans-serif", 12).into_font().color(&TEXT))
         .x_desc("predicted")
         .y_desc("true")
@@ -171,7 +179,7 @@ pub fn draw_per_class(canvas: HtmlCanvasElement, accuracy: Vec<f64>) -> Result<(
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
         .x_label_area_size(40)
-        .y_label_area_size(96)
+        .y_label_area_size(104)
         .build_cartesian_2d(0f64..1f64, (0i32..10).into_segmented())
         .map_err(err)?;
     chart

@@ -49,6 +49,8 @@ test('falls back to the CPU without a WebGPU adapter, stays responsive, pause/re
   try {
     const { page, errors } = await open(browser, `${server.url}?testLimit=2000`);
     await waitForStatus(page, /Ready to train/);
+    const readyMs = await page.evaluate(() => performance.now());
+    console.log(`page load to dataset ready (download + parse in the worker): ${readyMs.toFixed(0)} ms; ${await page.textContent('#data-info')}`);
     // Watch the main thread: long tasks and the largest gap between animation frames.
     await page.evaluate(() => {
       window.jank = { longTasks: [], maxFrameGap: 0 };

@@ -18,7 +18,7 @@ const state = {
   running: false, paused: false, epochs: 50, backend: null,
   grid: null, gridPredictions: null,
   history: { trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] },
-  lastWeights: null, lastEpoch: 0, lastConfig: null,
+  lastWeights: null, lastEpoch: 0, lastConfig: null, dataSource: null,
 };
 window.fashionApp = state; // inspected by the end-to-end tests
 
@@ -95,7 +95,9 @@ function onWorkerMessage(msg) {
       state.dataReady = true;
       state.grid = { pixels: new Uint8Array(msg.grid_pixels), labels: msg.grid_labels };
       state.gridPredictions = null;
-      ui.dataInfo.textContent = `${msg.train.toLocaleString()} training and ${msg.test.toLocaleString()} test images ready.`;
+      ui.dataInfo.textContent = `${msg.train.toLocaleString()} training and ${msg.test.toLocaleString()} test images ready`
+        + (state.dataSource ? ` (${state.dataSource}).` : '.');
+      state.dataSource = null;
       setStatus('Ready to train');
       showError('');
       redraw();
@@ -260,7 +262,8 @@ async function loadDefaultData() {
       ui.dataInfo.textContent = `Downloading the dataset: ${(loaded / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
     });
     const ms = Math.round(performance.now() - started);
-    ui.dataInfo.textContent = `Dataset ${fromCache ? 'read from the browser cache' : 'downloaded'} in ${ms} ms; checking it…`;
+    state.dataSource = `${fromCache ? 'read from the browser cache' : 'downloaded'} in ${ms} ms`;
+    ui.dataInfo.textContent = `Dataset ${state.dataSource}; checking it…`;
     state.pendingFiles = files;
     if (state.workerReady) sendData(files);
   } catch (e) {

@@ -97,7 +97,7 @@ pub fn draw_curves(canvas: HtmlCanvasElement, series: JsValue, epochs: f64, y_la
 /// where class 0 is drawn at the top.
 fn class_label(v: &SegmentValue<i32>, flip: bool) -> String {
     match v {
-        SegmentValue::CenterOf(i) => {
+        SegmentValue::CenterOf(i) if (0..10).contains(i) => {
             let i = if flip { 9 - *i } else { *i };
             format!("{} {i}", CLASS_NAMES.get(i as usize).copied().unwrap_or(""))
         }
@@ -108,7 +108,7 @@ fn class_label(v: &SegmentValue<i32>, flip: bool) -> String {
 /// Just the class number: the x axis of the matrix has no room for names.
 fn class_number(v: &SegmentValue<i32>) -> String {
     match v {
-        SegmentValue::CenterOf(i) => i.to_string(),
+        SegmentValue::CenterOf(i) if (0..10).contains(i) => i.to_string(),
         _ => String::new(),
     }
 }

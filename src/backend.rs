@@ -44,7 +44,10 @@ impl std::str::FromStr for Backend {
             #[cfg(feature = "flex")]
             "flex" => Ok(Backend::Flex),
             "wgpu" | "webgpu" | "gpu" => Ok(Backend::Wgpu),
-            other => Err(format!("unknown backend '{other}' (expected ndarray, wgpu{})", if cfg!(feature = "flex") { " or flex" } else { "" })),
+            other => Err(format!(
+                "unknown backend '{other}' (expected ndarray, wgpu{})",
+                if cfg!(feature = "flex") { " or flex" } else { "" }
+            )),
         }
     }
 }

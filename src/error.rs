@@ -13,13 +13,22 @@ pub enum DataError {
     #[error("{file}: corrupt gzip data: {reason}")]
     Gzip { file: String, reason: String },
     #[error("{file}: not an IDX {expected} file (magic number 0x{found:08x}, expected 0x{magic:08x})")]
-    BadMagic { file: String, expected: &'static str, found: u32, magic: u32 },
+    BadMagic {
+        file: String,
+        expected: &'static str,
+        found: u32,
+        magic: u32,
+    },
     #[error("{file}: the header is truncated ({len} bytes, need {need})")]
     TruncatedHeader { file: String, len: usize, need: usize },
     #[error("{file}: images are {rows}x{cols}, expected 28x28")]
     BadDimensions { file: String, rows: u32, cols: u32 },
     #[error("{file}: truncated payload: the header announces {expected} bytes of data but the file has {found}")]
-    TruncatedPayload { file: String, expected: usize, found: usize },
+    TruncatedPayload {
+        file: String,
+        expected: usize,
+        found: usize,
+    },
     #[error("{file}: {extra} unexpected bytes after the announced data")]
     TrailingBytes { file: String, extra: usize },
     #[error("{file}: label {label} of item {index} is outside 0..=9")]
@@ -29,11 +38,21 @@ pub enum DataError {
     #[error("{file}, line {line}: expected 785 columns (label + 784 pixels), found {found}")]
     CsvColumns { file: String, line: usize, found: usize },
     #[error("{file}, line {line}, column {column}: '{cell}' is not a whole number")]
-    CsvNotNumber { file: String, line: usize, column: usize, cell: String },
+    CsvNotNumber {
+        file: String,
+        line: usize,
+        column: usize,
+        cell: String,
+    },
     #[error("{file}, line {line}: label {value} is outside 0..=9")]
     CsvLabel { file: String, line: usize, value: i64 },
     #[error("{file}, line {line}, column {column}: pixel {value} is outside 0..=255")]
-    CsvPixel { file: String, line: usize, column: usize, value: i64 },
+    CsvPixel {
+        file: String,
+        line: usize,
+        column: usize,
+        value: i64,
+    },
     #[error("{file}: no data rows")]
     CsvNoRows { file: String },
     #[error("{what}: no such file in {dir}")]

@@ -7,8 +7,8 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod train;
-pub mod weights;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+pub mod weights;
 
 pub use error::{Error, Result};

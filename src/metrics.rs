@@ -31,7 +31,11 @@ impl ConfusionMatrix {
 
     pub fn accuracy(&self) -> f64 {
         let total = self.total();
-        if total == 0 { 0.0 } else { self.correct() as f64 / total as f64 }
+        if total == 0 {
+            0.0
+        } else {
+            self.correct() as f64 / total as f64
+        }
     }
 
     /// Recall of each class (correct / how many of that class there are); 0 for an absent class.

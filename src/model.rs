@@ -19,7 +19,10 @@ pub struct MlpConfig {
 
 impl Default for MlpConfig {
     fn default() -> Self {
-        Self { hidden: vec![256, 128, 64], dropout: 0.2 }
+        Self {
+            hidden: vec![256, 128, 64],
+            dropout: 0.2,
+        }
     }
 }
 
@@ -29,10 +32,15 @@ impl MlpConfig {
             return Err(ConfigError::Invalid("give between 1 and 8 hidden layers".into()));
         }
         if let Some(h) = self.hidden.iter().find(|&&h| h == 0 || h > 8192) {
-            return Err(ConfigError::Invalid(format!("hidden layer size {h} must be within 1..=8192")));
+            return Err(ConfigError::Invalid(format!(
+                "hidden layer size {h} must be within 1..=8192"
+            )));
         }
         if !self.dropout.is_finite() || !(0.0..1.0).contains(&self.dropout) {
-            return Err(ConfigError::Invalid(format!("dropout {} must be within [0, 1)", self.dropout)));
+            return Err(ConfigError::Invalid(format!(
+                "dropout {} must be within [0, 1)",
+                self.dropout
+            )));
         }
         Ok(())
     }
@@ -49,8 +57,15 @@ impl MlpConfig {
     pub fn init(&self, device: &Device) -> Result<Mlp, ConfigError> {
         self.validate()?;
         let widths = self.widths();
-        let layers = widths.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect();
-        Ok(Mlp { layers, activation: Relu::new(), dropout: DropoutConfig::new(self.dropout).init() })
+        let layers = widths
+            .windows(2)
+            .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+            .collect();
+        Ok(Mlp {
+            layers,
+            activation: Relu::new(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        })
     }
 }
 

@@ -92,7 +92,10 @@ impl TrainConfig {
             return bad(format!("weight decay {} must be within [0, 1)", self.weight_decay));
         }
         if !self.label_smoothing.is_finite() || !(0.0..1.0).contains(&self.label_smoothing) {
-            return bad(format!("label smoothing {} must be within [0, 1)", self.label_smoothing));
+            return bad(format!(
+                "label smoothing {} must be within [0, 1)",
+                self.label_smoothing
+            ));
         }
         Ok(())
     }
@@ -119,7 +122,11 @@ impl DeviceSet {
             .collect();
         let packed = Tensor::from_data(TensorData::new(words, [n, WORDS_PER_IMAGE]), device);
         let y = labels_tensor(data.labels(), device);
-        Self { packed, y, labels: data.labels().to_vec() }
+        Self {
+            packed,
+            y,
+            labels: data.labels().to_vec(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -147,7 +154,10 @@ fn unpack(words: Tensor<2, Int>) -> Tensor<2> {
     let bytes: Vec<Tensor<2, Int>> = (0..4)
         .map(|k| words.clone().bitwise_right_shift_scalar(8 * k).bitwise_and_scalar(0xff))
         .collect();
-    Tensor::<2, Int>::stack::<3>(bytes, 2).reshape([n, IMAGE_PIXELS]).float().div_scalar(255.0)
+    Tensor::<2, Int>::stack::<3>(bytes, 2)
+        .reshape([n, IMAGE_PIXELS])
+        .float()
+        .div_scalar(255.0)
 }
 
 fn labels_tensor(labels: &[u8], device: &Device) -> Tensor<1, Int> {
@@ -228,15 +238,32 @@ impl Trainer {
         }
         let mut optim = AdamConfig::new();
         if config.weight_decay > 0.0 {
-            optim = optim.with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(config.weight_decay as f32)));
+            optim = optim.with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(
+                config.weight_decay as f32,
+            )));
         }
         let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
         let loss = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device);
         let batches_per_epoch = train.len().div_ceil(config.batch_size);
         let train = DeviceSet::upload(train, device);
-        let position = Position { epoch, batch: 0, batches_per_epoch, steps: (epoch * batches_per_epoch) as u64 };
+        let position = Position {
+            epoch,
+            batch: 0,
+            batches_per_epoch,
+            steps: (epoch * batches_per_epoch) as u64,
+        };
         let order = epoch_order(train.len(), config.seed, epoch, device);
-        Ok(Self { config, device: device.clone(), model: Some(model), optim: optim.init(), loss, train, order, position, epoch_sums: (0.0, 0.0, 0) })
+        Ok(Self {
+            config,
+            device: device.clone(),
+            model: Some(model),
+            optim: optim.init(),
+            loss,
+            train,
+            order,
+            position,
+            epoch_sums: (0.0, 0.0, 0),
+        })
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -282,7 +309,9 @@ impl Trainer {
         let images = x.reshape([n, IMAGE_SIDE, IMAGE_SIDE]);
         let mirrored = images.clone().flip([2]);
         let pick = Tensor::<3>::random([n, 1, 1], Distribution::Bernoulli(0.5), &self.device).bool();
-        images.mask_where(pick.expand([n, IMAGE_SIDE, IMAGE_SIDE]), mirrored).reshape([n, IMAGE_PIXELS])
+        images
+            .mask_where(pick.expand([n, IMAGE_SIDE, IMAGE_SIDE]), mirrored)
+            .reshape([n, IMAGE_PIXELS])
     }
 
     /// Trains at most `max_batches` batches, never past the end of the current epoch.
@@ -292,7 +321,9 @@ impl Trainer {
         }
         let bs = self.config.batch_size;
         let n = self.train.len();
-        let todo = max_batches.max(1).min(self.position.batches_per_epoch - self.position.batch);
+        let todo = max_batches
+            .max(1)
+            .min(self.position.batches_per_epoch - self.position.batch);
         let eval_device = self.eval_device();
         let mut loss_sum = Tensor::<1>::zeros([1], &eval_device);
         let mut correct = Tensor::<1, Int>::zeros([1], &eval_device);
@@ -309,7 +340,11 @@ impl Trainer {
             let loss = self.loss.forward(logits.clone(), y.clone());
             let rows = (end - start) as u64;
             loss_sum = loss_sum + loss.clone().without_autodiff().mul_scalar(rows as f64);
-            let hits = logits.without_autodiff().argmax(1).reshape([rows as usize]).equal(y.without_autodiff());
+            let hits = logits
+                .without_autodiff()
+                .argmax(1)
+                .reshape([rows as usize])
+                .equal(y.without_autodiff());
             correct = correct + hits.int().sum();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             lr = self.learning_rate_at(self.position.steps);
@@ -327,14 +362,24 @@ impl Trainer {
         let loss_total = data[0].iter::<f64>().next().unwrap_or(f64::NAN);
         let correct_total = data[1].iter::<f64>().next().unwrap_or(0.0);
         if !loss_total.is_finite() {
-            return Err(Error::Device("the training loss became NaN or infinite (try a lower learning rate)".into()));
+            return Err(Error::Device(
+                "the training loss became NaN or infinite (try a lower learning rate)".into(),
+            ));
         }
         self.epoch_sums.0 += loss_total;
         self.epoch_sums.1 += correct_total;
         self.epoch_sums.2 += samples;
-        let stats = TrainStats { loss: loss_total / samples as f64, accuracy: correct_total / samples as f64, samples };
+        let stats = TrainStats {
+            loss: loss_total / samples as f64,
+            accuracy: correct_total / samples as f64,
+            samples,
+        };
         let (el, ec, es) = self.epoch_sums;
-        let epoch_stats = TrainStats { loss: el / es as f64, accuracy: ec / es as f64, samples: es };
+        let epoch_stats = TrainStats {
+            loss: el / es as f64,
+            accuracy: ec / es as f64,
+            samples: es,
+        };
         let epoch_finished = self.position.batch == self.position.batches_per_epoch;
         if epoch_finished {
             self.position.epoch += 1;
@@ -401,13 +446,21 @@ pub async fn evaluate(model: &Mlp, set: &DeviceSet) -> Result<EvalReport> {
 /// Class probabilities for images given as `[0, 1]` floats, 784 per image.
 pub async fn predict(model: &Mlp, pixels: &[f32], device: &Device) -> Result<Vec<[f32; 10]>> {
     let n = pixels.len() / IMAGE_PIXELS;
-    if n == 0 || pixels.len() % IMAGE_PIXELS != 0 {
-        return Err(ConfigError::Invalid(format!("expected a multiple of {IMAGE_PIXELS} pixels, got {}", pixels.len())).into());
+    if n == 0 || !pixels.len().is_multiple_of(IMAGE_PIXELS) {
+        return Err(ConfigError::Invalid(format!(
+            "expected a multiple of {IMAGE_PIXELS} pixels, got {}",
+            pixels.len()
+        ))
+        .into());
     }
     let device = device.clone().without_autodiff();
     let model = model.valid().to_device(&device);
     let x = Tensor::from_data(TensorData::new(pixels.to_vec(), [n, IMAGE_PIXELS]), &device);
-    let data = model.probabilities(x).into_data_async().await.map_err(|e| Error::Device(format!("{e:?}")))?;
+    let data = model
+        .probabilities(x)
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Device(format!("{e:?}")))?;
     let flat: Vec<f32> = data.iter::<f32>().collect();
     Ok(flat.chunks_exact(10).map(|c| std::array::from_fn(|i| c[i])).collect())
 }

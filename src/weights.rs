@@ -36,7 +36,10 @@ pub async fn snapshot(model: &Mlp) -> Result<Snapshot, WeightsError> {
             names.push(format!("layers.{i}.bias"));
         }
     }
-    let data = tx.execute_async().await.map_err(|e| WeightsError::Readback(format!("{e:?}")))?;
+    let data = tx
+        .execute_async()
+        .await
+        .map_err(|e| WeightsError::Readback(format!("{e:?}")))?;
     let tensors = names
         .into_iter()
         .zip(data)
@@ -47,8 +50,15 @@ pub async fn snapshot(model: &Mlp) -> Result<Snapshot, WeightsError> {
         })
         .collect();
     let widths = model.widths();
-    let config = MlpConfig { hidden: widths[1..widths.len() - 1].to_vec(), dropout: model.dropout() };
-    Ok(Snapshot { config, tensors, metadata: HashMap::new() })
+    let config = MlpConfig {
+        hidden: widths[1..widths.len() - 1].to_vec(),
+        dropout: model.dropout(),
+    };
+    Ok(Snapshot {
+        config,
+        tensors,
+        metadata: HashMap::new(),
+    })
 }
 
 impl Snapshot {
@@ -79,14 +89,20 @@ impl Snapshot {
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
         let metadata = header.metadata().clone().unwrap_or_default();
         let mut by_name: HashMap<String, TensorView> = st.tensors().into_iter().collect();
-        let layer_count = (0..).take_while(|i| by_name.contains_key(&format!("layers.{i}.weight"))).count();
+        let layer_count = (0..)
+            .take_while(|i| by_name.contains_key(&format!("layers.{i}.weight")))
+            .count();
         if layer_count < 2 {
             let mut names: Vec<&String> = by_name.keys().collect();
             names.sort();
             let shown: Vec<&str> = names.iter().take(4).map(|s| s.as_str()).collect();
             return Err(WeightsError::Mismatch(format!(
                 "expected tensors layers.0.weight, layers.1.weight, ...; the file has {}",
-                if shown.is_empty() { "no tensors".to_string() } else { shown.join(", ") }
+                if shown.is_empty() {
+                    "no tensors".to_string()
+                } else {
+                    shown.join(", ")
+                }
             )));
         }
         let mut tensors = Vec::new();
@@ -94,23 +110,37 @@ impl Snapshot {
         for i in 0..layer_count {
             for kind in ["weight", "bias"] {
                 let name = format!("layers.{i}.{kind}");
-                let view = by_name.remove(&name).ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))?;
+                let view = by_name
+                    .remove(&name)
+                    .ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))?;
                 if view.dtype() != Dtype::F32 {
-                    return Err(WeightsError::Mismatch(format!("{name} is {:?}, expected F32", view.dtype())));
+                    return Err(WeightsError::Mismatch(format!(
+                        "{name} is {:?}, expected F32",
+                        view.dtype()
+                    )));
                 }
                 let shape = view.shape().to_vec();
                 let fan_in = *widths.last().unwrap_or(&IMAGE_PIXELS);
                 let ok = match kind {
                     "weight" => shape.len() == 2 && shape[0] == fan_in && shape[1] > 0,
-                    _ => shape.len() == 1 && Some(&shape[0]) == tensors.last().map(|(_, s, _): &(String, Vec<usize>, Vec<f32>)| &s[1]),
+                    _ => {
+                        shape.len() == 1
+                            && Some(&shape[0]) == tensors.last().map(|(_, s, _): &(String, Vec<usize>, Vec<f32>)| &s[1])
+                    }
                 };
                 if !ok {
-                    return Err(WeightsError::Mismatch(format!("{name} has shape {shape:?}, which does not chain from width {fan_in}")));
+                    return Err(WeightsError::Mismatch(format!(
+                        "{name} has shape {shape:?}, which does not chain from width {fan_in}"
+                    )));
                 }
                 if kind == "weight" {
                     widths.push(shape[1]);
                 }
-                let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                let values: Vec<f32> = view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
                 if values.iter().any(|v| !v.is_finite()) {
                     return Err(WeightsError::Mismatch(format!("{name} holds NaN or infinite values")));
                 }
@@ -121,17 +151,33 @@ impl Snapshot {
             return Err(WeightsError::Mismatch(format!("unexpected tensor {extra}")));
         }
         if widths.last() != Some(&NUM_CLASSES) {
-            return Err(WeightsError::Mismatch(format!("the last layer has {} outputs, expected {NUM_CLASSES}", widths.last().unwrap_or(&0))));
+            return Err(WeightsError::Mismatch(format!(
+                "the last layer has {} outputs, expected {NUM_CLASSES}",
+                widths.last().unwrap_or(&0)
+            )));
         }
-        let dropout = metadata.get("dropout").and_then(|d| d.parse().ok()).unwrap_or(MlpConfig::default().dropout);
-        let config = MlpConfig { hidden: widths[1..widths.len() - 1].to_vec(), dropout };
+        let dropout = metadata
+            .get("dropout")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(MlpConfig::default().dropout);
+        let config = MlpConfig {
+            hidden: widths[1..widths.len() - 1].to_vec(),
+            dropout,
+        };
         config.validate().map_err(|e| WeightsError::Mismatch(e.to_string()))?;
-        Ok(Self { config, tensors, metadata })
+        Ok(Self {
+            config,
+            tensors,
+            metadata,
+        })
     }
 
     /// Builds a model on `device` holding these parameters.
     pub fn to_model(&self, device: &Device) -> Result<Mlp, WeightsError> {
-        let mut model = self.config.init(device).map_err(|e| WeightsError::Mismatch(e.to_string()))?;
+        let mut model = self
+            .config
+            .init(device)
+            .map_err(|e| WeightsError::Mismatch(e.to_string()))?;
         for (i, layer) in model.layers.iter_mut().enumerate() {
             let find = |kind: &str| {
                 let name = format!("layers.{i}.{kind}");
@@ -146,8 +192,14 @@ impl Snapshot {
             if bs[..] != [fan_out] {
                 return Err(WeightsError::Mismatch(format!("layer {i} bias shape {bs:?}")));
             }
-            layer.weight = Param::from_tensor(Tensor::from_data(TensorData::new(wv.clone(), [fan_in, fan_out]), device));
-            layer.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bv.clone(), [fan_out]), device)));
+            layer.weight = Param::from_tensor(Tensor::from_data(
+                TensorData::new(wv.clone(), [fan_in, fan_out]),
+                device,
+            ));
+            layer.bias = Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(bv.clone(), [fan_out]),
+                device,
+            )));
         }
         Ok(model)
     }

@@ -37,7 +37,10 @@ fn synthetic() -> Dataset {
 
 fn config() -> TrainConfig {
     TrainConfig {
-        model: MlpConfig { hidden: vec![64, 32], dropout: 0.0 },
+        model: MlpConfig {
+            hidden: vec![64, 32],
+            dropout: 0.0,
+        },
         epochs: 1,
         batch_size: 64,
         learning_rate: 0.003,
@@ -76,7 +79,9 @@ async fn cpu_steps_lower_the_loss() {
 
 #[wasm_bindgen_test]
 async fn webgpu_steps_lower_the_loss_and_agree_with_the_cpu() {
-    let adapter = fashion_mlp::web::gpu::probe_adapter().await.expect("run with --enable-unsafe-webgpu");
+    let adapter = fashion_mlp::web::gpu::probe_adapter()
+        .await
+        .expect("run with --enable-unsafe-webgpu");
     web_sys::console::log_1(&format!("WebGPU adapter: {adapter}").into());
     let gpu = fashion_mlp::web::gpu::init_device().await.unwrap();
     let initial = initial_weights().await;

@@ -10,7 +10,12 @@ fn fashion() -> Command {
 
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -26,29 +31,73 @@ fn run_err(cmd: &mut Command) -> String {
 fn train_save_eval_predict() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.safetensors");
-    let out = run_ok(fashion().args(["train", "--recipe", "reference", "--train-limit", "3000", "--test-limit", "1000", "--epochs", "2", "--json", "--seed", "4", "--save"]).arg(&model));
+    let out = run_ok(
+        fashion()
+            .args([
+                "train",
+                "--recipe",
+                "reference",
+                "--train-limit",
+                "3000",
+                "--test-limit",
+                "1000",
+                "--epochs",
+                "2",
+                "--json",
+                "--seed",
+                "4",
+                "--save",
+            ])
+            .arg(&model),
+    );
     let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
-    for key in ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "samples_per_sec"] {
+    for key in [
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "seconds",
+        "samples_per_sec",
+    ] {
         assert!(lines[1].get(key).is_some(), "missing {key}: {}", lines[1]);
     }
     let acc = lines[1]["test_accuracy"].as_f64().unwrap();
     assert!(acc > 0.7, "accuracy {acc}");
     assert!(lines[1]["samples_per_sec"].as_f64().unwrap() > 100.0);
 
-    let eval: serde_json::Value = serde_json::from_str(&run_ok(fashion().args(["eval", "--json", "--model"]).arg(&model))).unwrap();
+    let eval: serde_json::Value =
+        serde_json::from_str(&run_ok(fashion().args(["eval", "--json", "--model"]).arg(&model))).unwrap();
     assert_eq!(eval["images"], 10_000);
     let matrix = eval["confusion"].as_array().unwrap();
     assert_eq!(matrix.len(), 10);
-    let total: u64 = matrix.iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    let total: u64 = matrix
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(total, 10_000);
     assert!(eval["accuracy"].as_f64().unwrap() > 0.7);
 
     let text = run_ok(fashion().args(["eval", "--model"]).arg(&model));
-    assert!(text.contains("confusion matrix") && text.contains("Ankle boot"), "{text}");
+    assert!(
+        text.contains("confusion matrix") && text.contains("Ankle boot"),
+        "{text}"
+    );
 
-    let p: serde_json::Value = serde_json::from_str(&run_ok(fashion().args(["predict", "--json", "--index", "0", "--model"]).arg(&model))).unwrap();
-    let sum: f64 = p["probabilities"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
+    let p: serde_json::Value = serde_json::from_str(&run_ok(
+        fashion()
+            .args(["predict", "--json", "--index", "0", "--model"])
+            .arg(&model),
+    ))
+    .unwrap();
+    let sum: f64 = p["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
     assert!((sum - 1.0).abs() < 1e-3);
     assert_eq!(p["label"], 9); // the first test image is an ankle boot
 
@@ -59,8 +108,14 @@ fn train_save_eval_predict() {
     )
     .unwrap();
     let png = dir.path().join("boot.png");
-    image::GrayImage::from_raw(28, 28, test.image(0).unwrap().to_vec()).unwrap().save(&png).unwrap();
-    let q: serde_json::Value = serde_json::from_str(&run_ok(fashion().args(["predict", "--json", "--model"]).arg(&model).arg(&png))).unwrap();
+    image::GrayImage::from_raw(28, 28, test.image(0).unwrap().to_vec())
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    let q: serde_json::Value = serde_json::from_str(&run_ok(
+        fashion().args(["predict", "--json", "--model"]).arg(&model).arg(&png),
+    ))
+    .unwrap();
     assert_eq!(q["predicted"], p["predicted"]);
 }
 
@@ -74,11 +129,27 @@ fn trains_from_kaggle_csv() {
     .unwrap()
     .sample(1200, 9);
     let (tr, te) = (all.take(1000), all.sample(1200, 1).take(200));
-    std::fs::write(dir.path().join("train.csv"), fashion_mlp::data::csv::encode(tr.pixels(), tr.labels())).unwrap();
-    std::fs::write(dir.path().join("test.csv"), fashion_mlp::data::csv::encode(te.pixels(), te.labels())).unwrap();
+    std::fs::write(
+        dir.path().join("train.csv"),
+        fashion_mlp::data::csv::encode(tr.pixels(), tr.labels()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("test.csv"),
+        fashion_mlp::data::csv::encode(te.pixels(), te.labels()),
+    )
+    .unwrap();
     let out = run_ok(
         fashion()
-            .args(["train", "--recipe", "reference", "--epochs", "3", "--json", "--train-csv"])
+            .args([
+                "train",
+                "--recipe",
+                "reference",
+                "--epochs",
+                "3",
+                "--json",
+                "--train-csv",
+            ])
             .arg(dir.path().join("train.csv"))
             .arg("--test-csv")
             .arg(dir.path().join("test.csv")),
@@ -97,7 +168,13 @@ fn bad_inputs_are_readable_errors() {
 
     let bad_csv = dir.path().join("bad.csv");
     std::fs::write(&bad_csv, "label,pixel1\n3,4\n").unwrap();
-    let err = run_err(fashion().args(["train", "--train-csv"]).arg(&bad_csv).arg("--test-csv").arg(&bad_csv));
+    let err = run_err(
+        fashion()
+            .args(["train", "--train-csv"])
+            .arg(&bad_csv)
+            .arg("--test-csv")
+            .arg(&bad_csv),
+    );
     assert!(err.contains("bad.csv, line 2: expected 785 columns"), "{err}");
 
     let bad_model = dir.path().join("bad.safetensors");

@@ -36,7 +36,10 @@ fn corrupt_gzip_is_reported() {
     }
     let err = idx::parse_images("train-images.gz", &gz).unwrap_err();
     assert!(matches!(err, DataError::Gzip { .. }), "{err:?}");
-    assert!(err.to_string().contains("train-images.gz") && err.to_string().contains("corrupt gzip"), "{err}");
+    assert!(
+        err.to_string().contains("train-images.gz") && err.to_string().contains("corrupt gzip"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -44,7 +47,10 @@ fn wrong_magic_names_the_file_and_numbers() {
     let err = idx::parse_images("x.idx", &idx::encode_labels(&[1, 2])).unwrap_err();
     assert!(matches!(err, DataError::BadMagic { found: 0x801, .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("x.idx") && msg.contains("0x00000801") && msg.contains("0x00000803"), "{msg}");
+    assert!(
+        msg.contains("x.idx") && msg.contains("0x00000801") && msg.contains("0x00000803"),
+        "{msg}"
+    );
     let err = idx::parse_labels("y.idx", &images(1)).unwrap_err();
     assert!(matches!(err, DataError::BadMagic { found: 0x803, .. }), "{err:?}");
 }
@@ -52,16 +58,32 @@ fn wrong_magic_names_the_file_and_numbers() {
 #[test]
 fn truncated_header_and_payload() {
     let err = idx::parse_images("a", &images(1)[..10]).unwrap_err();
-    assert!(matches!(err, DataError::TruncatedHeader { len: 10, need: 16, .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::TruncatedHeader { len: 10, need: 16, .. }),
+        "{err:?}"
+    );
     let full = images(3);
     let err = idx::parse_images("a", &full[..full.len() - 100]).unwrap_err();
-    assert_eq!(err, DataError::TruncatedPayload { file: "a".into(), expected: 3 * 784, found: 3 * 784 - 100 });
+    assert_eq!(
+        err,
+        DataError::TruncatedPayload {
+            file: "a".into(),
+            expected: 3 * 784,
+            found: 3 * 784 - 100
+        }
+    );
     assert!(err.to_string().contains("truncated"), "{err}");
     let mut long = images(1);
     long.push(0);
-    assert!(matches!(idx::parse_images("a", &long).unwrap_err(), DataError::TrailingBytes { extra: 1, .. }));
+    assert!(matches!(
+        idx::parse_images("a", &long).unwrap_err(),
+        DataError::TrailingBytes { extra: 1, .. }
+    ));
     let lab = idx::encode_labels(&[1, 2, 3]);
-    assert!(matches!(idx::parse_labels("l", &lab[..9]).unwrap_err(), DataError::TruncatedPayload { .. }));
+    assert!(matches!(
+        idx::parse_labels("l", &lab[..9]).unwrap_err(),
+        DataError::TruncatedPayload { .. }
+    ));
 }
 
 #[test]
@@ -69,7 +91,10 @@ fn wrong_dimensions_are_rejected() {
     let mut bytes = images(1);
     bytes[11] = 32; // rows = 32
     let err = idx::parse_images("big.idx", &bytes).unwrap_err();
-    assert!(matches!(err, DataError::BadDimensions { rows: 32, cols: 28, .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::BadDimensions { rows: 32, cols: 28, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("32x28"), "{err}");
 }
 
@@ -83,13 +108,26 @@ fn counts_that_disagree() {
 #[test]
 fn label_out_of_range() {
     let err = idx::parse_labels("lab", &idx::encode_labels(&[1, 12, 3])).unwrap_err();
-    assert_eq!(err, DataError::BadLabel { file: "lab".into(), index: 1, label: 12 });
+    assert_eq!(
+        err,
+        DataError::BadLabel {
+            file: "lab".into(),
+            index: 1,
+            label: 12
+        }
+    );
 }
 
 #[test]
 fn empty_files() {
-    assert!(matches!(idx::parse_images("e", &[]).unwrap_err(), DataError::Empty { .. }));
-    assert!(matches!(idx::parse_labels("e", &[]).unwrap_err(), DataError::Empty { .. }));
+    assert!(matches!(
+        idx::parse_images("e", &[]).unwrap_err(),
+        DataError::Empty { .. }
+    ));
+    assert!(matches!(
+        idx::parse_labels("e", &[]).unwrap_err(),
+        DataError::Empty { .. }
+    ));
     assert!(matches!(csv::parse("e.csv", b"").unwrap_err(), DataError::Empty { .. }));
     let err = csv::parse("h.csv", csv::encode(&[], &[]).as_bytes()).unwrap_err();
     assert!(matches!(err, DataError::CsvNoRows { .. }), "{err:?}");
@@ -110,14 +148,25 @@ fn csv_parses_with_header_and_crlf() {
 }
 
 fn replace_line(text: &str, line: usize, f: impl Fn(&str) -> String) -> String {
-    text.lines().enumerate().map(|(i, l)| if i + 1 == line { f(l) } else { l.to_string() }).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| if i + 1 == line { f(l) } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
 fn csv_wrong_column_count_names_the_line() {
     let text = replace_line(&csv_rows(&[(1, 5), (2, 5)]), 3, |l| format!("{l},7"));
     let err = csv::parse("k.csv", text.as_bytes()).unwrap_err();
-    assert_eq!(err, DataError::CsvColumns { file: "k.csv".into(), line: 3, found: 786 });
+    assert_eq!(
+        err,
+        DataError::CsvColumns {
+            file: "k.csv".into(),
+            line: 3,
+            found: 786
+        }
+    );
     assert!(err.to_string().contains("k.csv, line 3"), "{err}");
 }
 
@@ -125,18 +174,44 @@ fn csv_wrong_column_count_names_the_line() {
 fn csv_non_numeric_cell() {
     let text = replace_line(&csv_rows(&[(1, 5), (2, 5)]), 2, |l| l.replacen(",5", ",abc", 1));
     let err = csv::parse("k.csv", text.as_bytes()).unwrap_err();
-    assert_eq!(err, DataError::CsvNotNumber { file: "k.csv".into(), line: 2, column: 2, cell: "abc".into() });
+    assert_eq!(
+        err,
+        DataError::CsvNotNumber {
+            file: "k.csv".into(),
+            line: 2,
+            column: 2,
+            cell: "abc".into()
+        }
+    );
 }
 
 #[test]
 fn csv_label_and_pixel_ranges() {
     let text = replace_line(&csv_rows(&[(1, 5)]), 2, |l| l.replacen("1,", "10,", 1));
-    assert_eq!(csv::parse("k", text.as_bytes()).unwrap_err(), DataError::CsvLabel { file: "k".into(), line: 2, value: 10 });
+    assert_eq!(
+        csv::parse("k", text.as_bytes()).unwrap_err(),
+        DataError::CsvLabel {
+            file: "k".into(),
+            line: 2,
+            value: 10
+        }
+    );
     let text = replace_line(&csv_rows(&[(1, 5)]), 2, |l| format!("{},256", &l[..l.len() - 2]));
     let err = csv::parse("k", text.as_bytes()).unwrap_err();
-    assert_eq!(err, DataError::CsvPixel { file: "k".into(), line: 2, column: 785, value: 256 });
+    assert_eq!(
+        err,
+        DataError::CsvPixel {
+            file: "k".into(),
+            line: 2,
+            column: 785,
+            value: 256
+        }
+    );
     let text = replace_line(&csv_rows(&[(1, 5)]), 2, |l| l.replacen(",5", ",-1", 1));
-    assert!(matches!(csv::parse("k", text.as_bytes()).unwrap_err(), DataError::CsvPixel { value: -1, .. }));
+    assert!(matches!(
+        csv::parse("k", text.as_bytes()).unwrap_err(),
+        DataError::CsvPixel { value: -1, .. }
+    ));
 }
 
 #[test]
@@ -170,7 +245,10 @@ mod bundle {
         let labels = |n: usize| (0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>();
         vec![
             ("train-images-idx3-ubyte.gz".into(), gzip(&images(train))),
-            ("train-labels-idx1-ubyte.gz".into(), gzip(&idx::encode_labels(&labels(train)))),
+            (
+                "train-labels-idx1-ubyte.gz".into(),
+                gzip(&idx::encode_labels(&labels(train))),
+            ),
             ("t10k-images-idx3-ubyte".into(), images(test)),
             ("t10k-labels-idx1-ubyte".into(), idx::encode_labels(&labels(test))),
         ]
@@ -198,7 +276,11 @@ mod bundle {
     fn two_csvs() {
         let tr = csv_rows(&[(1, 2), (3, 4), (5, 6)]);
         let te = csv_rows(&[(7, 8)]);
-        let (train, test) = from_files(&[("fashion-mnist_test.csv".into(), te.into_bytes()), ("fashion-mnist_train.csv".into(), tr.into_bytes())]).unwrap();
+        let (train, test) = from_files(&[
+            ("fashion-mnist_test.csv".into(), te.into_bytes()),
+            ("fashion-mnist_train.csv".into(), tr.into_bytes()),
+        ])
+        .unwrap();
         assert_eq!((train.len(), test.len()), (3, 1));
     }
 

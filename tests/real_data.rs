@@ -5,7 +5,9 @@ use fashion_mlp::data::Dataset;
 use fashion_mlp::data::dataset::Split;
 
 pub fn data_dir() -> std::path::PathBuf {
-    std::env::var("FASHION_DATA_DIR").unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into()).into()
+    std::env::var("FASHION_DATA_DIR")
+        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into())
+        .into()
 }
 
 #[test]
@@ -18,7 +20,15 @@ fn train_and_test_sizes_and_balance() {
     assert_eq!(test.class_counts(), [1_000; 10]);
     assert_eq!(train.pixels().len(), 60_000 * 784);
     // Images are light objects on a black background: corners are dark, the middle is not.
-    let mean = |idx: usize| train.labels().iter().enumerate().map(|(i, _)| train.image(i).unwrap()[idx] as f64).sum::<f64>() / 60_000.0;
+    let mean = |idx: usize| {
+        train
+            .labels()
+            .iter()
+            .enumerate()
+            .map(|(i, _)| train.image(i).unwrap()[idx] as f64)
+            .sum::<f64>()
+            / 60_000.0
+    };
     assert!(mean(0) < 5.0, "corner mean {}", mean(0));
     assert!(mean(14 * 28 + 14) > 80.0, "centre mean {}", mean(14 * 28 + 14));
 }

@@ -17,7 +17,9 @@ fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn data_dir() -> std::path::PathBuf {
-    std::env::var("FASHION_DATA_DIR").unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into()).into()
+    std::env::var("FASHION_DATA_DIR")
+        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into())
+        .into()
 }
 
 fn subsets(train_n: usize, test_n: usize) -> (Dataset, Dataset) {
@@ -36,7 +38,11 @@ fn train_epochs(trainer: &mut Trainer, chunk: usize) {
 fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
     let _rng = rng_lock();
     let (train, test) = subsets(5_000, 2_000);
-    let config = TrainConfig { epochs: 2, seed: 3, ..TrainConfig::reference() };
+    let config = TrainConfig {
+        epochs: 2,
+        seed: 3,
+        ..TrainConfig::reference()
+    };
     let device = cpu();
     let mut trainer = Trainer::new(config, &train, &device).unwrap();
     let test_set = DeviceSet::upload(&test, &trainer.eval_device());
@@ -51,7 +57,12 @@ fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
     let last = last.unwrap();
     assert_eq!(last.position.epoch, 2);
     assert!(last.finished && last.epoch_finished);
-    assert!(last.stats.loss < first_loss.unwrap() * 0.6, "loss {} -> {}", first_loss.unwrap(), last.stats.loss);
+    assert!(
+        last.stats.loss < first_loss.unwrap() * 0.6,
+        "loss {} -> {}",
+        first_loss.unwrap(),
+        last.stats.loss
+    );
     let after = pollster::block_on(trainer.evaluate(&test_set)).unwrap();
     assert!(before.accuracy < 0.3, "untrained accuracy {}", before.accuracy);
     assert!(after.accuracy > 0.75, "accuracy after 2 epochs: {}", after.accuracy);
@@ -60,7 +71,11 @@ fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
     let per_class_mean = after.per_class_accuracy.iter().sum::<f64>() / 10.0;
     assert!((per_class_mean - after.accuracy).abs() < 0.05);
     // Trousers and bags are easy; the classifier must get most of them.
-    assert!(after.per_class_accuracy[1] > 0.8 && after.per_class_accuracy[8] > 0.7, "{:?}", after.per_class_accuracy);
+    assert!(
+        after.per_class_accuracy[1] > 0.8 && after.per_class_accuracy[8] > 0.7,
+        "{:?}",
+        after.per_class_accuracy
+    );
 }
 
 #[test]
@@ -68,7 +83,12 @@ fn chunked_training_equals_one_long_run() {
     let _rng = rng_lock();
     let (train, test) = subsets(1_000, 500);
     let device = cpu();
-    let config = TrainConfig { epochs: 2, batch_size: 50, seed: 11, ..TrainConfig::improved() };
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 50,
+        seed: 11,
+        ..TrainConfig::improved()
+    };
     let mut small_chunks = Trainer::new(config.clone(), &train, &device).unwrap();
     train_epochs(&mut small_chunks, 3);
     let mut big_chunks = Trainer::new(config, &train, &device).unwrap();
@@ -86,7 +106,11 @@ fn chunked_training_equals_one_long_run() {
 fn run_stops_at_epoch_boundaries_and_after_the_last_epoch() {
     let _rng = rng_lock();
     let (train, _) = subsets(300, 10);
-    let config = TrainConfig { epochs: 1, batch_size: 64, ..TrainConfig::reference() };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 64,
+        ..TrainConfig::reference()
+    };
     let mut t = Trainer::new(config, &train, &cpu()).unwrap();
     let c = pollster::block_on(t.run(3)).unwrap();
     assert_eq!((c.batches, c.epoch_finished), (3, false));
@@ -101,13 +125,36 @@ fn bad_configs_are_errors_not_panics() {
     let _rng = rng_lock();
     let (train, _) = subsets(100, 10);
     for config in [
-        TrainConfig { batch_size: 0, ..TrainConfig::reference() },
-        TrainConfig { learning_rate: f64::NAN, ..TrainConfig::reference() },
-        TrainConfig { epochs: 0, ..TrainConfig::reference() },
-        TrainConfig { model: fashion_mlp::model::MlpConfig { hidden: vec![], dropout: 0.2 }, ..TrainConfig::reference() },
-        TrainConfig { model: fashion_mlp::model::MlpConfig { hidden: vec![32], dropout: 1.5 }, ..TrainConfig::reference() },
+        TrainConfig {
+            batch_size: 0,
+            ..TrainConfig::reference()
+        },
+        TrainConfig {
+            learning_rate: f64::NAN,
+            ..TrainConfig::reference()
+        },
+        TrainConfig {
+            epochs: 0,
+            ..TrainConfig::reference()
+        },
+        TrainConfig {
+            model: fashion_mlp::model::MlpConfig {
+                hidden: vec![],
+                dropout: 0.2,
+            },
+            ..TrainConfig::reference()
+        },
+        TrainConfig {
+            model: fashion_mlp::model::MlpConfig {
+                hidden: vec![32],
+                dropout: 1.5,
+            },
+            ..TrainConfig::reference()
+        },
     ] {
-        let err = Trainer::new(config, &train, &cpu()).err().expect("invalid config rejected");
+        let err = Trainer::new(config, &train, &cpu())
+            .err()
+            .expect("invalid config rejected");
         assert!(err.to_string().starts_with("invalid setting"), "{err}");
     }
 }
@@ -116,7 +163,10 @@ fn bad_configs_are_errors_not_panics() {
 fn save_then_load_gives_identical_predictions() {
     let _rng = rng_lock();
     let (train, test) = subsets(1_000, 200);
-    let config = TrainConfig { epochs: 1, ..TrainConfig::reference() };
+    let config = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::reference()
+    };
     let mut trainer = Trainer::new(config, &train, &cpu()).unwrap();
     train_epochs(&mut trainer, 100);
     let meta = std::collections::HashMap::from([("note".to_string(), "test".to_string())]);
@@ -163,7 +213,10 @@ fn device_set_unpacks_every_byte_value_exactly() {
     let rows: Vec<f32> = set.rows(0..2).into_data().iter::<f32>().collect();
     let expected: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     assert_eq!(rows, expected);
-    let idx = burn::tensor::Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(vec![1i64, 0], [2]), &cpu());
+    let idx = burn::tensor::Tensor::<1, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(vec![1i64, 0], [2]),
+        &cpu(),
+    );
     let gathered: Vec<f32> = set.gather(idx).into_data().iter::<f32>().collect();
     assert_eq!(&gathered[..784], &expected[784..]);
     assert_eq!(&gathered[784..], &expected[..784]);

@@ -1,14 +1,18 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Wrong or corrupt model files are clear errors, never panics.
 
-
 use fashion_mlp::backend::cpu;
 use fashion_mlp::error::WeightsError;
 use fashion_mlp::model::MlpConfig;
 use fashion_mlp::weights::{self, Snapshot};
 
 fn good_snapshot() -> Snapshot {
-    let model = MlpConfig { hidden: vec![16, 8], dropout: 0.1 }.init(&cpu()).unwrap();
+    let model = MlpConfig {
+        hidden: vec![16, 8],
+        dropout: 0.1,
+    }
+    .init(&cpu())
+    .unwrap();
     pollster::block_on(weights::snapshot(&model)).unwrap()
 }
 
@@ -26,7 +30,10 @@ fn garbage_and_truncated_files_are_format_errors() {
     for bytes in [&b""[..], b"hello world, not a model", &[0xff; 64]] {
         let err = weights::from_bytes(bytes, &cpu()).err().unwrap();
         assert!(matches!(err, WeightsError::Format(_)), "{err:?}");
-        assert!(err.to_string().starts_with("not a valid safetensors model file"), "{err}");
+        assert!(
+            err.to_string().starts_with("not a valid safetensors model file"),
+            "{err}"
+        );
     }
     let bytes = good_snapshot().to_safetensors().unwrap();
     let err = weights::from_bytes(&bytes[..bytes.len() - 10], &cpu()).err().unwrap();
@@ -41,8 +48,16 @@ fn with(f: impl Fn(&mut Snapshot)) -> Result<(), WeightsError> {
 
 #[test]
 fn other_models_are_mismatches() {
-    let err = with(|s| s.tensors.iter_mut().for_each(|t| t.0 = t.0.replace("layers", "encoder"))).unwrap_err();
-    assert!(matches!(err, WeightsError::Mismatch(_)) && err.to_string().contains("encoder.0"), "{err}");
+    let err = with(|s| {
+        s.tensors
+            .iter_mut()
+            .for_each(|t| t.0 = t.0.replace("layers", "encoder"))
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, WeightsError::Mismatch(_)) && err.to_string().contains("encoder.0"),
+        "{err}"
+    );
     let err = with(|s| s.tensors.retain(|t| t.0 != "layers.1.bias")).unwrap_err();
     assert!(err.to_string().contains("layers.1.bias is missing"), "{err}");
     let err = with(|s| {
@@ -59,12 +74,19 @@ fn other_models_are_mismatches() {
 
 #[test]
 fn wrong_output_width() {
-    let model = MlpConfig { hidden: vec![16], dropout: 0.0 }.init(&cpu()).unwrap();
+    let model = MlpConfig {
+        hidden: vec![16],
+        dropout: 0.0,
+    }
+    .init(&cpu())
+    .unwrap();
     let mut snap = pollster::block_on(weights::snapshot(&model)).unwrap();
     snap.tensors[2].1 = vec![16, 5];
     snap.tensors[2].2.truncate(80);
     snap.tensors[3].1 = vec![5];
     snap.tensors[3].2.truncate(5);
-    let err = weights::from_bytes(&snap.to_safetensors().unwrap(), &cpu()).err().unwrap();
+    let err = weights::from_bytes(&snap.to_safetensors().unwrap(), &cpu())
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("5 outputs, expected 10"), "{err}");
 }

@@ -33,32 +33,60 @@ fn split_hint(name: &str) -> Option<bool> {
 }
 
 fn is_csv(name: &str, bytes: &[u8]) -> bool {
-    name.to_ascii_lowercase().ends_with(".csv")
-        || bytes.first().is_some_and(|b| b.is_ascii_alphanumeric() && *b != 0)
+    name.to_ascii_lowercase().ends_with(".csv") || bytes.first().is_some_and(|b| b.is_ascii_alphanumeric() && *b != 0)
 }
 
 fn parse_part(name: &str, bytes: &[u8]) -> Result<Part, DataError> {
     let test = split_hint(name);
     if is_csv(name, bytes) {
         let dataset = Dataset::from_csv(name, bytes)?;
-        return Ok(Part { name: name.into(), role: Role::Csv, test, dataset: Some(dataset), images: None, labels: None });
+        return Ok(Part {
+            name: name.into(),
+            role: Role::Csv,
+            test,
+            dataset: Some(dataset),
+            images: None,
+            labels: None,
+        });
     }
     let raw = idx::maybe_gunzip(name, bytes)?;
     if raw.len() >= 4 && raw[..4] == [0, 0, 8, 1] {
         let labels = idx::parse_labels(name, &raw)?;
-        return Ok(Part { name: name.into(), role: Role::Labels, test, dataset: None, images: None, labels: Some(labels) });
+        return Ok(Part {
+            name: name.into(),
+            role: Role::Labels,
+            test,
+            dataset: None,
+            images: None,
+            labels: Some(labels),
+        });
     }
     let images = idx::parse_images(name, &raw)?;
-    Ok(Part { name: name.into(), role: Role::Images, test, dataset: None, images: Some(images), labels: None })
+    Ok(Part {
+        name: name.into(),
+        role: Role::Images,
+        test,
+        dataset: None,
+        images: Some(images),
+        labels: None,
+    })
 }
 
 fn count(p: &Part) -> usize {
-    p.dataset.as_ref().map(Dataset::len).or(p.images.as_ref().map(|i| i.count)).or(p.labels.as_ref().map(Vec::len)).unwrap_or(0)
+    p.dataset
+        .as_ref()
+        .map(Dataset::len)
+        .or(p.images.as_ref().map(|i| i.count))
+        .or(p.labels.as_ref().map(Vec::len))
+        .unwrap_or(0)
 }
 
 /// Builds `(train, test)` from named files: four IDX files, or two CSVs.
 pub fn from_files(files: &[(String, Vec<u8>)]) -> Result<(Dataset, Dataset), DataError> {
-    let mut parts = files.iter().map(|(n, b)| parse_part(n, b)).collect::<Result<Vec<_>, _>>()?;
+    let mut parts = files
+        .iter()
+        .map(|(n, b)| parse_part(n, b))
+        .collect::<Result<Vec<_>, _>>()?;
     // Files whose names don't say train or test: the larger set of a kind is the training set.
     for role in [Role::Images, Role::Labels, Role::Csv] {
         let of_role: Vec<usize> = (0..parts.len()).filter(|&i| parts[i].role == role).collect();
@@ -83,12 +111,21 @@ pub fn from_files(files: &[(String, Vec<u8>)]) -> Result<(Dataset, Dataset), Dat
                 let images = img.images.ok_or(DataError::Empty { file: img.name.clone() })?;
                 let labels = lab.labels.ok_or(DataError::Empty { file: lab.name.clone() })?;
                 if images.count != labels.len() {
-                    return Err(DataError::CountMismatch { images: images.count, labels: labels.len() });
+                    return Err(DataError::CountMismatch {
+                        images: images.count,
+                        labels: labels.len(),
+                    });
                 }
                 Dataset::new(images.pixels, labels)
             }
-            (None, _) => Err(DataError::Missing { dir: "the chosen files".into(), what: format!("{which} images (an IDX images file or a CSV)") }),
-            (_, None) => Err(DataError::Missing { dir: "the chosen files".into(), what: format!("{which} labels (an IDX labels file)") }),
+            (None, _) => Err(DataError::Missing {
+                dir: "the chosen files".into(),
+                what: format!("{which} images (an IDX images file or a CSV)"),
+            }),
+            (_, None) => Err(DataError::Missing {
+                dir: "the chosen files".into(),
+                what: format!("{which} labels (an IDX labels file)"),
+            }),
         }
     };
     let train = split(false)?;

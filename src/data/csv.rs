@@ -42,7 +42,11 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<CsvData, DataError> {
         }
         let cells: Vec<&str> = line.split(',').collect();
         if cells.len() != IMAGE_PIXELS + 1 {
-            return Err(DataError::CsvColumns { file: file.into(), line: line_no, found: cells.len() });
+            return Err(DataError::CsvColumns {
+                file: file.into(),
+                line: line_no,
+                found: cells.len(),
+            });
         }
         for (column, cell) in cells.iter().enumerate() {
             let cell = cell.trim().trim_matches('"');
@@ -54,12 +58,21 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<CsvData, DataError> {
             })?;
             if column == 0 {
                 if !(0..=9).contains(&value) {
-                    return Err(DataError::CsvLabel { file: file.into(), line: line_no, value });
+                    return Err(DataError::CsvLabel {
+                        file: file.into(),
+                        line: line_no,
+                        value,
+                    });
                 }
                 labels.push(value as u8);
             } else {
                 if !(0..=255).contains(&value) {
-                    return Err(DataError::CsvPixel { file: file.into(), line: line_no, column: column + 1, value });
+                    return Err(DataError::CsvPixel {
+                        file: file.into(),
+                        line: line_no,
+                        column: column + 1,
+                        value,
+                    });
                 }
                 pixels.push(value as u8);
             }

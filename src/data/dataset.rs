@@ -10,8 +10,16 @@ pub const IMAGE_SIDE: usize = 28;
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 pub const NUM_CLASSES: usize = 10;
 pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ];
 
 /// File names of the official distribution, as the setup installs them.
@@ -37,11 +45,18 @@ pub struct Dataset {
 impl Dataset {
     /// Builds a dataset, checking that images and labels agree and labels are classes.
     pub fn new(pixels: Vec<u8>, labels: Vec<u8>) -> Result<Self, DataError> {
-        if pixels.len() % IMAGE_PIXELS != 0 || pixels.len() / IMAGE_PIXELS != labels.len() {
-            return Err(DataError::CountMismatch { images: pixels.len() / IMAGE_PIXELS, labels: labels.len() });
+        if !pixels.len().is_multiple_of(IMAGE_PIXELS) || pixels.len() / IMAGE_PIXELS != labels.len() {
+            return Err(DataError::CountMismatch {
+                images: pixels.len() / IMAGE_PIXELS,
+                labels: labels.len(),
+            });
         }
         if let Some((index, &label)) = labels.iter().enumerate().find(|(_, l)| **l > 9) {
-            return Err(DataError::BadLabel { file: "labels".into(), index, label });
+            return Err(DataError::BadLabel {
+                file: "labels".into(),
+                index,
+                label,
+            });
         }
         Ok(Self { pixels, labels })
     }
@@ -51,7 +66,10 @@ impl Dataset {
         let images = idx::parse_images(images_name, images)?;
         let labels = idx::parse_labels(labels_name, labels)?;
         if images.count != labels.len() {
-            return Err(DataError::CountMismatch { images: images.count, labels: labels.len() });
+            return Err(DataError::CountMismatch {
+                images: images.count,
+                labels: labels.len(),
+            });
         }
         Self::new(images.pixels, labels)
     }
@@ -71,9 +89,15 @@ impl Dataset {
         let read = |name: &str| -> Result<Vec<u8>, DataError> {
             let path = dir.join(name);
             if !path.exists() {
-                return Err(DataError::Missing { dir: dir.display().to_string(), what: name.into() });
+                return Err(DataError::Missing {
+                    dir: dir.display().to_string(),
+                    what: name.into(),
+                });
             }
-            std::fs::read(&path).map_err(|e| DataError::Io { file: path.display().to_string(), reason: e.to_string() })
+            std::fs::read(&path).map_err(|e| DataError::Io {
+                file: path.display().to_string(),
+                reason: e.to_string(),
+            })
         };
         let image_path = dir.join(images).display().to_string();
         let label_path = dir.join(labels).display().to_string();
@@ -83,7 +107,10 @@ impl Dataset {
     /// Loads a CSV file from disk.
     pub fn load_csv(path: &Path) -> Result<Self, DataError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| DataError::Io { file: name.clone(), reason: e.to_string() })?;
+        let bytes = std::fs::read(path).map_err(|e| DataError::Io {
+            file: name.clone(),
+            reason: e.to_string(),
+        })?;
         Self::from_csv(&name, &bytes)
     }
 
@@ -120,7 +147,10 @@ impl Dataset {
     /// The first `n` images (all of them when `n >= len`).
     pub fn take(&self, n: usize) -> Self {
         let n = n.min(self.len());
-        Self { pixels: self.pixels[..n * IMAGE_PIXELS].to_vec(), labels: self.labels[..n].to_vec() }
+        Self {
+            pixels: self.pixels[..n * IMAGE_PIXELS].to_vec(),
+            labels: self.labels[..n].to_vec(),
+        }
     }
 
     /// A seeded random subset of `n` images, so small runs still see every class.

@@ -31,7 +31,10 @@ pub fn maybe_gunzip(file: &str, bytes: &[u8]) -> Result<Vec<u8>, DataError> {
     flate2::read::MultiGzDecoder::new(bytes)
         .take(MAX_DECOMPRESSED)
         .read_to_end(&mut out)
-        .map_err(|e| DataError::Gzip { file: file.into(), reason: e.to_string() })?;
+        .map_err(|e| DataError::Gzip {
+            file: file.into(),
+            reason: e.to_string(),
+        })?;
     Ok(out)
 }
 
@@ -41,7 +44,11 @@ fn header(file: &str, bytes: &[u8], dims: usize) -> Result<(u32, Vec<u32>), Data
     }
     let need = 4 + 4 * dims;
     if bytes.len() < 4 {
-        return Err(DataError::TruncatedHeader { file: file.into(), len: bytes.len(), need });
+        return Err(DataError::TruncatedHeader {
+            file: file.into(),
+            len: bytes.len(),
+            need,
+        });
     }
     let word = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let magic = word(0);
@@ -71,14 +78,27 @@ pub fn parse_images(file: &str, bytes: &[u8]) -> Result<IdxImages, DataError> {
     let raw = maybe_gunzip(file, bytes)?;
     let (magic, dims) = header(file, &raw, 3)?;
     if magic != IMAGES_MAGIC {
-        return Err(DataError::BadMagic { file: file.into(), expected: "images", found: magic, magic: IMAGES_MAGIC });
+        return Err(DataError::BadMagic {
+            file: file.into(),
+            expected: "images",
+            found: magic,
+            magic: IMAGES_MAGIC,
+        });
     }
     if dims.len() != 3 {
-        return Err(DataError::TruncatedHeader { file: file.into(), len: raw.len(), need: 16 });
+        return Err(DataError::TruncatedHeader {
+            file: file.into(),
+            len: raw.len(),
+            need: 16,
+        });
     }
     let (count, rows, cols) = (dims[0] as usize, dims[1], dims[2]);
     if rows != 28 || cols != 28 {
-        return Err(DataError::BadDimensions { file: file.into(), rows, cols });
+        return Err(DataError::BadDimensions {
+            file: file.into(),
+            rows,
+            cols,
+        });
     }
     let payload = &raw[16..];
     let expected = count.checked_mul(784).ok_or(DataError::TruncatedPayload {
@@ -87,7 +107,12 @@ pub fn parse_images(file: &str, bytes: &[u8]) -> Result<IdxImages, DataError> {
         found: payload.len(),
     })?;
     check_payload(file, payload, expected)?;
-    Ok(IdxImages { count, rows, cols, pixels: payload.to_vec() })
+    Ok(IdxImages {
+        count,
+        rows,
+        cols,
+        pixels: payload.to_vec(),
+    })
 }
 
 /// Parses an IDX1 label file (raw or gzipped); every label must be a class 0..=9.
@@ -95,15 +120,28 @@ pub fn parse_labels(file: &str, bytes: &[u8]) -> Result<Vec<u8>, DataError> {
     let raw = maybe_gunzip(file, bytes)?;
     let (magic, dims) = header(file, &raw, 1)?;
     if magic != LABELS_MAGIC {
-        return Err(DataError::BadMagic { file: file.into(), expected: "labels", found: magic, magic: LABELS_MAGIC });
+        return Err(DataError::BadMagic {
+            file: file.into(),
+            expected: "labels",
+            found: magic,
+            magic: LABELS_MAGIC,
+        });
     }
     if dims.len() != 1 {
-        return Err(DataError::TruncatedHeader { file: file.into(), len: raw.len(), need: 8 });
+        return Err(DataError::TruncatedHeader {
+            file: file.into(),
+            len: raw.len(),
+            need: 8,
+        });
     }
     let payload = &raw[8..];
     check_payload(file, payload, dims[0] as usize)?;
     if let Some((index, &label)) = payload.iter().enumerate().find(|(_, l)| **l > 9) {
-        return Err(DataError::BadLabel { file: file.into(), index, label });
+        return Err(DataError::BadLabel {
+            file: file.into(),
+            index,
+            label,
+        });
     }
     Ok(payload.to_vec())
 }

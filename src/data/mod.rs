@@ -6,4 +6,4 @@ pub mod csv;
 pub mod dataset;
 pub mod idx;
 
-pub use dataset::{Dataset, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, CLASS_NAMES};
+pub use dataset::{CLASS_NAMES, Dataset, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};

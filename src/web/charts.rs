@@ -25,7 +25,11 @@ struct Series {
 
 fn hex(color: &str) -> RGBColor {
     let c = color.trim_start_matches('#');
-    let p = |i: usize| c.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(200);
+    let p = |i: usize| {
+        c.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(200)
+    };
     RGBColor(p(0), p(2), p(4))
 }
 
@@ -33,20 +37,40 @@ fn err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// The canvas as a plotters drawing area, cleared to the chart background.
+fn blank(canvas: HtmlCanvasElement) -> Result<DrawingArea<CanvasBackend, plotters::coord::Shift>, JsError> {
+    let root = CanvasBackend::with_canvas_object(canvas)
+        .ok_or_else(|| err("no 2D canvas"))?
+        .into_drawing_area();
+    root.fill(&BG).map_err(err)?;
+    Ok(root)
+}
+
 /// Line chart of several series over epochs. `series`: [{label, color, points: [[x, y]], dots}].
 #[wasm_bindgen]
-pub fn draw_curves(canvas: HtmlCanvasElement, series: JsValue, epochs: f64, y_label: &str, percent: bool) -> Result<(), JsError> {
+pub fn draw_curves(
+    canvas: HtmlCanvasElement,
+    series: JsValue,
+    epochs: f64,
+    y_label: &str,
+    percent: bool,
+) -> Result<(), JsError> {
     let series: Vec<Series> = serde_wasm_bindgen::from_value(series).map_err(err)?;
-    let backend = CanvasBackend::with_canvas_object(canvas).ok_or_else(|| err("no 2D canvas"))?;
-    let root = backend.into_drawing_area();
-    root.fill(&BG).map_err(err)?;
-    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| y.is_finite());
+    let root = blank(canvas)?;
+    let ys = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|y| y.is_finite());
     let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
     if !lo.is_finite() {
         (lo, hi) = if percent { (0.0, 1.0) } else { (0.0, 2.5) };
     }
     let pad = ((hi - lo) * 0.08).max(1e-3);
-    let (lo, hi) = if percent { ((lo - pad).max(0.0), (hi + pad).min(1.0)) } else { ((lo - pad).max(0.0), hi + pad) };
+    let (lo, hi) = if percent {
+        ((lo - pad).max(0.0), (hi + pad).min(1.0))
+    } else {
+        ((lo - pad).max(0.0), hi + pad)
+    };
     let mut chart = ChartBuilder::on(&root)
         .margin(10)
         .x_label_area_size(40)
@@ -61,7 +85,13 @@ pub fn draw_curves(canvas: HtmlCanvasElement, series: JsValue, epochs: f64, y_la
         .label_style(("sans-serif", 12).into_font().color(&TEXT))
         .x_desc("epoch")
         .y_desc(y_label)
-        .y_label_formatter(&|v| if percent { format!("{:.0}%", v * 100.0) } else { format!("{v:.2}") })
+        .y_label_formatter(&|v| {
+            if percent {
+                format!("{:.0}%", v * 100.0)
+            } else {
+                format!("{v:.2}")
+            }
+        })
         .draw()
         .map_err(err)?;
     for s in &series {
@@ -86,7 +116,11 @@ pub fn draw_curves(canvas: HtmlCanvasElement, series: JsValue, epochs: f64, y_la
         .background_style(BG.mix(0.85))
         .border_style(GRID)
         .label_font(("sans-serif", 12).into_font().color(&TEXT))
-        .position(if percent { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
+        .position(if percent {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        })
         .draw()
         .map_err(err)?;
     root.present().map_err(err)?;
@@ -120,9 +154,7 @@ pub fn draw_confusion(canvas: HtmlCanvasElement, matrix: Vec<u32>) -> Result<(),
     if matrix.len() != 100 {
         return Err(err("the confusion matrix needs 100 counts"));
     }
-    let backend = CanvasBackend::with_canvas_object(canvas).ok_or_else(|| err("no 2D canvas"))?;
-    let root = backend.into_drawing_area();
-    root.fill(&BG).map_err(err)?;
+    let root = blank(canvas)?;
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
         .x_label_area_size(44)
@@ -146,7 +178,10 @@ pub fn draw_confusion(canvas: HtmlCanvasElement, matrix: Vec<u32>) -> Result<(),
     let row_sum = |t: usize| matrix[t * 10..t * 10 + 10].iter().sum::<u32>().max(1) as f64;
     let cell = |t: usize, p: usize| {
         let y = 9 - t as i32;
-        [(SegmentValue::Exact(p as i32), SegmentValue::Exact(y + 1)), (SegmentValue::Exact(p as i32 + 1), SegmentValue::Exact(y))]
+        [
+            (SegmentValue::Exact(p as i32), SegmentValue::Exact(y + 1)),
+            (SegmentValue::Exact(p as i32 + 1), SegmentValue::Exact(y)),
+        ]
     };
     let cells: Vec<(usize, usize)> = (0..10).flat_map(|t| (0..10).map(move |p| (t, p))).collect();
     chart
@@ -160,10 +195,20 @@ pub fn draw_confusion(canvas: HtmlCanvasElement, matrix: Vec<u32>) -> Result<(),
             Rectangle::new(cell(t, p), color.filled())
         }))
         .map_err(err)?;
-    let font = ("sans-serif", 12).into_font().color(&WHITE.mix(0.9)).pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center));
+    let font = ("sans-serif", 12)
+        .into_font()
+        .color(&WHITE.mix(0.9))
+        .pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ));
     chart
         .draw_series(cells.iter().map(|&(t, p)| {
-            Text::new(matrix[t * 10 + p].to_string(), (SegmentValue::CenterOf(p as i32), SegmentValue::CenterOf(9 - t as i32)), font.clone())
+            Text::new(
+                matrix[t * 10 + p].to_string(),
+                (SegmentValue::CenterOf(p as i32), SegmentValue::CenterOf(9 - t as i32)),
+                font.clone(),
+            )
         }))
         .map_err(err)?;
     root.present().map_err(err)?;
@@ -173,9 +218,7 @@ pub fn draw_confusion(canvas: HtmlCanvasElement, matrix: Vec<u32>) -> Result<(),
 /// Horizontal bars of per-class accuracy.
 #[wasm_bindgen]
 pub fn draw_per_class(canvas: HtmlCanvasElement, accuracy: Vec<f64>) -> Result<(), JsError> {
-    let backend = CanvasBackend::with_canvas_object(canvas).ok_or_else(|| err("no 2D canvas"))?;
-    let root = backend.into_drawing_area();
-    root.fill(&BG).map_err(err)?;
+    let root = blank(canvas)?;
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
         .x_label_area_size(40)
@@ -199,8 +242,20 @@ pub fn draw_per_class(canvas: HtmlCanvasElement, accuracy: Vec<f64>) -> Result<(
     chart
         .draw_series(accuracy.iter().take(10).enumerate().map(|(c, &a)| {
             let y = 9 - c as i32;
-            let color = if a >= 0.9 { RGBColor(62, 207, 142) } else if a >= 0.75 { RGBColor(79, 157, 255) } else { RGBColor(255, 140, 90) };
-            let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(y + 1)), (a.clamp(0.0, 1.0), SegmentValue::Exact(y))], color.filled());
+            let color = if a >= 0.9 {
+                RGBColor(62, 207, 142)
+            } else if a >= 0.75 {
+                RGBColor(79, 157, 255)
+            } else {
+                RGBColor(255, 140, 90)
+            };
+            let mut bar = Rectangle::new(
+                [
+                    (0.0, SegmentValue::Exact(y + 1)),
+                    (a.clamp(0.0, 1.0), SegmentValue::Exact(y)),
+                ],
+                color.filled(),
+            );
             bar.set_margin(3, 3, 0, 0);
             bar
         }))

@@ -29,7 +29,9 @@ pub async fn probe_adapter() -> Result<String, String> {
         .map_err(|e| format!("requestAdapter failed: {e:?}"))?
         .dyn_into::<Promise>()
         .map_err(|_| "requestAdapter did not return a promise".to_string())?;
-    let adapter = JsFuture::from(promise).await.map_err(|e| format!("requestAdapter failed: {e:?}"))?;
+    let adapter = JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("requestAdapter failed: {e:?}"))?;
     if adapter.is_null() || adapter.is_undefined() {
         return Err("the browser has WebGPU but offers no adapter".into());
     }
@@ -38,7 +40,9 @@ pub async fn probe_adapter() -> Result<String, String> {
         .iter()
         .filter_map(|k| text(&info, k))
         .collect();
-    let fallback = get(&info, "isFallbackAdapter").as_bool().or(get(&adapter, "isFallbackAdapter").as_bool());
+    let fallback = get(&info, "isFallbackAdapter")
+        .as_bool()
+        .or(get(&adapter, "isFallbackAdapter").as_bool());
     if fallback == Some(true) {
         parts.push("software fallback adapter".into());
     }

@@ -3,9 +3,9 @@
 //! - `page`: what the page's own small module needs (a CPU model for instant predictions).
 //! - `gpu`: WebGPU detection and burn's async WebGPU initialisation, with fallback reasons.
 
+pub mod charts;
 #[cfg(feature = "gpu")]
 pub mod gpu;
-pub mod charts;
 pub mod page;
 pub mod protocol;
 pub mod worker;

@@ -19,15 +19,19 @@ impl Classifier {
     /// Loads a model file; a wrong or corrupt file is an error and nothing changes.
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8]) -> Result<Classifier, JsError> {
-        let (model, _) = weights::from_bytes(bytes, &crate::backend::cpu()).map_err(|e| JsError::new(&e.to_string()))?;
+        let (model, _) =
+            weights::from_bytes(bytes, &crate::backend::cpu()).map_err(|e| JsError::new(&e.to_string()))?;
         Ok(Classifier { model })
     }
 
     /// Probabilities of the ten classes for 784 pixels scaled to [0, 1] (or several images
     /// back to back: 10 probabilities each). Synchronous: the CPU backend answers at once.
     pub fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
-        if pixels.is_empty() || pixels.len() % IMAGE_PIXELS != 0 {
-            return Err(JsError::new(&format!("expected a multiple of {IMAGE_PIXELS} pixels, got {}", pixels.len())));
+        if pixels.is_empty() || !pixels.len().is_multiple_of(IMAGE_PIXELS) {
+            return Err(JsError::new(&format!(
+                "expected a multiple of {IMAGE_PIXELS} pixels, got {}",
+                pixels.len()
+            )));
         }
         let probs = ready(predict(&self.model, pixels, &crate::backend::cpu()))
             .ok_or_else(|| JsError::new("the CPU model did not answer synchronously"))?

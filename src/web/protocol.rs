@@ -35,7 +35,9 @@ pub struct ResumeFrom {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToWorker {
     /// Dataset files: the four IDX files (gzipped or not) or two Kaggle CSVs.
-    LoadData { files: Vec<NamedFile> },
+    LoadData {
+        files: Vec<NamedFile>,
+    },
     Start {
         config: TrainConfig,
         #[serde(default)]
@@ -113,7 +115,12 @@ pub enum FromWorker {
         grid_labels: Vec<u8>,
     },
     Backend(BackendInfo),
-    Started { train: usize, test: usize, batches_per_epoch: usize, epoch: usize },
+    Started {
+        train: usize,
+        test: usize,
+        batches_per_epoch: usize,
+        epoch: usize,
+    },
     Progress(Progress),
     Epoch(EpochReport),
     Paused,
@@ -121,7 +128,10 @@ pub enum FromWorker {
     Stopped,
     Finished,
     /// `fatal`: the worker cannot go on (the page should restart it).
-    Error { message: String, fatal: bool },
+    Error {
+        message: String,
+        fatal: bool,
+    },
 }
 
 /// How many test images the prediction grid shows.

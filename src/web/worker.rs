@@ -10,7 +10,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use super::protocol::{BackendChoice, BackendInfo, EpochReport, FromWorker, GRID_IMAGES, Progress, ResumeFrom, ToWorker};
+use super::protocol::{
+    BackendChoice, BackendInfo, EpochReport, FromWorker, GRID_IMAGES, Progress, ResumeFrom, ToWorker,
+};
 use super::{now_ms, to_js};
 use crate::data::dataset::shuffled_indices;
 use crate::data::{Dataset, bundle};
@@ -49,7 +51,10 @@ fn post(msg: &FromWorker) {
 }
 
 fn post_error(message: impl Into<String>, fatal: bool) {
-    post(&FromWorker::Error { message: message.into(), fatal });
+    post(&FromWorker::Error {
+        message: message.into(),
+        fatal,
+    });
 }
 
 /// Entry point: installs the message handler and announces readiness.
@@ -81,10 +86,22 @@ fn handle(state: &Shared, msg: ToWorker) {
             let files: Vec<(String, Vec<u8>)> = files.into_iter().map(|f| (f.name, f.bytes)).collect();
             match bundle::from_files(&files) {
                 Ok((train, test)) => {
-                    let grid: Vec<usize> = shuffled_indices(test.len(), 2024).into_iter().take(GRID_IMAGES).map(|i| i as usize).collect();
-                    let grid_pixels = grid.iter().flat_map(|&i| test.image(i).unwrap_or(&[]).to_vec()).collect();
+                    let grid: Vec<usize> = shuffled_indices(test.len(), 2024)
+                        .into_iter()
+                        .take(GRID_IMAGES)
+                        .map(|i| i as usize)
+                        .collect();
+                    let grid_pixels = grid
+                        .iter()
+                        .flat_map(|&i| test.image(i).unwrap_or(&[]).to_vec())
+                        .collect();
                     let grid_labels = grid.iter().map(|&i| test.labels()[i]).collect();
-                    post(&FromWorker::DataLoaded { train: train.len(), test: test.len(), grid_pixels, grid_labels });
+                    post(&FromWorker::DataLoaded {
+                        train: train.len(),
+                        test: test.len(),
+                        grid_pixels,
+                        grid_labels,
+                    });
                     let mut s = state.borrow_mut();
                     s.train = Some(train);
                     s.test = Some(test);
@@ -93,7 +110,13 @@ fn handle(state: &Shared, msg: ToWorker) {
                 Err(e) => post_error(e.to_string(), false),
             }
         }
-        ToWorker::Start { config, backend, train_limit, test_limit, resume } => {
+        ToWorker::Start {
+            config,
+            backend,
+            train_limit,
+            test_limit,
+            resume,
+        } => {
             {
                 let mut s = state.borrow_mut();
                 if s.running {
@@ -142,7 +165,14 @@ async fn yield_now(ms: i32) {
 
 async fn choose_device(state: &Shared, choice: BackendChoice) -> Result<(Device, BackendInfo), String> {
     let cpu = |reason: Option<String>| {
-        (crate::backend::cpu(), BackendInfo { name: "cpu".into(), adapter: "ndarray on the CPU (WebAssembly SIMD)".into(), fallback_reason: reason })
+        (
+            crate::backend::cpu(),
+            BackendInfo {
+                name: "cpu".into(),
+                adapter: "ndarray on the CPU (WebAssembly SIMD)".into(),
+                fallback_reason: reason,
+            },
+        )
     };
     if choice == BackendChoice::Cpu {
         return Ok(cpu(Some("CPU chosen in the settings".into())));
@@ -157,7 +187,14 @@ async fn choose_device(state: &Shared, choice: BackendChoice) -> Result<(Device,
         }
     };
     match (gpu, choice) {
-        (Ok((device, adapter)), _) => Ok((device, BackendInfo { name: "webgpu".into(), adapter, fallback_reason: None })),
+        (Ok((device, adapter)), _) => Ok((
+            device,
+            BackendInfo {
+                name: "webgpu".into(),
+                adapter,
+                fallback_reason: None,
+            },
+        )),
         (Err(reason), BackendChoice::WebGpu) => Err(format!("WebGPU is not available: {reason}")),
         (Err(reason), _) => Ok(cpu(Some(reason))),
     }
@@ -200,10 +237,22 @@ async fn train(
     let (test_set, grid_pos): (Dataset, Vec<usize>) = match test_limit {
         Some(n) if n < test_set.len() => {
             let mut keep = grid.clone();
-            keep.extend(shuffled_indices(test_set.len(), config.seed).into_iter().map(|i| i as usize).filter(|i| !grid.contains(i)).take(n.saturating_sub(grid.len())));
-            let pixels = keep.iter().flat_map(|&i| test_set.image(i).unwrap_or(&[]).to_vec()).collect();
+            keep.extend(
+                shuffled_indices(test_set.len(), config.seed)
+                    .into_iter()
+                    .map(|i| i as usize)
+                    .filter(|i| !grid.contains(i))
+                    .take(n.saturating_sub(grid.len())),
+            );
+            let pixels = keep
+                .iter()
+                .flat_map(|&i| test_set.image(i).unwrap_or(&[]).to_vec())
+                .collect();
             let labels = keep.iter().map(|&i| test_set.labels()[i]).collect();
-            (Dataset::new(pixels, labels).map_err(|e| e.to_string())?, (0..grid.len()).collect())
+            (
+                Dataset::new(pixels, labels).map_err(|e| e.to_string())?,
+                (0..grid.len()).collect(),
+            )
         }
         _ => (test_set, grid),
     };
@@ -217,7 +266,12 @@ async fn train(
     .map_err(|e| e.to_string())?;
     let test_device = DeviceSet::upload(&test_set, &trainer.eval_device());
     let position = trainer.position();
-    post(&FromWorker::Started { train: train_set.len(), test: test_set.len(), batches_per_epoch: position.batches_per_epoch, epoch: position.epoch });
+    post(&FromWorker::Started {
+        train: train_set.len(),
+        test: test_set.len(),
+        batches_per_epoch: position.batches_per_epoch,
+        epoch: position.epoch,
+    });
 
     let mut batches = 2usize;
     let mut rate = 0.0f64;
@@ -236,7 +290,11 @@ async fn train(
         let chunk = trainer.run(batches).await.map_err(|e| e.to_string())?;
         let took = (now_ms() - started).max(1.0);
         let chunk_rate = chunk.stats.samples as f64 * 1000.0 / took;
-        rate = if rate == 0.0 { chunk_rate } else { 0.7 * rate + 0.3 * chunk_rate };
+        rate = if rate == 0.0 {
+            chunk_rate
+        } else {
+            0.7 * rate + 0.3 * chunk_rate
+        };
         // Aim each chunk at CHUNK_MS so progress is steady and control messages are prompt.
         let per_batch = took / chunk.batches as f64;
         batches = ((CHUNK_MS / per_batch).round() as usize).clamp(1, 500);
@@ -245,7 +303,11 @@ async fn train(
         post(&FromWorker::Progress(Progress {
             epoch: if chunk.epoch_finished { p.epoch } else { p.epoch + 1 },
             epochs: config.epochs,
-            batch: if chunk.epoch_finished { p.batches_per_epoch } else { p.batch },
+            batch: if chunk.epoch_finished {
+                p.batches_per_epoch
+            } else {
+                p.batch
+            },
             batches_per_epoch: p.batches_per_epoch,
             steps: p.steps,
             loss: chunk.stats.loss,
@@ -259,7 +321,9 @@ async fn train(
         if chunk.epoch_finished {
             let seconds = (now_ms() - epoch_started) / 1000.0;
             let eval = trainer.evaluate(&test_device).await.map_err(|e| e.to_string())?;
-            let weights = weights::to_bytes(trainer.model(), Default::default()).await.map_err(|e| e.to_string())?;
+            let weights = weights::to_bytes(trainer.model(), Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
             post(&FromWorker::Epoch(EpochReport {
                 epoch: p.epoch,
                 epochs: config.epochs,
@@ -269,7 +333,10 @@ async fn train(
                 test_accuracy: eval.accuracy,
                 confusion: eval.confusion.matrix,
                 per_class_accuracy: eval.per_class_accuracy,
-                grid_predictions: grid_pos.iter().map(|&i| eval.predictions.get(i).copied().unwrap_or(0)).collect(),
+                grid_predictions: grid_pos
+                    .iter()
+                    .map(|&i| eval.predictions.get(i).copied().unwrap_or(0))
+                    .collect(),
                 seconds,
                 samples_per_sec: chunk.epoch_stats.samples as f64 / seconds.max(1e-9),
                 weights,

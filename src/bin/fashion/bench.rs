@@ -23,7 +23,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     for &backend in &args.backends {
         let device = common::backend_device(backend)?;
         for &t in &threads {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().map_err(|e| e.to_string())?;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .map_err(|e| e.to_string())?;
             for &bs in &args.batch_sizes {
                 let result = pool.install(|| measure(&train, &test, &device, bs, args.samples))?;
                 let line = json!({
@@ -43,8 +46,17 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 }
 
 /// (training samples/s, ms per step, inference samples/s)
-fn measure(train: &Dataset, test: &Dataset, device: &burn::tensor::Device, bs: usize, samples: usize) -> Result<(f64, f64, f64), String> {
-    let config = TrainConfig { batch_size: bs, ..TrainConfig::reference() };
+fn measure(
+    train: &Dataset,
+    test: &Dataset,
+    device: &burn::tensor::Device,
+    bs: usize,
+    samples: usize,
+) -> Result<(f64, f64, f64), String> {
+    let config = TrainConfig {
+        batch_size: bs,
+        ..TrainConfig::reference()
+    };
     let mut trainer = Trainer::new(config, train, device).map_err(|e| e.to_string())?;
     let warmup = 20;
     pollster::block_on(trainer.run(warmup)).map_err(|e| e.to_string())?;

@@ -9,7 +9,11 @@ use fashion_mlp::backend::Backend;
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 #[derive(Parser)]
-#[command(name = "fashion", version, about = "Train, evaluate and use a Fashion-MNIST MLP (burn; ndarray or wgpu)")]
+#[command(
+    name = "fashion",
+    version,
+    about = "Train, evaluate and use a Fashion-MNIST MLP (burn; ndarray or wgpu)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

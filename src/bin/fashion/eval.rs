@@ -23,7 +23,12 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
         println!("{out}");
         return Ok(());
     }
-    println!("{} test images: accuracy {:.4}, loss {:.4}\n", test.len(), report.accuracy, report.loss);
+    println!(
+        "{} test images: accuracy {:.4}, loss {:.4}\n",
+        test.len(),
+        report.accuracy,
+        report.loss
+    );
     println!("confusion matrix (rows: true class, columns: predicted)");
     print!("{:>12}", "");
     for c in 0..10 {

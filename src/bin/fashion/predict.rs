@@ -13,7 +13,9 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
     let (pixels, label) = match (&args.image, args.index) {
         (_, Some(i)) => {
             let test = Dataset::load_idx_dir(&args.data_dir, Split::Test).map_err(|e| e.to_string())?;
-            let img = test.image(i).ok_or_else(|| format!("index {i} is past the {} test images", test.len()))?;
+            let img = test
+                .image(i)
+                .ok_or_else(|| format!("index {i} is past the {} test images", test.len()))?;
             (img.to_vec(), Some(test.labels()[i]))
         }
         (Some(path), None) => (read_image(path)?, None),
@@ -38,15 +40,27 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
         println!("true class: {l} {}", CLASS_NAMES[l as usize]);
     }
     for (c, p) in ranked {
-        println!("{c} {:<12} {:>6.2}% {}", CLASS_NAMES[c], p * 100.0, "#".repeat((p * 40.0).round() as usize));
+        println!(
+            "{c} {:<12} {:>6.2}% {}",
+            CLASS_NAMES[c],
+            p * 100.0,
+            "#".repeat((p * 40.0).round() as usize)
+        );
     }
     Ok(())
 }
 
 /// Any PNG/PGM, turned to 28x28 grey with the dataset's polarity (light object on dark).
 fn read_image(path: &std::path::Path) -> Result<Vec<u8>, String> {
-    let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.to_luma8();
-    let img = image::imageops::resize(&img, IMAGE_SIDE as u32, IMAGE_SIDE as u32, image::imageops::FilterType::Triangle);
+    let img = image::open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .to_luma8();
+    let img = image::imageops::resize(
+        &img,
+        IMAGE_SIDE as u32,
+        IMAGE_SIDE as u32,
+        image::imageops::FilterType::Triangle,
+    );
     let mut pixels = img.into_raw();
     debug_assert_eq!(pixels.len(), IMAGE_PIXELS);
     let mean = pixels.iter().map(|&p| p as f64).sum::<f64>() / pixels.len() as f64;

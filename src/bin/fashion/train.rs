@@ -18,18 +18,39 @@ pub fn config(args: &TrainArgs) -> TrainConfig {
         Recipe::Improved => TrainConfig::improved(),
         Recipe::Reference => TrainConfig::reference(),
     };
-    if let Some(v) = args.epochs { c.epochs = v }
-    if let Some(v) = args.batch_size { c.batch_size = v }
-    if let Some(v) = args.lr { c.learning_rate = v }
-    if let Some(v) = args.schedule {
-        c.schedule = match v { Schedule::Constant => LrSchedule::Constant, Schedule::Cosine => LrSchedule::Cosine };
+    if let Some(v) = args.epochs {
+        c.epochs = v
     }
-    if let Some(v) = args.dropout { c.model.dropout = v }
-    if let Some(v) = &args.hidden { c.model.hidden = v.clone() }
-    if let Some(v) = args.weight_decay { c.weight_decay = v }
-    if let Some(v) = args.label_smoothing { c.label_smoothing = v }
-    if let Some(v) = args.flip { c.augment_flip = v }
-    if let Some(v) = args.seed { c.seed = v }
+    if let Some(v) = args.batch_size {
+        c.batch_size = v
+    }
+    if let Some(v) = args.lr {
+        c.learning_rate = v
+    }
+    if let Some(v) = args.schedule {
+        c.schedule = match v {
+            Schedule::Constant => LrSchedule::Constant,
+            Schedule::Cosine => LrSchedule::Cosine,
+        };
+    }
+    if let Some(v) = args.dropout {
+        c.model.dropout = v
+    }
+    if let Some(v) = &args.hidden {
+        c.model.hidden = v.clone()
+    }
+    if let Some(v) = args.weight_decay {
+        c.weight_decay = v
+    }
+    if let Some(v) = args.label_smoothing {
+        c.label_smoothing = v
+    }
+    if let Some(v) = args.flip {
+        c.augment_flip = v
+    }
+    if let Some(v) = args.seed {
+        c.seed = v
+    }
     c
 }
 
@@ -41,13 +62,25 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     if !args.json {
         eprintln!(
             "training {} images, testing {} on {} | {:?} | epochs {} batch {} lr {} ({:?}) dropout {} seed {}",
-            train.len(), test.len(), args.device.backend.name(), config.model.hidden, config.epochs,
-            config.batch_size, config.learning_rate, config.schedule, config.model.dropout, config.seed
+            train.len(),
+            test.len(),
+            args.device.backend.name(),
+            config.model.hidden,
+            config.epochs,
+            config.batch_size,
+            config.learning_rate,
+            config.schedule,
+            config.model.dropout,
+            config.seed
         );
     }
     let mut trainer = Trainer::new(config.clone(), &train, &device).map_err(|e| e.to_string())?;
     let test_set = DeviceSet::upload(&test, &trainer.eval_device());
-    let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(trainer.position().batches_per_epoch as u64) };
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(trainer.position().batches_per_epoch as u64)
+    };
     bar.set_style(
         ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg}")
             .map_err(|e| e.to_string())?
@@ -60,7 +93,10 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         bar.set_prefix((trainer.position().epoch + 1).to_string());
         let chunk = pollster::block_on(trainer.run(CHUNK)).map_err(|e| e.to_string())?;
         bar.set_position(chunk.position.batch as u64);
-        bar.set_message(format!("loss {:.4} acc {:.3}", chunk.epoch_stats.loss, chunk.epoch_stats.accuracy));
+        bar.set_message(format!(
+            "loss {:.4} acc {:.3}",
+            chunk.epoch_stats.loss, chunk.epoch_stats.accuracy
+        ));
         if !chunk.epoch_finished {
             continue;
         }
@@ -82,11 +118,20 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         } else {
             let text = format!(
                 "epoch {:>3}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1}s, {:.0} samples/s",
-                chunk.position.epoch, chunk.epoch_stats.loss, chunk.epoch_stats.accuracy, eval.loss, eval.accuracy,
-                seconds, chunk.epoch_stats.samples as f64 / seconds
+                chunk.position.epoch,
+                chunk.epoch_stats.loss,
+                chunk.epoch_stats.accuracy,
+                eval.loss,
+                eval.accuracy,
+                seconds,
+                chunk.epoch_stats.samples as f64 / seconds
             );
             // A bar drawn to a terminal owns the line; without one, plain lines.
-            if bar.is_hidden() { eprintln!("{text}") } else { bar.println(text) }
+            if bar.is_hidden() {
+                eprintln!("{text}")
+            } else {
+                bar.println(text)
+            }
         }
         last = Some(eval);
     }
@@ -94,15 +139,22 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     let total = started.elapsed().as_secs_f64();
     let accuracy = last.as_ref().map(|e| e.accuracy).unwrap_or(0.0);
     if !args.json {
-        eprintln!("done: test accuracy {:.4} after {} epochs in {:.1}s", accuracy, config.epochs, total);
+        eprintln!(
+            "done: test accuracy {:.4} after {} epochs in {:.1}s",
+            accuracy, config.epochs, total
+        );
     }
     if let Some(path) = &args.save {
         let meta = HashMap::from([
             ("test_accuracy".to_string(), format!("{accuracy:.4}")),
             ("epochs".to_string(), config.epochs.to_string()),
-            ("train_config".to_string(), serde_json::to_string(&config).map_err(|e| e.to_string())?),
+            (
+                "train_config".to_string(),
+                serde_json::to_string(&config).map_err(|e| e.to_string())?,
+            ),
         ]);
-        let bytes = pollster::block_on(fashion_mlp::weights::to_bytes(trainer.model(), meta)).map_err(|e| e.to_string())?;
+        let bytes =
+            pollster::block_on(fashion_mlp::weights::to_bytes(trainer.model(), meta)).map_err(|e| e.to_string())?;
         std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         if !args.json {
             eprintln!("saved {}", path.display());

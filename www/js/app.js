@@ -114,6 +114,7 @@ function onWorkerMessage(msg) {
       state.running = true;
       break;
     case 'progress': {
+      state.lastProgress = msg;
       const x = msg.epoch - 1 + msg.batch / msg.batches_per_epoch;
       state.history.liveLoss.push([x, msg.loss]);
       state.history.liveAcc.push([x, msg.accuracy]);

@@ -1,0 +1,48 @@
+// Browser training benchmark: the real page in headless Debian Chromium trains on the full 60k
+// training set for each backend and batch size; prints one JSON line per measurement with the
+// worker's own samples/s (moving average over chunks, after a warm-up).
+//   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--batches 64,256] [--seconds 30]
+import { serve, launch, open, waitForStatus, setSettings } from './harness.mjs';
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const backends = arg('backends', 'cpu,webgpu').split(',');
+const batches = arg('batches', '64,256').split(',').map(Number);
+const seconds = Number(arg('seconds', '30'));
+
+const server = await serve();
+try {
+  for (const backend of backends) {
+    const browser = await launch({ webgpu: backend === 'webgpu' });
+    try {
+      for (const batch of batches) {
+        const { page } = await open(browser, `${server.url}?testLimit=1000`);
+        await waitForStatus(page, /Ready to train/);
+        // Enough epochs that the run outlasts the measuring window.
+        await setSettings(page, { backend, epochs: 50, limit: 60000, batch });
+        await page.click('#train');
+        await page.waitForFunction(() => window.fashionApp.lastProgress, null, { timeout: 180_000 });
+        const warm = await page.evaluate(() => window.fashionApp.lastProgress.steps);
+        const t0 = Date.now();
+        await page.waitForTimeout(seconds * 1000);
+        const p = await page.evaluate(() => window.fashionApp.lastProgress);
+        const elapsed = (Date.now() - t0) / 1000;
+        const adapter = await page.evaluate(() => window.fashionApp.backend?.adapter);
+        console.log(JSON.stringify({
+          where: 'chromium', backend, batch_size: batch, adapter,
+          samples_per_sec: Math.round(p.samples_per_sec),
+          steps_measured: p.steps - warm, seconds: elapsed,
+          samples_per_sec_over_window: Math.round(((p.steps - warm) * batch) / elapsed),
+        }));
+        await page.click('#stop').catch(() => {});
+        await page.close();
+      }
+    } finally {
+      await browser.close();
+    }
+  }
+} finally {
+  server.stop();
+}

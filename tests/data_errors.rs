@@ -298,3 +298,13 @@ mod bundle {
         assert!(err.to_string().contains("training images"), "{err}");
     }
 }
+
+#[test]
+fn select_keeps_the_order_asked_for() {
+    let pixels: Vec<u8> = (0..4).flat_map(|i| vec![i as u8; 784]).collect();
+    let d = Dataset::new(pixels, vec![0, 1, 2, 3]).unwrap();
+    let s = d.select(&[3, 1, 9]);
+    assert_eq!(s.labels(), &[3, 1]);
+    assert_eq!(s.image(0).unwrap()[0], 3);
+    assert_eq!(s.image(1).unwrap()[783], 1);
+}

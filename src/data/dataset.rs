@@ -155,14 +155,21 @@ impl Dataset {
 
     /// A seeded random subset of `n` images, so small runs still see every class.
     pub fn sample(&self, n: usize, seed: u64) -> Self {
-        let order = shuffled_indices(self.len(), seed);
-        let n = n.min(self.len());
-        let mut pixels = Vec::with_capacity(n * IMAGE_PIXELS);
-        let mut labels = Vec::with_capacity(n);
-        for &i in &order[..n] {
-            pixels.extend_from_slice(&self.pixels[i as usize * IMAGE_PIXELS..(i as usize + 1) * IMAGE_PIXELS]);
-            labels.push(self.labels[i as usize]);
+        let order: Vec<usize> = shuffled_indices(self.len(), seed)
+            .into_iter()
+            .map(|i| i as usize)
+            .collect();
+        self.select(&order[..n.min(self.len())])
+    }
+
+    /// The images at `indices`, in that order; indices past the end are skipped.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        let indices: Vec<usize> = indices.iter().copied().filter(|&i| i < self.len()).collect();
+        let mut pixels = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
+        for &i in &indices {
+            pixels.extend_from_slice(&self.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS]);
         }
+        let labels = indices.iter().map(|&i| self.labels[i]).collect();
         Self { pixels, labels }
     }
 

@@ -91,16 +91,12 @@ fn handle(state: &Shared, msg: ToWorker) {
                         .take(GRID_IMAGES)
                         .map(|i| i as usize)
                         .collect();
-                    let grid_pixels = grid
-                        .iter()
-                        .flat_map(|&i| test.image(i).unwrap_or(&[]).to_vec())
-                        .collect();
-                    let grid_labels = grid.iter().map(|&i| test.labels()[i]).collect();
+                    let shown = test.select(&grid);
                     post(&FromWorker::DataLoaded {
                         train: train.len(),
                         test: test.len(),
-                        grid_pixels,
-                        grid_labels,
+                        grid_pixels: shown.pixels().to_vec(),
+                        grid_labels: shown.labels().to_vec(),
                     });
                     let mut s = state.borrow_mut();
                     s.train = Some(train);
@@ -244,15 +240,7 @@ async fn train(
                     .filter(|i| !grid.contains(i))
                     .take(n.saturating_sub(grid.len())),
             );
-            let pixels = keep
-                .iter()
-                .flat_map(|&i| test_set.image(i).unwrap_or(&[]).to_vec())
-                .collect();
-            let labels = keep.iter().map(|&i| test_set.labels()[i]).collect();
-            (
-                Dataset::new(pixels, labels).map_err(|e| e.to_string())?,
-                (0..grid.len()).collect(),
-            )
+            (test_set.select(&keep), (0..grid.len()).collect())
         }
         _ => (test_set, grid),
     };

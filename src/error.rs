@@ -77,6 +77,17 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// A picture that cannot become the model's input.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum DrawError {
+    #[error("the picture is blank: draw something first")]
+    Blank,
+    #[error("the picture is {width}x{height} pixels; it must be 1 to 16384 pixels on each side")]
+    Size { width: usize, height: usize },
+    #[error("the picture's pixel buffer has {found} bytes, expected {expected}")]
+    Length { expected: usize, found: usize },
+}
+
 /// Everything the core can fail with.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum Error {
@@ -86,6 +97,8 @@ pub enum Error {
     Weights(#[from] WeightsError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Draw(#[from] DrawError),
     #[error("the compute device failed: {0}")]
     Device(String),
     #[error("image: {0}")]

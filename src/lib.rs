@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod data;
+pub mod draw;
 pub mod error;
 pub mod metrics;
 pub mod model;

@@ -116,7 +116,50 @@ fn train_save_eval_predict() {
         fashion().args(["predict", "--json", "--model"]).arg(&model).arg(&png),
     ))
     .unwrap();
-    assert_eq!(q["predicted"], p["predicted"]);
+    assert_eq!(
+        q["probabilities"], p["probabilities"],
+        "a 28x28 picture is taken as it is"
+    );
+
+    // A big dark-on-white picture of it is framed by the drawing preprocessing and still reads
+    // as the shipped model reads the dataset image.
+    let ready = concat!(env!("CARGO_MANIFEST_DIR"), "/models/ready.safetensors");
+    let p: serde_json::Value = serde_json::from_str(&run_ok(
+        fashion().args(["predict", "--json", "--index", "0", "--model", ready]),
+    ))
+    .unwrap();
+    assert_eq!(p["predicted"], 9);
+    let big = image::GrayImage::from_fn(280, 200, |x, y| {
+        let (x, y) = (x as i64 - 70, y as i64 - 30);
+        let inside = (0..140).contains(&x) && (0..140).contains(&y);
+        let v = if inside {
+            test.image(0).unwrap()[(y / 5 * 28 + x / 5) as usize]
+        } else {
+            0
+        };
+        image::Luma([255 - v])
+    });
+    let big_png = dir.path().join("big-boot.png");
+    big.save(&big_png).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&run_ok(
+        fashion().args(["predict", "--json", "--model", ready]).arg(&big_png),
+    ))
+    .unwrap();
+    assert_eq!(r["predicted"], p["predicted"]);
+
+    // A blank picture is refused, not classified.
+    let blank = dir.path().join("blank.png");
+    image::GrayImage::from_pixel(64, 64, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
+    let out = fashion()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg(&blank)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("blank"), "{out:?}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `fashion predict`: class probabilities for an image file or a test-set image.
 
 use fashion_mlp::data::dataset::Split;
-use fashion_mlp::data::{CLASS_NAMES, Dataset, IMAGE_PIXELS, IMAGE_SIDE};
+use fashion_mlp::data::{CLASS_NAMES, Dataset};
+use fashion_mlp::draw::{Bitmap, Layout, prepare_picture};
 use fashion_mlp::train::predict;
 
 use crate::cli::PredictArgs;
@@ -16,12 +17,12 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
             let img = test
                 .image(i)
                 .ok_or_else(|| format!("index {i} is past the {} test images", test.len()))?;
-            (img.to_vec(), Some(test.labels()[i]))
+            (img.iter().map(|&p| p as f32 / 255.0).collect(), Some(test.labels()[i]))
         }
         (Some(path), None) => (read_image(path)?, None),
         (None, None) => return Err("give an image file or --index".into()),
     };
-    let input: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let input: Vec<f32> = pixels;
     let probs = pollster::block_on(predict(&model, &input, &device)).map_err(|e| e.to_string())?;
     let probs = probs.first().ok_or("no prediction")?;
     let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
@@ -50,22 +51,20 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Any PNG/PGM, turned to 28x28 grey with the dataset's polarity (light object on dark).
-fn read_image(path: &std::path::Path) -> Result<Vec<u8>, String> {
+/// Any PNG/PGM: framed like a dataset image by the core's drawing preprocessing (a 28x28
+/// picture is taken as it is), exactly as the page treats an uploaded picture.
+fn read_image(path: &std::path::Path) -> Result<Vec<f32>, String> {
     let img = image::open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
-        .to_luma8();
-    let img = image::imageops::resize(
-        &img,
-        IMAGE_SIDE as u32,
-        IMAGE_SIDE as u32,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut pixels = img.into_raw();
-    debug_assert_eq!(pixels.len(), IMAGE_PIXELS);
-    let mean = pixels.iter().map(|&p| p as f64).sum::<f64>() / pixels.len() as f64;
-    if mean > 127.0 {
-        pixels.iter_mut().for_each(|p| *p = 255 - *p);
-    }
-    Ok(pixels)
+        .to_rgba8();
+    let (width, height) = (img.width() as usize, img.height() as usize);
+    let bitmap = Bitmap {
+        width,
+        height,
+        layout: Layout::Rgba,
+        data: img.as_raw(),
+    };
+    prepare_picture(&bitmap)
+        .map(|p| p.pixels)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

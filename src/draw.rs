@@ -1,0 +1,274 @@
+//! A drawing (or any picture) -> the 28x28 input the model expects, framed the way Fashion-MNIST
+//! frames its products (its README: trim, longest edge to 28, centre, negate): a light object on
+//! black, cropped to the object, its longest side scaled to 28 pixels with the aspect ratio kept,
+//! centred, and smoothed.
+//!
+//! Written once here so the page, the CLI and the tests all see the same image.
+
+use crate::data::IMAGE_SIDE;
+use crate::error::DrawError;
+
+/// How the source pixels are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One byte per pixel.
+    Gray,
+    /// Four bytes per pixel, as a canvas's `getImageData` gives them.
+    Rgba,
+}
+
+impl Layout {
+    fn channels(self) -> usize {
+        match self {
+            Layout::Gray => 1,
+            Layout::Rgba => 4,
+        }
+    }
+}
+
+/// A source bitmap, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct Bitmap<'a> {
+    pub width: usize,
+    pub height: usize,
+    pub layout: Layout,
+    pub data: &'a [u8],
+}
+
+/// The model's input and where the object was found in the source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// 784 values in [0, 1], row-major, light object on black like the dataset.
+    pub pixels: Vec<f32>,
+    /// The object's bounding box in the source: x, y, width, height.
+    pub source_box: (usize, usize, usize, usize),
+    /// Whether the source was dark on light and had to be inverted.
+    pub inverted: bool,
+}
+
+/// Ink below this share of the strongest ink is background (paper texture, JPEG noise).
+const INK_THRESHOLD: f32 = 0.1;
+/// A picture whose strongest ink differs from the background by less than this is blank.
+const BLANK_CONTRAST: f32 = 0.08;
+/// Sources larger than this (per side) are refused: a phone photo is ~4000, so this is generous.
+const MAX_SIDE: usize = 16_384;
+
+/// Prepares a bitmap for the model. A blank picture is `DrawError::Blank`, never a garment.
+pub fn prepare(bitmap: &Bitmap) -> Result<Prepared, DrawError> {
+    let (w, h) = (bitmap.width, bitmap.height);
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+        return Err(DrawError::Size { width: w, height: h });
+    }
+    let expected = w * h * bitmap.layout.channels();
+    if bitmap.data.len() != expected {
+        return Err(DrawError::Length {
+            expected,
+            found: bitmap.data.len(),
+        });
+    }
+    let grey = luminance(bitmap);
+    let (ink, inverted) = ink_on_black(&grey, w, h);
+    let strongest = ink.iter().copied().fold(0.0f32, f32::max);
+    if strongest < BLANK_CONTRAST {
+        return Err(DrawError::Blank);
+    }
+    let (x0, y0, bw, bh) = bounding_box(&ink, w, h, strongest * INK_THRESHOLD).ok_or(DrawError::Blank)?;
+    let crop: Vec<f32> = (y0..y0 + bh)
+        .flat_map(|y| ink[y * w + x0..y * w + x0 + bw].iter().map(move |&v| v / strongest))
+        .collect();
+
+    // Longest side to 28, aspect kept (as Fashion-MNIST resized its product photos).
+    let side = IMAGE_SIDE as f32;
+    let scale = side / bw.max(bh) as f32;
+    let tw = ((bw as f32 * scale).round() as usize).clamp(1, IMAGE_SIDE);
+    let th = ((bh as f32 * scale).round() as usize).clamp(1, IMAGE_SIDE);
+    let patch = resample(&crop, bw, bh, tw, th);
+
+    // Centred in the frame by its box, as Fashion-MNIST extended its products' shorter side.
+    let (ox, oy) = ((IMAGE_SIDE - tw) / 2, (IMAGE_SIDE - th) / 2);
+    let mut frame = vec![0.0f32; IMAGE_SIDE * IMAGE_SIDE];
+    for y in 0..th {
+        let row = &patch[y * tw..(y + 1) * tw];
+        frame[(oy + y) * IMAGE_SIDE + ox..(oy + y) * IMAGE_SIDE + ox + tw].copy_from_slice(row);
+    }
+    let mut pixels = smooth(&frame);
+    // The dataset's products reach full white; keep the strongest pixel at 1 after smoothing.
+    let peak = pixels.iter().copied().fold(0.0f32, f32::max);
+    if peak > 0.0 {
+        pixels.iter_mut().for_each(|p| *p = (*p / peak).clamp(0.0, 1.0));
+    }
+    Ok(Prepared {
+        pixels,
+        source_box: (x0, y0, bw, bh),
+        inverted,
+    })
+}
+
+/// Like `prepare`, except that a picture already 28x28 is taken as it is, with only its polarity
+/// fixed: it is most likely a dataset image, and reframing would change what the model sees.
+pub fn prepare_picture(bitmap: &Bitmap) -> Result<Prepared, DrawError> {
+    if bitmap.width != IMAGE_SIDE || bitmap.height != IMAGE_SIDE {
+        return prepare(bitmap);
+    }
+    let expected = IMAGE_SIDE * IMAGE_SIDE * bitmap.layout.channels();
+    if bitmap.data.len() != expected {
+        return Err(DrawError::Length {
+            expected,
+            found: bitmap.data.len(),
+        });
+    }
+    let grey = luminance(bitmap);
+    let (ink, inverted) = ink_on_black(&grey, IMAGE_SIDE, IMAGE_SIDE);
+    if ink.iter().copied().fold(0.0f32, f32::max) < BLANK_CONTRAST {
+        return Err(DrawError::Blank);
+    }
+    // The dataset's own scale: ink measured from black (or white when inverted), not stretched.
+    let pixels = grey.iter().map(|&g| if inverted { 1.0 - g } else { g }).collect();
+    Ok(Prepared {
+        pixels,
+        source_box: (0, 0, IMAGE_SIDE, IMAGE_SIDE),
+        inverted,
+    })
+}
+
+/// Grey level in [0, 1]. Transparent pixels count as white paper (a canvas starts transparent).
+fn luminance(bitmap: &Bitmap) -> Vec<f32> {
+    match bitmap.layout {
+        Layout::Gray => bitmap.data.iter().map(|&v| v as f32 / 255.0).collect(),
+        Layout::Rgba => bitmap
+            .data
+            .chunks_exact(4)
+            .map(|px| {
+                // Grey pixels stay exact, so a grey picture reads the same as RGBA or as grey.
+                let y = if px[0] == px[1] && px[1] == px[2] {
+                    px[0] as f32 / 255.0
+                } else {
+                    (0.299 * px[0] as f32 + 0.587 * px[1] as f32 + 0.114 * px[2] as f32) / 255.0
+                };
+                let a = px[3] as f32 / 255.0;
+                y * a + (1.0 - a)
+            })
+            .collect(),
+    }
+}
+
+/// Ink in [0, 1] measured from the background, whose level is the median of the border pixels:
+/// dark-on-light pictures are inverted so the object is light on black as in the dataset.
+fn ink_on_black(grey: &[f32], w: usize, h: usize) -> (Vec<f32>, bool) {
+    let mut border: Vec<f32> = Vec::with_capacity(2 * (w + h));
+    for x in 0..w {
+        border.push(grey[x]);
+        border.push(grey[(h - 1) * w + x]);
+    }
+    for y in 0..h {
+        border.push(grey[y * w]);
+        border.push(grey[y * w + w - 1]);
+    }
+    border.sort_by(f32::total_cmp);
+    let background = border[border.len() / 2];
+    let inverted = background > 0.5;
+    let ink = grey
+        .iter()
+        .map(|&g| {
+            if inverted {
+                (background - g).max(0.0)
+            } else {
+                (g - background).max(0.0)
+            }
+        })
+        .collect();
+    (ink, inverted)
+}
+
+fn bounding_box(ink: &[f32], w: usize, h: usize, threshold: f32) -> Option<(usize, usize, usize, usize)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for y in 0..h {
+        for x in 0..w {
+            if ink[y * w + x] > threshold {
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x);
+                y1 = y1.max(y);
+            }
+        }
+    }
+    (x0 != usize::MAX).then(|| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+}
+
+/// Area-weighted resampling (each target pixel averages the source area it covers), separable.
+fn resample(src: &[f32], w: usize, h: usize, tw: usize, th: usize) -> Vec<f32> {
+    let rows: Vec<f32> = (0..h)
+        .flat_map(|y| resample_line(&src[y * w..(y + 1) * w], tw))
+        .collect();
+    let mut out = vec![0.0f32; tw * th];
+    let mut column = vec![0.0f32; h];
+    for x in 0..tw {
+        for (y, c) in column.iter_mut().enumerate() {
+            *c = rows[y * tw + x];
+        }
+        for (y, v) in resample_line(&column, th).into_iter().enumerate() {
+            out[y * tw + x] = v;
+        }
+    }
+    out
+}
+
+fn resample_line(src: &[f32], n: usize) -> Vec<f32> {
+    let ratio = src.len() as f64 / n as f64;
+    (0..n)
+        .map(|i| {
+            let (start, end) = (i as f64 * ratio, (i + 1) as f64 * ratio);
+            let mut sum = 0.0f64;
+            let mut j = start.floor() as usize;
+            while (j as f64) < end && j < src.len() {
+                let overlap = (end.min(j as f64 + 1.0) - start.max(j as f64)).max(0.0);
+                sum += overlap * src[j] as f64;
+                j += 1;
+            }
+            (sum / (end - start)) as f32
+        })
+        .collect()
+}
+
+/// A light 3x3 blur (centre-weighted) so hard pen edges look like the dataset's soft ones.
+fn smooth(frame: &[f32]) -> Vec<f32> {
+    const K: [[f32; 3]; 3] = [[1.0, 2.0, 1.0], [2.0, 28.0, 2.0], [1.0, 2.0, 1.0]];
+    let n = IMAGE_SIDE as isize;
+    let mut out = vec![0.0f32; frame.len()];
+    for y in 0..n {
+        for x in 0..n {
+            let (mut sum, mut weight) = (0.0f32, 0.0f32);
+            for (dy, row) in K.iter().enumerate() {
+                for (dx, &k) in row.iter().enumerate() {
+                    let (sx, sy) = (x + dx as isize - 1, y + dy as isize - 1);
+                    if (0..n).contains(&sx) && (0..n).contains(&sy) {
+                        sum += k * frame[(sy * n + sx) as usize];
+                        weight += k;
+                    }
+                }
+            }
+            out[(y * n + x) as usize] = sum / weight;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resample_line_keeps_the_mean() {
+        let src = [0.0, 1.0, 1.0, 0.0, 0.5, 0.5, 1.0];
+        let out = resample_line(&src, 3);
+        let mean_in: f32 = src.iter().sum::<f32>() / src.len() as f32;
+        let mean_out: f32 = out.iter().sum::<f32>() / out.len() as f32;
+        assert!((mean_in - mean_out).abs() < 1e-5, "{mean_in} vs {mean_out}");
+    }
+
+    #[test]
+    fn upsampling_a_constant_gives_the_constant() {
+        let out = resample_line(&[0.25; 5], 28);
+        assert!(out.iter().all(|&v| (v - 0.25).abs() < 1e-6));
+    }
+}

@@ -217,3 +217,22 @@ pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(Mlp, HashMap<String,
     let snap = Snapshot::from_safetensors(bytes)?;
     Ok((snap.to_model(device)?, snap.metadata))
 }
+
+/// The metadata a trained model file carries, written the same way by the CLI and the browser:
+/// completed epochs, test accuracy, the full training configuration, and where it was trained.
+pub fn training_metadata(
+    config: &crate::train::TrainConfig,
+    epochs_done: usize,
+    test_accuracy: f64,
+    trained_on: &str,
+) -> HashMap<String, String> {
+    HashMap::from([
+        ("test_accuracy".to_string(), format!("{test_accuracy:.4}")),
+        ("epochs".to_string(), epochs_done.to_string()),
+        (
+            "train_config".to_string(),
+            serde_json::to_string(config).unwrap_or_default(),
+        ),
+        ("trained_on".to_string(), trained_on.to_string()),
+    ])
+}

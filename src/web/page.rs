@@ -4,6 +4,8 @@
 use wasm_bindgen::prelude::*;
 
 use crate::data::IMAGE_PIXELS;
+use crate::draw::{self, Bitmap, Layout};
+use crate::error::DrawError;
 use crate::model::Mlp;
 use crate::train::predict;
 use crate::weights;
@@ -12,6 +14,7 @@ use crate::weights;
 #[wasm_bindgen]
 pub struct Classifier {
     model: Mlp,
+    metadata: std::collections::HashMap<String, String>,
 }
 
 #[wasm_bindgen]
@@ -19,9 +22,9 @@ impl Classifier {
     /// Loads a model file; a wrong or corrupt file is an error and nothing changes.
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8]) -> Result<Classifier, JsError> {
-        let (model, _) =
+        let (model, metadata) =
             weights::from_bytes(bytes, &crate::backend::cpu()).map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(Classifier { model })
+        Ok(Classifier { model, metadata })
     }
 
     /// Probabilities of the ten classes for 784 pixels scaled to [0, 1] (or several images
@@ -39,9 +42,45 @@ impl Classifier {
         Ok(probs.into_iter().flatten().collect())
     }
 
+    /// The text metadata stored in the file (accuracy, epochs, recipe...), as a plain object.
+    pub fn metadata(&self) -> Result<JsValue, JsError> {
+        super::to_js(&self.metadata).map_err(|e| JsError::new(&format!("{e:?}")))
+    }
+
     /// Layer widths, e.g. [784, 256, 128, 64, 10].
     pub fn widths(&self) -> Vec<u32> {
         self.model.widths().into_iter().map(|w| w as u32).collect()
+    }
+}
+
+/// A drawing pad's RGBA pixels -> the model's 784 inputs, framed like a Fashion-MNIST product.
+/// `undefined` when nothing is drawn (a blank pad is not a garment).
+#[wasm_bindgen]
+pub fn prepare_drawing(rgba: &[u8], width: usize, height: usize) -> Result<Option<Vec<f32>>, JsError> {
+    prepared(draw::prepare(&rgba_bitmap(rgba, width, height)))
+}
+
+/// An uploaded picture's RGBA pixels -> the model's 784 inputs. A 28x28 picture is taken as it is
+/// (the CLI's `predict` does the same); `undefined` when the picture is blank.
+#[wasm_bindgen]
+pub fn prepare_picture(rgba: &[u8], width: usize, height: usize) -> Result<Option<Vec<f32>>, JsError> {
+    prepared(draw::prepare_picture(&rgba_bitmap(rgba, width, height)))
+}
+
+fn rgba_bitmap(data: &[u8], width: usize, height: usize) -> Bitmap<'_> {
+    Bitmap {
+        width,
+        height,
+        layout: Layout::Rgba,
+        data,
+    }
+}
+
+fn prepared(result: Result<draw::Prepared, DrawError>) -> Result<Option<Vec<f32>>, JsError> {
+    match result {
+        Ok(p) => Ok(Some(p.pixels)),
+        Err(DrawError::Blank) => Ok(None),
+        Err(e) => Err(JsError::new(&e.to_string())),
     }
 }
 

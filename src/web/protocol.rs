@@ -53,6 +53,10 @@ pub enum ToWorker {
     Pause,
     Resume,
     Stop,
+    /// One test image, for the page's classifier (answered with `FromWorker::TestImage`).
+    TestImage {
+        index: usize,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +127,13 @@ pub enum FromWorker {
     },
     Progress(Progress),
     Epoch(EpochReport),
+    TestImage {
+        index: usize,
+        label: u8,
+        /// 784 bytes, as in the dataset.
+        #[serde(with = "serde_bytes")]
+        pixels: Vec<u8>,
+    },
     Paused,
     Resumed,
     Stopped,

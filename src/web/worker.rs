@@ -148,6 +148,23 @@ fn handle(state: &Shared, msg: ToWorker) {
             }
         }
         ToWorker::Stop => state.borrow_mut().stop = true,
+        ToWorker::TestImage { index } => {
+            let s = state.borrow();
+            let Some(test) = s.test.as_ref() else {
+                return post_error("load a dataset before picking a test image", false);
+            };
+            match test.image(index) {
+                Some(pixels) => post(&FromWorker::TestImage {
+                    index,
+                    label: test.labels()[index],
+                    pixels: pixels.to_vec(),
+                }),
+                None => post_error(
+                    format!("there is no test image {index}: the test set has {} images", test.len()),
+                    false,
+                ),
+            }
+        }
     }
 }
 
@@ -218,6 +235,7 @@ async fn train(
 ) -> Result<(), String> {
     config.validate().map_err(|e| e.to_string())?;
     let (device, info) = choose_device(state, choice).await?;
+    let trained_on = format!("browser ({})", info.name);
     post(&FromWorker::Backend(info));
     let (train_set, test_set, grid) = {
         let s = state.borrow();
@@ -309,7 +327,8 @@ async fn train(
         if chunk.epoch_finished {
             let seconds = (now_ms() - epoch_started) / 1000.0;
             let eval = trainer.evaluate(&test_device).await.map_err(|e| e.to_string())?;
-            let weights = weights::to_bytes(trainer.model(), Default::default())
+            let metadata = weights::training_metadata(&config, p.epoch, eval.accuracy, &trained_on);
+            let weights = weights::to_bytes(trainer.model(), metadata)
                 .await
                 .map_err(|e| e.to_string())?;
             post(&FromWorker::Epoch(EpochReport {

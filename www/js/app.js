@@ -2,11 +2,14 @@
 // Training never runs here; this thread only renders.
 import { fetchDataset } from './dataset.js';
 import { drawGrid } from './grid.js';
+import { ClassifyPanel } from './classify.js';
+import * as store from './store.js';
+import { registerOffline } from './offline.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   status: $('status'), error: $('error'), dataBar: $('data-bar'), dataInfo: $('data-info'),
-  files: $('files'), drop: $('drop'), train: $('train'), pause: $('pause'), stop: $('stop'),
+  files: $('files'), drop: $('drop'), train: $('train'), resume: $('resume'), pause: $('pause'), stop: $('stop'),
   epoch: $('s-epoch'), acc: $('s-acc'), rate: $('s-rate'), eta: $('s-eta'), backendOut: $('s-backend'),
   epochBar: $('epoch-bar'), lossChart: $('loss-chart'), accChart: $('acc-chart'), grid: $('grid'),
   confusion: $('confusion'), perClass: $('per-class'),
@@ -18,7 +21,8 @@ const state = {
   running: false, paused: false, epochs: 50, backend: null,
   grid: null, gridPredictions: null,
   history: { trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] },
-  lastWeights: null, lastEpoch: 0, lastConfig: null, dataSource: null,
+  lastWeights: null, lastEpoch: 0, lastConfig: null, lastTrainLimit: null, dataSource: null,
+  classify: null, timings: {},
 };
 window.fashionApp = state; // inspected by the end-to-end tests
 
@@ -27,6 +31,8 @@ const wasmReady = new Promise((resolve) => {
   if (window.wasmBindings) resolve(window.wasmBindings);
   addEventListener('TrunkApplicationStarted', () => resolve(window.wasmBindings), { once: true });
 }).then((w) => { wasm = w; redraw(); return w; });
+const READY_MODEL = 'ready.safetensors';
+
 
 function setStatus(text) { ui.status.textContent = text; }
 function showError(message) {
@@ -42,7 +48,13 @@ function fmtTime(s) {
 const pct = (x) => `${(x * 100).toFixed(2)}%`;
 
 function updateButtons() {
-  ui.train.disabled = !(state.dataReady && state.workerReady) || state.running;
+  const canStart = state.dataReady && state.workerReady && !state.running;
+  ui.train.disabled = !canStart;
+  const resumable = state.lastWeights && state.lastConfig && state.lastEpoch < state.lastConfig.epochs;
+  ui.resume.hidden = !resumable || state.running;
+  ui.resume.disabled = !canStart;
+  if (resumable) ui.resume.textContent = `Resume from epoch ${state.lastEpoch}`;
+  for (const id of ['test-index', 'test-show', 'test-random']) $(id).disabled = !(state.dataReady && state.workerReady);
   ui.pause.disabled = !state.running;
   ui.stop.disabled = !state.running;
   ui.pause.textContent = state.paused ? 'Resume' : 'Pause';
@@ -69,8 +81,13 @@ function workerLost(message) {
   state.worker = null;
   state.running = false;
   state.paused = false;
-  const kept = state.lastWeights ? ` The model from epoch ${state.lastEpoch} is kept.` : '';
-  showError(`${message}.${kept} Press Train to start again (choose CPU if WebGPU failed).`);
+  const onGpu = state.backend?.name === 'webgpu';
+  // A crashed or lost GPU is not retried automatically: the resume goes to the CPU.
+  if (onGpu) $('backend').value = 'cpu';
+  const kept = state.lastWeights
+    ? ` The model from epoch ${state.lastEpoch} is kept: press Resume to continue${onGpu ? ' on the CPU' : ''}.`
+    : ` Press Train to start again${onGpu ? ' (the backend is now set to CPU)' : ''}.`;
+  showError(`${message}.${kept}`);
   setStatus('Training stopped by an error');
   startWorker();
   updateButtons();
@@ -93,8 +110,11 @@ function onWorkerMessage(msg) {
       break;
     case 'data_loaded':
       state.dataReady = true;
+      state.dataCache?.keep();
+      state.dataCache = null;
       state.grid = { pixels: new Uint8Array(msg.grid_pixels), labels: msg.grid_labels };
       state.gridPredictions = null;
+      $('test-index').max = String(msg.test - 1);
       ui.dataInfo.textContent = `${msg.train.toLocaleString()} training and ${msg.test.toLocaleString()} test images ready`
         + (state.dataSource ? ` (${state.dataSource}).` : '.');
       state.dataSource = null;
@@ -136,12 +156,16 @@ function onWorkerMessage(msg) {
       state.confusion = msg.confusion;
       state.perClass = msg.per_class_accuracy;
       state.gridPredictions = msg.grid_predictions;
+      useTrainedModel(msg);
       ui.acc.textContent = pct(msg.test_accuracy);
       const where = state.backend?.name === 'webgpu' ? 'WebGPU' : 'CPU';
       setStatus(`Epoch ${msg.epoch} of ${msg.epochs} on ${where}: test accuracy ${pct(msg.test_accuracy)}`);
       redraw();
       break;
     }
+    case 'test_image':
+      state.classify?.showTestImage({ ...msg, pixels: new Uint8Array(msg.pixels) });
+      break;
     case 'paused': state.paused = true; setStatus('Paused'); break;
     case 'resumed': state.paused = false; setStatus('Training resumed'); break;
     case 'stopped':
@@ -156,8 +180,13 @@ function onWorkerMessage(msg) {
     }
     case 'error':
       if (msg.fatal) { workerLost(msg.message); return; }
+      if (!state.running && state.dataReady) { showError(msg.message); break; }
       state.running = false; state.paused = false;
-      if (!state.dataReady) ui.dataInfo.textContent = 'The dataset could not be used.';
+      if (!state.dataReady) {
+        ui.dataInfo.textContent = 'The dataset could not be used.';
+        state.dataCache?.forget();
+        state.dataCache = null;
+      }
       showError(msg.message);
       setStatus(state.dataReady ? 'Error — see the message' : 'No usable dataset');
       break;
@@ -192,6 +221,7 @@ function redraw() {
       { label: 'train (epoch)', color: '#9cc7ff', points: h.trainAcc, dots: true },
       { label: 'test', color: '#ffb454', points: h.testAcc, dots: true },
     ], epochs, 'accuracy', true);
+    $('cm-empty').hidden = Boolean(state.confusion);
     if (state.confusion) {
       wasm.draw_confusion(ui.confusion, new Uint32Array(state.confusion.flat()));
       wasm.draw_per_class(ui.perClass, new Float64Array(state.perClass));
@@ -219,21 +249,33 @@ function readConfig() {
   };
 }
 
-ui.train.addEventListener('click', () => {
-  const form = $('settings');
-  if (!form.reportValidity()) return;
-  const config = readConfig();
-  const limit = Number($('limit').value) || undefined;
+function startTraining(config, trainLimit, resume) {
   state.epochs = config.epochs;
-  state.history = { trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] };
   state.lastConfig = config;
+  state.lastTrainLimit = trainLimit;
   showError('');
-  setStatus('Starting…');
+  setStatus(resume ? `Resuming from epoch ${resume.epoch}…` : 'Starting…');
   state.running = true;
   updateButtons();
   const testLimit = Number(new URLSearchParams(location.search).get('testLimit')) || null;
-  send({ type: 'start', config, backend: $('backend').value, train_limit: limit, test_limit: testLimit, resume: null });
+  send({ type: 'start', config, backend: $('backend').value, train_limit: trainLimit, test_limit: testLimit, resume });
   redraw();
+}
+
+ui.train.addEventListener('click', () => {
+  if (!$('settings').reportValidity()) return;
+  state.history = { trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] };
+  state.lastEpoch = 0;
+  const limit = Number($('limit').value);
+  startTraining(readConfig(), limit && limit < 60000 ? limit : null, null);
+});
+// Continues the last run (after a crash, a lost GPU, a Stop or a reload) from its last epoch.
+// Adam's moments restart; the weights, shuffle order and schedule carry on.
+ui.resume.addEventListener('click', () => {
+  const h = state.history;
+  const keep = (list) => list.filter(([x]) => x <= state.lastEpoch);
+  for (const k of Object.keys(h)) h[k] = keep(h[k]);
+  startTraining(state.lastConfig, state.lastTrainLimit, { weights: state.lastWeights.slice(), epoch: state.lastEpoch });
 });
 ui.pause.addEventListener('click', () => send({ type: state.paused ? 'resume' : 'pause' }));
 ui.stop.addEventListener('click', () => send({ type: 'stop' }));
@@ -243,6 +285,7 @@ async function useFiles(fileList) {
   if (!files.length) return;
   ui.dataInfo.textContent = `Checking ${files.map((f) => f.name).join(', ')}…`;
   state.pendingFiles = files;
+  state.dataCache = null;
   if (state.workerReady) sendData(files);
 }
 ui.files.addEventListener('change', () => useFiles(ui.files.files));
@@ -258,7 +301,7 @@ async function loadDefaultData() {
   const base = new URL(params.get('data') || 'data/', location.href);
   const started = performance.now();
   try {
-    const { files, fromCache } = await fetchDataset(base, (loaded, total) => {
+    const { files, fromCache, keep, forget } = await fetchDataset(base, (loaded, total) => {
       ui.dataBar.style.width = total ? `${(100 * loaded) / total}%` : '100%';
       ui.dataInfo.textContent = `Downloading the dataset: ${(loaded / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
     });
@@ -266,6 +309,7 @@ async function loadDefaultData() {
     state.dataSource = `${fromCache ? 'read from the browser cache' : 'downloaded'} in ${ms} ms`;
     ui.dataInfo.textContent = `Dataset ${state.dataSource}; checking it…`;
     state.pendingFiles = files;
+    state.dataCache = { keep, forget };
     if (state.workerReady) sendData(files);
   } catch (e) {
     showError(`The dataset could not be downloaded: ${e.message}. You can pick the files yourself.`);
@@ -274,8 +318,107 @@ async function loadDefaultData() {
   }
 }
 
+// ---- models: the page's classifier and the saved model -----------------------------------------
+
+function useTrainedModel(msg) {
+  const info = { source: 'trained', epoch: msg.epoch, epochs: msg.epochs, accuracy: msg.test_accuracy };
+  try {
+    state.classify?.setModel(state.lastWeights, info);
+  } catch (e) {
+    console.error('the new epoch\'s model did not load', e);
+  }
+  saveChoice('trained');
+  store.save('trained', {
+    weights: state.lastWeights, source: 'trained', epoch: msg.epoch, epochs: msg.epochs,
+    accuracy: msg.test_accuracy, config: state.lastConfig, trainLimit: state.lastTrainLimit,
+    history: state.history, confusion: state.confusion, perClass: state.perClass,
+    gridPredictions: state.gridPredictions, backend: state.backend?.name ?? null,
+  }).catch((e) => showError(`The model could not be saved in this browser: ${e.message || e}`));
+}
+
+function fillSettings(config, trainLimit) {
+  $('epochs').value = config.epochs;
+  $('batch').value = config.batch_size;
+  $('lr').value = config.learning_rate;
+  $('dropout').value = config.model.dropout;
+  $('seed').value = config.seed;
+  $('limit').value = trainLimit ?? 60000;
+  $('improved').checked = config.schedule === 'cosine';
+}
+
+function saveChoice(choice) {
+  store.save('choice', choice).catch((e) => console.warn('the model choice was not saved', e));
+}
+
+/** Restores the last run (history, settings, resumable weights) and the model the page used last:
+ * the trained one, a loaded file, or the shipped ready model. */
+async function loadStartingModel(panel) {
+  const read = (key) => store.load(key).catch((e) => { console.warn(`no saved ${key}`, e); return null; });
+  const [run, loaded, choice] = [await read('trained'), await read('loaded'), await read('choice')];
+  if (run?.weights && run.config) {
+    Object.assign(state, {
+      lastWeights: run.weights, lastEpoch: run.epoch, lastConfig: run.config, lastTrainLimit: run.trainLimit,
+      history: run.history, confusion: run.confusion, perClass: run.perClass,
+      gridPredictions: run.gridPredictions, epochs: run.epochs,
+    });
+    fillSettings(run.config, run.trainLimit);
+    ui.epoch.textContent = `${run.epoch} / ${run.epochs}`;
+    ui.acc.textContent = pct(run.accuracy);
+    setStatus(`Restored the run from epoch ${run.epoch} of ${run.epochs} (${pct(run.accuracy)})`);
+  }
+  const saved = choice === 'loaded' ? loaded : choice === 'trained' ? run : null;
+  if (saved) {
+    try {
+      panel.setModel(saved.weights, { ...saved, source: choice === 'trained' ? 'saved' : 'file' });
+      return;
+    } catch (e) {
+      showError(`The model saved in this browser could not be read (${e.message || e}); using the ready model.`);
+    }
+  }
+  panel.setModel(await readyModelBytes(), { source: 'ready' });
+}
+
+async function readyModelBytes() {
+  const response = await fetch(READY_MODEL);
+  if (!response.ok) throw new Error(`${READY_MODEL}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+const drawError = $('draw-error');
+
+async function startClassifier() {
+  const w = await wasmReady;
+  const panel = new ClassifyPanel({
+    wasm: w,
+    requestTestImage: (index) => { if (state.workerReady) send({ type: 'test_image', index }); },
+    onModelFile: (bytes, name, meta) => {
+      store.save('loaded', { weights: bytes, name, meta })
+        .then(() => saveChoice('loaded'))
+        .catch((e) => showError(`The model could not be saved in this browser: ${e.message || e}`));
+    },
+    onError: (message) => { drawError.textContent = message; drawError.hidden = !message; },
+  });
+  state.classify = panel;
+  $('use-ready').addEventListener('click', async () => {
+    try {
+      panel.setModel(await readyModelBytes(), { source: 'ready' });
+      saveChoice('ready');
+    } catch (e) {
+      panel.onError(`The ready model could not be loaded: ${e.message || e}`);
+    }
+  });
+  await loadStartingModel(panel);
+  state.timings.classifierReadyMs = performance.now();
+  updateButtons();
+  redraw();
+}
+
 startWorker();
 updateButtons();
 redraw();
 loadDefaultData();
-wasmReady.catch((e) => showError(`The page module failed to load: ${e}`));
+startClassifier().catch((e) => {
+  $('model-info').textContent = 'No model could be loaded.';
+  showError(`The classifier could not start: ${e.message || e}`);
+});
+registerOffline();

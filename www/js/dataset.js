@@ -1,5 +1,6 @@
 // Fetches the Fashion-MNIST files from this site, with byte progress, and keeps them in the
-// Cache API so a second visit reads them locally.
+// Cache API so a second visit (or an offline one) reads them locally. Files are only kept once
+// the worker has checked them: a corrupt download must not stick.
 
 export const FILES = [
   'train-images-idx3-ubyte.gz',
@@ -27,7 +28,8 @@ async function readWithProgress(response, onBytes) {
   return out;
 }
 
-/** Resolves to {files: [{name, bytes}], fromCache}; onProgress(loaded, total). */
+/** Resolves to {files: [{name, bytes}], fromCache, keep(), forget()}: `keep` stores downloaded
+ * files once they proved good, `forget` drops cached ones that proved bad. onProgress(loaded, total). */
 export async function fetchDataset(base, onProgress) {
   const cache = 'caches' in self ? await caches.open(CACHE).catch(() => null) : null;
   const urls = FILES.map((f) => new URL(f, base).href);
@@ -42,12 +44,18 @@ export async function fetchDataset(base, onProgress) {
   let loaded = 0;
   const files = await Promise.all(responses.map(async ({ r, hit }, i) => {
     const bytes = await readWithProgress(r, (n) => { loaded += n; onProgress(loaded, total); });
-    if (!hit && cache) {
-      const headers = { 'content-length': String(bytes.length), 'content-type': 'application/gzip' };
-      await cache.put(urls[i], new Response(bytes.slice(), { headers })).catch(() => {});
-    }
     return { name: FILES[i], bytes };
   }));
   onProgress(loaded, loaded);
-  return { files, fromCache: responses.every(({ hit }) => hit) };
+  const kept = files.map((f) => f.bytes.slice());
+  const keep = async () => {
+    if (!cache) return;
+    await Promise.all(responses.map(({ hit }, i) => {
+      if (hit) return null;
+      const headers = { 'content-length': String(kept[i].length), 'content-type': 'application/gzip' };
+      return cache.put(urls[i], new Response(kept[i], { headers })).catch(() => {});
+    }));
+  };
+  const forget = async () => { if (cache) await Promise.all(urls.map((u) => cache.delete(u))); };
+  return { files, fromCache: responses.every(({ hit }) => hit), keep, forget };
 }

@@ -1,6 +1,5 @@
 //! `fashion train`: a full run with progress bars or JSON lines, optionally saving the model.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use fashion_mlp::train::{DeviceSet, LrSchedule, TrainConfig, Trainer};
@@ -145,14 +144,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         );
     }
     if let Some(path) = &args.save {
-        let meta = HashMap::from([
-            ("test_accuracy".to_string(), format!("{accuracy:.4}")),
-            ("epochs".to_string(), config.epochs.to_string()),
-            (
-                "train_config".to_string(),
-                serde_json::to_string(&config).map_err(|e| e.to_string())?,
-            ),
-        ]);
+        let trained_on = format!("fashion CLI ({})", args.device.backend.name());
+        let meta = fashion_mlp::weights::training_metadata(&config, config.epochs, accuracy, &trained_on);
         let bytes =
             pollster::block_on(fashion_mlp::weights::to_bytes(trainer.model(), meta)).map_err(|e| e.to_string())?;
         std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -1,0 +1,201 @@
+// End-to-end: drawing and classifying on the page, the ready model, saved models (IndexedDB,
+// download/load, corrupt files), resuming after a reload or a crash, in headless Debian Chromium
+// against the page served as the run command serves it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { serve, launch, open, waitForStatus, setSettings, ROOT } from './harness.mjs';
+
+let server;
+before(async () => { server = await serve(); });
+after(() => server?.stop());
+
+const READY = path.join(ROOT, 'models/ready.safetensors');
+const FASHION = path.join(process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/fashion-mlp/target'), 'release/fashion');
+
+/** Draws a polyline on the pad with the mouse, in pad coordinates (0..280). */
+async function stroke(page, points) {
+  const box = await page.locator('#pad').boundingBox();
+  const at = ([x, y]) => [box.x + (x / 280) * box.width, box.y + (y / 280) * box.height];
+  await page.mouse.move(...at(points[0]));
+  await page.mouse.down();
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 8 });
+  await page.mouse.up();
+}
+
+async function modelReady(page, pattern = /Ready model/) {
+  await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('model-info').textContent), pattern.source, { timeout: 60_000 });
+}
+
+const probabilities = (page) => page.evaluate(() => Array.from(window.fashionApp.classify.probabilities ?? []));
+
+async function classifyTestImage(page, index) {
+  await page.waitForFunction(() => !document.getElementById('test-show').disabled, null, { timeout: 60_000 });
+  await page.fill('#test-index', String(index));
+  await page.click('#test-show');
+  await page.waitForFunction((i) => window.fashionApp.classify.inputLabel?.startsWith(`test image ${i} `), index, { timeout: 30_000 });
+  return probabilities(page);
+}
+
+function argmax(p) { return p.indexOf(Math.max(...p)); }
+
+test('drawing on the pad gives live probabilities from the ready model, before any training', { timeout: 180_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser, server.url);
+    await modelReady(page);
+    const t = await page.evaluate(() => window.fashionApp.timings.classifierReadyMs);
+    console.log(`page load to first possible prediction (ready model loaded): ${t.toFixed(0)} ms`);
+    assert.match(await page.textContent('#model-info'), /89\.71% test accuracy/);
+    assert.equal(await page.textContent('#top-class'), 'Nothing drawn yet');
+
+    // Trousers: a waistband and two legs, drawn with a wide brush.
+    await page.fill('#brush', '30');
+    await page.dispatchEvent('#brush', 'input');
+    await stroke(page, [[90, 40], [190, 40]]);
+    await stroke(page, [[100, 40], [95, 150], [92, 255]]);
+    await stroke(page, [[180, 40], [185, 150], [188, 255]]);
+    const p = await probabilities(page);
+    assert.equal(p.length, 10);
+    assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-4, `probabilities sum to 1: ${p}`);
+    const top = await page.textContent('#top-class');
+    const names = await page.$$eval('#probs li .name', (els) => els.map((e) => e.textContent));
+    assert.ok(top.startsWith(names[0]), `the top class is shown first: ${top} / ${names[0]}`);
+    assert.equal(names[0], 'Trouser', `drawn trousers read as ${top}`);
+    const lit = await page.evaluate(() => {
+      const d = document.getElementById('preview').getContext('2d').getImageData(0, 0, 28, 28).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] > 40) n++;
+      return n;
+    });
+    assert.ok(lit > 60, `the 28x28 preview shows the drawing (${lit} lit pixels)`);
+    const stats = await page.evaluate(() => window.fashionApp.classify.stats());
+    console.log(`drawing -> probabilities: median ${stats.median.toFixed(2)} ms, p95 ${stats.p95.toFixed(2)} ms over ${stats.count} predictions (live while drawing and after each stroke)`);
+    assert.ok(stats.count > 3, 'predictions while drawing, not only at the end');
+
+    // Undo the legs, then clear by keyboard: a blank pad is not a garment.
+    await page.click('#undo');
+    assert.notDeepEqual(await probabilities(page), p);
+    await page.focus('#pad');
+    await page.keyboard.press('Delete');
+    assert.equal(await page.textContent('#top-class'), 'Nothing drawn yet');
+    await page.keyboard.press('Control+z');
+    assert.notEqual(await page.textContent('#top-class'), 'Nothing drawn yet', 'undo brings the strokes back');
+
+    // An uploaded picture of any size and colour: a big colour PNG of a dataset bag.
+    await page.setInputFiles('#picture', path.join(ROOT, 'tests/e2e/fixtures/bag.png'));
+    await page.waitForFunction(() => window.fashionApp.classify.inputLabel === 'picture bag.png', null, { timeout: 30_000 });
+    const bag = await probabilities(page);
+    assert.equal(argmax(bag), 8, `the bag picture reads as ${bag}`);
+    // A file that is not a picture is a clear message.
+    await page.setInputFiles('#picture', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a png') });
+    await page.waitForFunction(() => /notes\.png could not be read/.test(document.getElementById('draw-error').textContent));
+    assert.deepEqual(await probabilities(page), bag, 'the last result stays');
+    assert.deepEqual(errors.filter((e) => /panic|RuntimeError|unreachable/i.test(e)), []);
+    await page.screenshot({ path: '/tmp/fashion-draw.png', fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
+
+test('test images classified on the page match the CLI for the same model', { timeout: 180_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page } = await open(browser, server.url);
+    await modelReady(page);
+    for (const index of [0, 1, 42, 1234, 9999]) {
+      const onPage = await classifyTestImage(page, index);
+      const cli = JSON.parse(execFileSync(FASHION, ['predict', '--json', '--index', String(index), '--model', READY], { encoding: 'utf8' }));
+      assert.equal(argmax(onPage), cli.predicted, `test image ${index}`);
+      onPage.forEach((v, c) => assert.ok(Math.abs(v - cli.probabilities[c]) < 1e-4, `image ${index} class ${c}: ${v} vs ${cli.probabilities[c]}`));
+    }
+    // The keyboard path: type an index and press Enter.
+    await page.fill('#test-index', '7');
+    await page.press('#test-index', 'Enter');
+    await page.waitForFunction(() => window.fashionApp.classify.inputLabel?.startsWith('test image 7 '));
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a trained model survives a reload, resumes, downloads and loads back; bad model files are refused', { timeout: 600_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser, `${server.url}?testLimit=500`);
+    await waitForStatus(page, /Ready to train/);
+    await modelReady(page);
+    await setSettings(page, { backend: 'cpu', epochs: 4, limit: 6000, batch: 64 });
+    await page.click('#train');
+    await modelReady(page, /Trained here: epoch 1 of 4/);
+    await page.click('#stop');
+    await waitForStatus(page, /Stopped after epoch/);
+    const stoppedAt = await page.evaluate(() => window.fashionApp.lastEpoch);
+    const trained = await classifyTestImage(page, 3);
+
+    // Reload: the model, its metrics and the run come back from IndexedDB.
+    await page.reload();
+    await modelReady(page, new RegExp(`Restored from this browser: epoch ${stoppedAt} of 4`));
+    assert.deepEqual(await classifyTestImage(page, 3), trained, 'same predictions after the reload');
+    assert.equal(await page.inputValue('#limit'), '6000', 'the run\'s settings are restored');
+    assert.equal((await page.evaluate(() => window.fashionApp.history.testAcc)).length, stoppedAt);
+
+    // Download, switch to the ready model, load the download: the same predictions again.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-model')]);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fashion-')), download.suggestedFilename());
+    await download.saveAs(file);
+    await page.click('#use-ready');
+    await modelReady(page);
+    assert.notDeepEqual(await probabilities(page), trained);
+    await page.setInputFiles('#load-model', file);
+    await modelReady(page, /Loaded from fashion-mlp-epoch\d\.safetensors/);
+    assert.deepEqual(await probabilities(page), trained, 'download then load gives the same predictions');
+
+    // A corrupt file and a truncated one are refused; the loaded model keeps working.
+    const bytes = fs.readFileSync(file);
+    for (const [name, buffer] of [['garbage.safetensors', Buffer.from('definitely not a model')], ['cut.safetensors', bytes.subarray(0, bytes.length - 1000)]]) {
+      await page.setInputFiles('#load-model', { name, mimeType: 'application/octet-stream', buffer });
+      await page.waitForFunction((n) => document.getElementById('draw-error').textContent.includes(`${n} was refused`), name);
+      assert.match(await page.textContent('#model-info'), /Loaded from fashion-mlp-epoch/);
+      assert.deepEqual(await classifyTestImage(page, 3), trained);
+    }
+
+    // Resume the stopped run after the reload: it finishes its four epochs.
+    await page.reload();
+    await waitForStatus(page, /Ready to train/);
+    await page.waitForSelector('#resume:not([hidden])');
+    assert.match(await page.textContent('#resume'), /Resume from epoch/);
+    await page.click('#resume');
+    await waitForStatus(page, /Finished 4 epochs/, 300_000);
+    const acc = await page.evaluate(() => window.fashionApp.history.testAcc.map(([e]) => e));
+    assert.deepEqual(acc, [1, 2, 3, 4], 'history continues from the saved epoch');
+    assert.deepEqual(errors.filter((e) => /panic|RuntimeError|unreachable/i.test(e)), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('after a worker crash the last model stays and training resumes on the CPU', { timeout: 600_000 }, async () => {
+  const browser = await launch({ webgpu: true });
+  try {
+    const { page } = await open(browser, `${server.url}?testLimit=300`);
+    await waitForStatus(page, /Ready to train/);
+    await setSettings(page, { backend: 'webgpu', epochs: 2, limit: 600, batch: 100 });
+    await page.click('#train');
+    await modelReady(page, /Trained here: epoch 1 of 2/);
+    // What the browser does when a worker dies (an uncaught error, a lost GPU device).
+    await page.evaluate(() => window.fashionApp.worker.dispatchEvent(new ErrorEvent('error', { message: 'GPU device lost (simulated)' })));
+    await page.waitForFunction(() => /model from epoch 1 is kept/.test(document.getElementById('error').textContent));
+    assert.equal(await page.inputValue('#backend'), 'cpu', 'a failed GPU run resumes on the CPU');
+    assert.match(await page.textContent('#model-info'), /epoch 1 of 2/, 'the last good model still classifies');
+    await page.waitForSelector('#resume:not([hidden]):not([disabled])', { timeout: 60_000 });
+    await page.click('#resume');
+    await waitForStatus(page, /Training on the CPU/);
+    await waitForStatus(page, /Finished 2 epochs/, 300_000);
+    assert.equal((await page.evaluate(() => window.fashionApp.history.testAcc)).length, 2);
+  } finally {
+    await browser.close();
+  }
+});

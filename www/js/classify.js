@@ -1,0 +1,253 @@
+// The "Draw to classify" panel: the pad, uploaded pictures and test images go through the Rust
+// preprocessing into the page's own CPU model, which answers synchronously (a few ms), even while
+// the worker trains. The model is the shipped ready one until a trained, saved or loaded one
+// replaces it.
+import { DrawingPad } from './pad.js';
+
+export const CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const LIVE_MS = 40; // at most one prediction per this many ms while a stroke is being drawn
+
+const $ = (id) => document.getElementById(id);
+
+export class ClassifyPanel {
+  /** wasm: the page module's exports; requestTestImage(index) asks the worker for one image;
+   * onModelFile(bytes, name, meta) is told about a model file the user loaded. */
+  constructor({ wasm, requestTestImage, onModelFile, onError }) {
+    this.wasm = wasm;
+    this.requestTestImage = requestTestImage;
+    this.onModelFile = onModelFile;
+    this.onError = onError;
+    this.classifier = null;
+    this.modelBytes = null;
+    this.modelInfo = null;
+    this.input = null;      // the 784 inputs last classified
+    this.inputLabel = null; // what they are ("your drawing", "test image 12 (Bag)")
+    this.probabilities = null;
+    this.latencyMs = [];    // draw -> probabilities, per prediction
+    this.pictureInputs = new WeakMap(); // picture shown on the pad -> its inputs (for undo)
+    this.ui = {
+      pad: $('pad'), preview: $('preview'), probs: $('probs'), top: $('top-class'), source: $('input-source'),
+      latency: $('latency'), brush: $('brush'), undo: $('undo'), clear: $('clear'), picture: $('picture'),
+      testIndex: $('test-index'), testShow: $('test-show'), testRandom: $('test-random'),
+      modelInfo: $('model-info'), download: $('download-model'), load: $('load-model'), ready: $('use-ready'),
+    };
+    this.pad = new DrawingPad(this.ui.pad, { onChange: (final) => this.padChanged(final) });
+    this.buildBars();
+    this.wire();
+    this.renderPreview();
+  }
+
+  wire() {
+    const { ui } = this;
+    ui.brush.addEventListener('input', () => { this.pad.brush = Number(ui.brush.value); });
+    this.pad.brush = Number(ui.brush.value);
+    ui.undo.addEventListener('click', () => this.pad.undo());
+    ui.clear.addEventListener('click', () => this.pad.clear());
+    ui.pad.addEventListener('keydown', (e) => {
+      if ((e.ctrlKey || e.metaKey) && e.key === 'z') { e.preventDefault(); this.pad.undo(); }
+      if (e.key === 'Delete' || e.key === 'Backspace') { e.preventDefault(); this.pad.clear(); }
+    });
+    ui.picture.addEventListener('change', () => {
+      const file = ui.picture.files[0];
+      ui.picture.value = '';
+      if (file) this.classifyPicture(file);
+    });
+    const show = () => {
+      const i = Number(ui.testIndex.value);
+      if (Number.isInteger(i) && i >= 0) this.requestTestImage(i);
+    };
+    ui.testShow.addEventListener('click', show);
+    ui.testIndex.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); show(); } });
+    ui.testRandom.addEventListener('click', () => {
+      ui.testIndex.value = String(Math.floor(Math.random() * 10000));
+      show();
+    });
+    ui.download.addEventListener('click', () => this.download());
+    ui.load.addEventListener('change', async () => {
+      const file = ui.load.files[0];
+      ui.load.value = '';
+      if (file) this.loadFile(file);
+    });
+  }
+
+  buildBars() {
+    this.bars = CLASS_NAMES.map((name, c) => {
+      const li = document.createElement('li');
+      li.dataset.class = String(c);
+      li.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="pct">–</span>';
+      li.querySelector('.name').textContent = name;
+      this.ui.probs.append(li);
+      return li;
+    });
+  }
+
+  /** Uses a model file (safetensors bytes). Throws, with the current model untouched, when the
+   * file does not fit. */
+  setModel(bytes, info) {
+    const next = new this.wasm.Classifier(bytes);
+    const meta = next.metadata() ?? {};
+    this.classifier?.free();
+    this.classifier = next;
+    this.modelBytes = bytes;
+    this.modelInfo = { ...info, meta };
+    this.renderModelInfo();
+    this.reclassify();
+    return meta;
+  }
+
+  renderModelInfo() {
+    const { meta, source, epoch, epochs, accuracy, name } = this.modelInfo;
+    const acc = accuracy ?? (meta.test_accuracy ? Number(meta.test_accuracy) : null);
+    const accText = acc != null ? `${(acc * 100).toFixed(2)}% test accuracy` : 'accuracy unknown';
+    let text;
+    if (source === 'ready') text = `Ready model, shipped with the page: ${accText} (${meta.epochs ?? '?'} epochs, trained by the CLI)`;
+    else if (source === 'trained') text = `Trained here: epoch ${epoch} of ${epochs}, ${accText}`;
+    else if (source === 'saved') text = `Restored from this browser: epoch ${epoch} of ${epochs}, ${accText}`;
+    else text = `Loaded from ${name}: ${accText}${meta.epochs ? `, ${meta.epochs} epochs` : ''}`;
+    this.ui.modelInfo.textContent = text;
+    this.ui.download.disabled = !this.modelBytes;
+    this.ui.ready.hidden = source === 'ready';
+  }
+
+  padChanged(final) {
+    if (final) { this.onError(''); this.classifyPad(); return; }
+    // While drawing: at most one prediction per LIVE_MS, always ending with the latest strokes.
+    if (this.liveTimer) return;
+    this.liveTimer = setTimeout(() => { this.liveTimer = null; if (this.pad.active) this.classifyPad(); }, LIVE_MS);
+  }
+
+  classifyPad() {
+    const started = performance.now();
+    const shown = this.pad.picture && this.pictureInputs.get(this.pad.picture);
+    if (shown) { this.classify(shown.input, shown.label, started); return; }
+    const { width, height } = this.ui.pad;
+    const input = this.pad.isEmpty ? null : this.wasm.prepare_drawing(this.pad.pixels(), width, height);
+    this.classify(input, 'your drawing', started);
+  }
+
+  async classifyPicture(file) {
+    this.onError('');
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file);
+    } catch (e) {
+      this.onError(`${file.name} could not be read as a picture (${e.message || e}). Try a PNG or JPEG.`);
+      return;
+    }
+    const started = performance.now();
+    // Huge photos are scaled down first: 1024 pixels a side is plenty for a 28x28 result.
+    const s = Math.min(1, 1024 / Math.max(bitmap.width, bitmap.height));
+    const w = Math.max(1, Math.round(bitmap.width * s));
+    const h = Math.max(1, Math.round(bitmap.height * s));
+    const canvas = new OffscreenCanvas(w, h);
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(bitmap, 0, 0, w, h);
+    const rgba = ctx.getImageData(0, 0, w, h).data;
+    try {
+      const input = this.wasm.prepare_picture(rgba, w, h);
+      this.pad.showPicture(bitmap);
+      this.pictureInputs.set(bitmap, { input, label: `picture ${file.name}` });
+      this.classify(input, `picture ${file.name}`, started);
+      if (!input) this.onError(`${file.name} looks blank: there is nothing to classify.`);
+    } catch (e) {
+      this.onError(`${file.name}: ${e.message || e}`);
+    }
+  }
+
+  /** A test image from the worker: 784 dataset bytes, classified exactly as the CLI does. */
+  showTestImage({ index, label, pixels }) {
+    this.onError('');
+    const started = performance.now();
+    const input = Float32Array.from(pixels, (v) => v / 255);
+    const img = new ImageData(28, 28);
+    pixels.forEach((v, i) => { img.data.set([v, v, v, 255], i * 4); });
+    const canvas = new OffscreenCanvas(28, 28);
+    canvas.getContext('2d').putImageData(img, 0, 0);
+    const text = `test image ${index} (true class: ${CLASS_NAMES[label]})`;
+    this.pad.showPicture(canvas);
+    this.pictureInputs.set(canvas, { input, label: text });
+    this.classify(input, text, started);
+    this.testImage = { index, label };
+  }
+
+  reclassify() {
+    if (this.input) this.classify(this.input, this.inputLabel, performance.now());
+    else this.render();
+  }
+
+  classify(input, label, started) {
+    this.input = input;
+    this.inputLabel = label;
+    this.probabilities = null;
+    if (input && this.classifier) {
+      try {
+        this.probabilities = this.classifier.predict(input);
+      } catch (e) {
+        this.onError(`Classifying failed: ${e.message || e}`);
+      }
+    }
+    if (this.probabilities) {
+      this.latencyMs.push(performance.now() - started);
+      if (this.latencyMs.length > 200) this.latencyMs.shift();
+    }
+    this.render();
+  }
+
+  render() {
+    const { ui, probabilities: p } = this;
+    this.renderPreview();
+    ui.source.textContent = this.input ? `Classifying ${this.inputLabel}` : 'Draw a piece of clothing, upload a picture, or pick a test image.';
+    if (!p) {
+      ui.top.textContent = this.input ? 'No model yet' : (this.pad.isEmpty ? 'Nothing drawn yet' : 'Blank: nothing to classify');
+      for (const li of this.bars) { li.querySelector('.fill').style.width = '0%'; li.querySelector('.pct').textContent = '–'; li.classList.remove('best'); }
+      return;
+    }
+    const order = [...p.keys()].sort((a, b) => p[b] - p[a]);
+    ui.top.textContent = `${CLASS_NAMES[order[0]]} · ${(p[order[0]] * 100).toFixed(1)}%`;
+    order.forEach((c, rank) => {
+      const li = this.bars[c];
+      li.querySelector('.fill').style.width = `${(p[c] * 100).toFixed(1)}%`;
+      li.querySelector('.pct').textContent = `${(p[c] * 100).toFixed(1)}%`;
+      li.classList.toggle('best', rank === 0);
+      if (ui.probs.children[rank] !== li) ui.probs.insertBefore(li, ui.probs.children[rank]);
+    });
+    const last = this.latencyMs.at(-1);
+    ui.latency.textContent = last != null ? `answered in ${last.toFixed(1)} ms on the CPU` : '';
+  }
+
+  renderPreview() {
+    const ctx = this.ui.preview.getContext('2d');
+    const img = new ImageData(28, 28);
+    if (this.input) this.input.forEach((v, i) => { const g = Math.round(v * 255); img.data.set([g, g, g, 255], i * 4); });
+    else for (let i = 0; i < 784; i++) img.data.set([0, 0, 0, 255], i * 4);
+    ctx.putImageData(img, 0, 0);
+  }
+
+  download() {
+    if (!this.modelBytes) return;
+    const { source, epoch } = this.modelInfo;
+    const name = source === 'ready' ? 'fashion-mlp-ready.safetensors' : `fashion-mlp-epoch${epoch ?? 'x'}.safetensors`;
+    const url = URL.createObjectURL(new Blob([this.modelBytes], { type: 'application/octet-stream' }));
+    const a = Object.assign(document.createElement('a'), { href: url, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
+  async loadFile(file) {
+    this.onError('');
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    try {
+      const meta = this.setModel(bytes, { source: 'file', name: file.name });
+      this.onModelFile(bytes, file.name, meta);
+    } catch (e) {
+      this.onError(`${file.name} was refused: ${e.message || e}. The current model is still in use.`);
+    }
+  }
+
+  stats() {
+    const l = [...this.latencyMs].sort((a, b) => a - b);
+    return { count: l.length, median: l[Math.floor(l.length / 2)], p95: l[Math.floor(l.length * 0.95)] };
+  }
+}

@@ -56,3 +56,14 @@ impl std::str::FromStr for Backend {
 pub fn cpu() -> Device {
     Backend::Ndarray.cpu_device().expect("ndarray is always compiled in")
 }
+
+/// Whether `device` (with or without autodiff) computes on the CPU (ndarray or flex).
+pub fn is_cpu(device: &Device) -> bool {
+    use burn_dispatch::DispatchDevice;
+    match device.clone().without_autodiff().as_dispatch() {
+        DispatchDevice::NdArray(_) => true,
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        _ => false,
+    }
+}

@@ -7,6 +7,7 @@ pub mod draw;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod noise;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

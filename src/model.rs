@@ -78,14 +78,20 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    /// Logits `[batch, 10]` for inputs `[batch, 784]` scaled to [0, 1].
+    /// Logits `[batch, 10]` for inputs `[batch, 784]` scaled to [0, 1] (inference: no dropout).
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        self.forward_with(input, |h| h)
+    }
+
+    /// Logits in training: `dropout` is applied to each hidden layer's activations (the trainer
+    /// draws the masks, see `noise`).
+    pub fn forward_with(&self, input: Tensor<2>, mut dropout: impl FnMut(Tensor<2>) -> Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
         let mut x = input;
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if i != last {
-                x = self.dropout.forward(self.activation.forward(x));
+                x = dropout(self.activation.forward(x));
             }
         }
         x

@@ -6,7 +6,7 @@
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData, Transaction};
+use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::data::dataset::shuffled_indices;
@@ -14,6 +14,7 @@ use crate::data::{Dataset, IMAGE_PIXELS, IMAGE_SIDE};
 use crate::error::{ConfigError, Error, Result};
 use crate::metrics::EvalReport;
 use crate::model::{Mlp, MlpConfig};
+use crate::noise::Noise;
 
 /// How the learning rate moves over the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -101,13 +102,21 @@ impl TrainConfig {
     }
 }
 
-/// A labelled set uploaded to a device once; batches are gathered there. Pixels stay as bytes,
-/// four to an integer, so the full training set is 47 MB on the device instead of 188 MB of f32
-/// (WebGPU caps a storage binding at 128 MB by default); a batch is unpacked after gathering.
+/// A labelled set uploaded to a device once; batches are gathered there.
+///
+/// On a GPU the pixels stay bytes, four to an integer, so the full training set is 47 MB on the
+/// device instead of 188 MB of f32 (WebGPU caps a storage binding at 128 MB by default), and a batch
+/// is unpacked after gathering. On the CPU memory is plentiful and every op costs per-call
+/// overhead, so the pixels are stored as f32 once and a batch is a single gather.
 pub struct DeviceSet {
-    packed: Tensor<2, Int>,
+    pixels: Pixels,
     pub y: Tensor<1, Int>,
     pub labels: Vec<u8>,
+}
+
+enum Pixels {
+    Packed(Tensor<2, Int>),
+    Float(Tensor<2>),
 }
 
 const WORDS_PER_IMAGE: usize = IMAGE_PIXELS / 4;
@@ -115,15 +124,22 @@ const WORDS_PER_IMAGE: usize = IMAGE_PIXELS / 4;
 impl DeviceSet {
     pub fn upload(data: &Dataset, device: &Device) -> Self {
         let n = data.len();
-        let words: Vec<i32> = data
-            .pixels()
-            .chunks_exact(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let packed = Tensor::from_data(TensorData::new(words, [n, WORDS_PER_IMAGE]), device);
+        let pixels = if crate::backend::is_cpu(device) {
+            Pixels::Float(Tensor::from_data(
+                TensorData::new(data.scaled_pixels(), [n, IMAGE_PIXELS]),
+                device,
+            ))
+        } else {
+            let words: Vec<i32> = data
+                .pixels()
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            Pixels::Packed(Tensor::from_data(TensorData::new(words, [n, WORDS_PER_IMAGE]), device))
+        };
         let y = labels_tensor(data.labels(), device);
         Self {
-            packed,
+            pixels,
             y,
             labels: data.labels().to_vec(),
         }
@@ -139,12 +155,18 @@ impl DeviceSet {
 
     /// Images at `indices`, as `[n, 784]` floats in [0, 1].
     pub fn gather(&self, indices: Tensor<1, Int>) -> Tensor<2> {
-        unpack(self.packed.clone().select(0, indices))
+        match &self.pixels {
+            Pixels::Packed(words) => unpack(words.clone().select(0, indices)),
+            Pixels::Float(x) => x.clone().select(0, indices),
+        }
     }
 
     /// Images `range`, as `[n, 784]` floats in [0, 1].
     pub fn rows(&self, range: std::ops::Range<usize>) -> Tensor<2> {
-        unpack(self.packed.clone().slice(range))
+        match &self.pixels {
+            Pixels::Packed(words) => unpack(words.clone().slice(range)),
+            Pixels::Float(x) => x.clone().slice(range),
+        }
     }
 }
 
@@ -208,6 +230,7 @@ pub struct Trainer {
     loss: burn::nn::loss::CrossEntropyLoss,
     train: DeviceSet,
     order: Tensor<1, Int>,
+    noise: Noise,
     position: Position,
     epoch_sums: (f64, f64, u64),
 }
@@ -253,7 +276,9 @@ impl Trainer {
             steps: (epoch * batches_per_epoch) as u64,
         };
         let order = epoch_order(train.len(), config.seed, epoch, device);
+        let noise = Noise::for_epoch(config.seed, epoch);
         Ok(Self {
+            noise,
             config,
             device: device.clone(),
             model: Some(model),
@@ -301,14 +326,14 @@ impl Trainer {
         }
     }
 
-    fn augment(&self, x: Tensor<2>) -> Tensor<2> {
+    fn augment(&mut self, x: Tensor<2>) -> Tensor<2> {
         if !self.config.augment_flip {
             return x;
         }
         let n = x.dims()[0];
         let images = x.reshape([n, IMAGE_SIDE, IMAGE_SIDE]);
         let mirrored = images.clone().flip([2]);
-        let pick = Tensor::<3>::random([n, 1, 1], Distribution::Bernoulli(0.5), &self.device).bool();
+        let pick = crate::noise::flips_tensor(&self.noise.coin_flips(n), &self.device);
         images
             .mask_where(pick.expand([n, IMAGE_SIDE, IMAGE_SIDE]), mirrored)
             .reshape([n, IMAGE_PIXELS])
@@ -329,6 +354,7 @@ impl Trainer {
         let mut correct = Tensor::<1, Int>::zeros([1], &eval_device);
         let mut samples = 0u64;
         let mut lr = self.learning_rate_at(self.position.steps);
+        let dropout = self.config.model.dropout;
         for _ in 0..todo {
             let start = self.position.batch * bs;
             let end = (start + bs).min(n);
@@ -336,7 +362,8 @@ impl Trainer {
             let x = self.augment(self.train.gather(idx.clone()));
             let y = self.train.y.clone().select(0, idx);
             let model = self.model.take().expect("model present between steps");
-            let logits = model.forward(x);
+            let noise = &mut self.noise;
+            let logits = model.forward_with(x, |h| noise.dropout(h, dropout));
             let loss = self.loss.forward(logits.clone(), y.clone());
             let rows = (end - start) as u64;
             loss_sum = loss_sum + loss.clone().without_autodiff().mul_scalar(rows as f64);
@@ -386,6 +413,7 @@ impl Trainer {
             self.position.batch = 0;
             self.epoch_sums = (0.0, 0.0, 0);
             self.order = epoch_order(n, self.config.seed, self.position.epoch, &self.device);
+            self.noise = Noise::for_epoch(self.config.seed, self.position.epoch);
         }
         Ok(Chunk {
             batches: todo,

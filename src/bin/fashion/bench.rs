@@ -12,35 +12,58 @@ use crate::cli::BenchArgs;
 use crate::common;
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
-    let train = Dataset::load_idx_dir(&args.data_dir, Split::Train).map_err(|e| e.to_string())?;
-    let test = Dataset::load_idx_dir(&args.data_dir, Split::Test).map_err(|e| e.to_string())?;
-    // rayon's global pool can be sized once per process; run one thread count per process.
     let mut threads = args.threads.clone();
     threads.sort_unstable();
     threads.dedup();
-    let max_threads = *threads.last().unwrap_or(&1);
-    common::set_threads(Some(max_threads))?;
+    // Thread pools (rayon's, matrixmultiply's) are sized once per process: one process per count.
+    if threads.len() > 1 {
+        for &t in &threads {
+            run_child(&args, t)?;
+        }
+        return Ok(());
+    }
+    let t = threads.first().copied().unwrap_or(1);
+    let train = Dataset::load_idx_dir(&args.data_dir, Split::Train).map_err(|e| e.to_string())?;
+    let test = Dataset::load_idx_dir(&args.data_dir, Split::Test).map_err(|e| e.to_string())?;
     for &backend in &args.backends {
         let device = common::backend_device(backend)?;
-        for &t in &threads {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .map_err(|e| e.to_string())?;
-            for &bs in &args.batch_sizes {
-                let result = pool.install(|| measure(&train, &test, &device, bs, args.samples))?;
-                let line = json!({
-                    "backend": backend.name(),
-                    "threads": t,
-                    "batch_size": bs,
-                    "train_samples_per_sec": result.0,
-                    "ms_per_step": result.1,
-                    "inference_samples_per_sec": result.2,
-                    "simd": cfg!(feature = "simd"),
-                });
-                println!("{line}");
-            }
+        for &bs in &args.batch_sizes {
+            let result = measure(&train, &test, &device, bs, args.samples)?;
+            let line = json!({
+                "backend": backend.name(),
+                "threads": t,
+                "batch_size": bs,
+                "train_samples_per_sec": result.0,
+                "ms_per_step": result.1,
+                "inference_samples_per_sec": result.2,
+                "simd": cfg!(feature = "simd"),
+            });
+            println!("{line}");
         }
+    }
+    Ok(())
+}
+
+fn run_child(args: &BenchArgs, threads: usize) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let list = |v: &[String]| v.join(",");
+    let backends: Vec<String> = args.backends.iter().map(|b| b.name().to_string()).collect();
+    let sizes: Vec<String> = args.batch_sizes.iter().map(|b| b.to_string()).collect();
+    let status = std::process::Command::new(exe)
+        .arg("bench")
+        .arg("--data-dir")
+        .arg(&args.data_dir)
+        .args(["--backends", &list(&backends), "--batch-sizes", &list(&sizes)])
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--samples",
+            &args.samples.to_string(),
+        ])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("the {threads}-thread measurement failed"));
     }
     Ok(())
 }

@@ -17,12 +17,20 @@ mod train;
 fn main() -> std::process::ExitCode {
     use clap::Parser;
     let args = cli::Cli::parse();
-    let result = match args.command {
+    let threads = match &args.command {
+        cli::Command::Train(a) => a.device.threads,
+        cli::Command::Eval(a) => a.device.threads,
+        cli::Command::Predict(_) => None,
+        // One thread count per bench process (it starts one per count when given several).
+        cli::Command::Bench(a) => (a.threads.len() == 1).then(|| a.threads[0]),
+    };
+    let result = common::with_threads(threads, || match args.command {
         cli::Command::Train(a) => train::run(a),
         cli::Command::Eval(a) => eval::run(a),
         cli::Command::Predict(a) => predict::run(a),
         cli::Command::Bench(a) => bench::run(a),
-    };
+    })
+    .and_then(|r| r);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# A full 50-epoch training run in headless Chromium through the real page (CPU backend unless
+# --backend webgpu): prints the test accuracy and wall time as JSON. Arguments go to
+# tests/e2e/full-run.mjs (--backend cpu|webgpu --epochs 50 --improved).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup.sh"
+setup_web
+cd "$ROOT"
+[ -f dist/index.html ] && [ -z "${REBUILD:-}" ] || bash scripts/build-web.sh >&2
+node tests/e2e/full-run.mjs "$@"

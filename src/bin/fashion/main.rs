@@ -16,6 +16,12 @@ mod train;
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     use clap::Parser;
+    // Rust ignores SIGPIPE, which turns a closed pipe into a panic in println!; a CLI should just
+    // stop, like other Unix tools. SAFETY: called before any other thread exists.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     let threads = match &args.command {
         cli::Command::Train(a) => a.device.threads,

@@ -168,7 +168,41 @@ fn handle(state: &Shared, msg: ToWorker) {
     }
 }
 
-/// Lets the worker's event loop run (incoming messages) before the next chunk.
+/// Lets the worker's event loop run (incoming messages) before the next chunk, without a timer:
+/// nested timers are clamped to 4 ms, which a chunk of 150 ms would pay every time. A message to
+/// ourselves through one long-lived channel is the next task at once.
+async fn next_task() {
+    thread_local! {
+        static CHANNEL: Option<(web_sys::MessageChannel, Rc<RefCell<Option<js_sys::Function>>>)> = {
+            let waiting: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
+            web_sys::MessageChannel::new().ok().map(|channel| {
+                let w = waiting.clone();
+                let wake = Closure::<dyn FnMut()>::new(move || {
+                    if let Some(resolve) = w.borrow_mut().take() {
+                        let _ = resolve.call0(&JsValue::NULL);
+                    }
+                });
+                channel.port1().set_onmessage(Some(wake.as_ref().unchecked_ref()));
+                wake.forget();
+                (channel, waiting)
+            })
+        };
+    }
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        CHANNEL.with(|c| match c {
+            Some((channel, waiting)) => {
+                *waiting.borrow_mut() = Some(resolve);
+                let _ = channel.port2().post_message(&JsValue::NULL);
+            }
+            None => {
+                let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+            }
+        })
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Waits `ms` milliseconds (while paused).
 async fn yield_now(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
@@ -283,7 +317,7 @@ async fn train(
     let mut rate = 0.0f64;
     let mut epoch_started = now_ms();
     while !trainer.is_finished() {
-        yield_now(0).await;
+        next_task().await;
         if state.borrow().stop {
             post(&FromWorker::Stopped);
             return Ok(());

@@ -170,6 +170,7 @@ function onWorkerMessage(msg) {
     case 'resumed': state.paused = false; setStatus('Training resumed'); break;
     case 'stopped':
       state.running = false; state.paused = false;
+      ui.eta.textContent = '–';
       setStatus(`Stopped after epoch ${state.lastEpoch}`);
       break;
     case 'finished': {

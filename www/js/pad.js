@@ -106,6 +106,14 @@ export class DrawingPad {
       ctx.drawImage(this.picture, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h);
       return;
     }
+    if (this.isEmpty) {
+      // A hint only while empty: an empty pad is never read, so it cannot reach the model.
+      ctx.fillStyle = '#5b6784';
+      ctx.font = `${Math.round(canvas.width / 17)}px system-ui, sans-serif`;
+      ctx.textAlign = 'center';
+      ctx.fillText('Draw a piece of clothing', canvas.width / 2, canvas.height / 2);
+      return;
+    }
     ctx.strokeStyle = INK;
     ctx.fillStyle = INK;
     ctx.lineCap = 'round';

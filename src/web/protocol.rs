@@ -126,7 +126,8 @@ pub enum FromWorker {
         epoch: usize,
     },
     Progress(Progress),
-    Epoch(EpochReport),
+    /// Boxed: the report (confusion matrix, per-class accuracy) dwarfs every other message.
+    Epoch(Box<EpochReport>),
     TestImage {
         index: usize,
         label: u8,

@@ -365,7 +365,7 @@ async fn train(
             let weights = weights::to_bytes(trainer.model(), metadata)
                 .await
                 .map_err(|e| e.to_string())?;
-            post(&FromWorker::Epoch(EpochReport {
+            post(&FromWorker::Epoch(Box::new(EpochReport {
                 epoch: p.epoch,
                 epochs: config.epochs,
                 train_loss: chunk.epoch_stats.loss,
@@ -381,7 +381,7 @@ async fn train(
                 seconds,
                 samples_per_sec: chunk.epoch_stats.samples as f64 / seconds.max(1e-9),
                 weights,
-            }));
+            })));
             epoch_started = now_ms();
         }
     }

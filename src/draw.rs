@@ -56,22 +56,12 @@ const MAX_SIDE: usize = 16_384;
 /// Prepares a bitmap for the model. A blank picture is `DrawError::Blank`, never a garment.
 pub fn prepare(bitmap: &Bitmap) -> Result<Prepared, DrawError> {
     let (w, h) = (bitmap.width, bitmap.height);
-    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
-        return Err(DrawError::Size { width: w, height: h });
-    }
-    let expected = w * h * bitmap.layout.channels();
-    if bitmap.data.len() != expected {
-        return Err(DrawError::Length {
-            expected,
-            found: bitmap.data.len(),
-        });
-    }
-    let grey = luminance(bitmap);
-    let (ink, inverted) = ink_on_black(&grey, w, h);
-    let strongest = ink.iter().copied().fold(0.0f32, f32::max);
-    if strongest < BLANK_CONTRAST {
-        return Err(DrawError::Blank);
-    }
+    let Reading {
+        ink,
+        inverted,
+        strongest,
+        ..
+    } = read(bitmap)?;
     let (x0, y0, bw, bh) = bounding_box(&ink, w, h, strongest * INK_THRESHOLD).ok_or(DrawError::Blank)?;
     let crop: Vec<f32> = (y0..y0 + bh)
         .flat_map(|y| ink[y * w + x0..y * w + x0 + bw].iter().map(move |&v| v / strongest))
@@ -110,7 +100,30 @@ pub fn prepare_picture(bitmap: &Bitmap) -> Result<Prepared, DrawError> {
     if bitmap.width != IMAGE_SIDE || bitmap.height != IMAGE_SIDE {
         return prepare(bitmap);
     }
-    let expected = IMAGE_SIDE * IMAGE_SIDE * bitmap.layout.channels();
+    let Reading { grey, inverted, .. } = read(bitmap)?;
+    // The dataset's own scale: ink measured from black (or white when inverted), not stretched.
+    let pixels = grey.iter().map(|&g| if inverted { 1.0 - g } else { g }).collect();
+    Ok(Prepared {
+        pixels,
+        source_box: (0, 0, IMAGE_SIDE, IMAGE_SIDE),
+        inverted,
+    })
+}
+
+/// A checked bitmap's grey levels and ink, with its polarity; blank pictures stop here.
+struct Reading {
+    grey: Vec<f32>,
+    ink: Vec<f32>,
+    inverted: bool,
+    strongest: f32,
+}
+
+fn read(bitmap: &Bitmap) -> Result<Reading, DrawError> {
+    let (w, h) = (bitmap.width, bitmap.height);
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+        return Err(DrawError::Size { width: w, height: h });
+    }
+    let expected = w * h * bitmap.layout.channels();
     if bitmap.data.len() != expected {
         return Err(DrawError::Length {
             expected,
@@ -118,16 +131,16 @@ pub fn prepare_picture(bitmap: &Bitmap) -> Result<Prepared, DrawError> {
         });
     }
     let grey = luminance(bitmap);
-    let (ink, inverted) = ink_on_black(&grey, IMAGE_SIDE, IMAGE_SIDE);
-    if ink.iter().copied().fold(0.0f32, f32::max) < BLANK_CONTRAST {
+    let (ink, inverted) = ink_on_black(&grey, w, h);
+    let strongest = ink.iter().copied().fold(0.0f32, f32::max);
+    if strongest < BLANK_CONTRAST {
         return Err(DrawError::Blank);
     }
-    // The dataset's own scale: ink measured from black (or white when inverted), not stretched.
-    let pixels = grey.iter().map(|&g| if inverted { 1.0 - g } else { g }).collect();
-    Ok(Prepared {
-        pixels,
-        source_box: (0, 0, IMAGE_SIDE, IMAGE_SIDE),
+    Ok(Reading {
+        grey,
+        ink,
         inverted,
+        strongest,
     })
 }
 

@@ -15,12 +15,14 @@ const ui = {
   confusion: $('confusion'), perClass: $('per-class'),
 };
 
+const emptyHistory = () => ({ trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] });
+
 // What the page knows; everything on screen is drawn from this.
 const state = {
   worker: null, workerReady: false, pendingFiles: null, dataReady: false,
   running: false, paused: false, epochs: 50, backend: null,
   grid: null, gridPredictions: null,
-  history: { trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] },
+  history: emptyHistory(),
   lastWeights: null, lastEpoch: 0, lastConfig: null, lastTrainLimit: null, dataSource: null,
   classify: null, timings: {},
 };
@@ -265,7 +267,7 @@ function startTraining(config, trainLimit, resume) {
 
 ui.train.addEventListener('click', () => {
   if (!$('settings').reportValidity()) return;
-  state.history = { trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] };
+  state.history = emptyHistory();
   state.lastEpoch = 0;
   const limit = Number($('limit').value);
   startTraining(readConfig(), limit && limit < 60000 ? limit : null, null);
@@ -330,7 +332,7 @@ function useTrainedModel(msg) {
   }
   saveChoice('trained');
   store.save('trained', {
-    weights: state.lastWeights, source: 'trained', epoch: msg.epoch, epochs: msg.epochs,
+    weights: state.lastWeights, epoch: msg.epoch, epochs: msg.epochs,
     accuracy: msg.test_accuracy, config: state.lastConfig, trainLimit: state.lastTrainLimit,
     history: state.history, confusion: state.confusion, perClass: state.perClass,
     gridPredictions: state.gridPredictions, backend: state.backend?.name ?? null,
@@ -355,7 +357,7 @@ function saveChoice(choice) {
  * the trained one, a loaded file, or the shipped ready model. */
 async function loadStartingModel(panel) {
   const read = (key) => store.load(key).catch((e) => { console.warn(`no saved ${key}`, e); return null; });
-  const [run, loaded, choice] = [await read('trained'), await read('loaded'), await read('choice')];
+  const [run, loaded, choice] = await Promise.all([read('trained'), read('loaded'), read('choice')]);
   if (run?.weights && run.config) {
     Object.assign(state, {
       lastWeights: run.weights, lastEpoch: run.epoch, lastConfig: run.config, lastTrainLimit: run.trainLimit,

@@ -3,8 +3,8 @@
 // the worker trains. The model is the shipped ready one until a trained, saved or loaded one
 // replaces it.
 import { DrawingPad } from './pad.js';
+import { NAMES as CLASS_NAMES } from './grid.js';
 
-export const CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 const LIVE_MS = 40; // at most one prediction per this many ms while a stroke is being drawn
 
 const $ = (id) => document.getElementById(id);

@@ -47,13 +47,14 @@ export async function fetchDataset(base, onProgress) {
     return { name: FILES[i], bytes };
   }));
   onProgress(loaded, loaded);
-  const kept = files.map((f) => f.bytes.slice());
+  // A Response copies the bytes it is given, so the page's own copies can be stored as they are.
   const keep = async () => {
     if (!cache) return;
     await Promise.all(responses.map(({ hit }, i) => {
       if (hit) return null;
-      const headers = { 'content-length': String(kept[i].length), 'content-type': 'application/gzip' };
-      return cache.put(urls[i], new Response(kept[i], { headers })).catch(() => {});
+      const { bytes } = files[i];
+      const headers = { 'content-length': String(bytes.length), 'content-type': 'application/gzip' };
+      return cache.put(urls[i], new Response(bytes, { headers })).catch(() => {});
     }));
   };
   const forget = async () => { if (cache) await Promise.all(urls.map((u) => cache.delete(u))); };

@@ -6,6 +6,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
 setup_web
+build_web_if_missing
 cd "$ROOT"
-[ -f dist/index.html ] && [ -z "${REBUILD:-}" ] || bash scripts/build-web.sh >&2
 node tests/e2e/full-run.mjs "$@"

@@ -63,5 +63,10 @@ if [ ! -x "$FASHION_TOOLS/node_modules/.bin/wasm-opt" ] || [ ! -d "$FASHION_TOOL
 fi
 setup_trunk
 }
+
+# The measuring scripts use an existing dist/ as it is (REBUILD=1 rebuilds it first).
+build_web_if_missing() {
+  [ -f "$ROOT/dist/index.html" ] && [ -z "${REBUILD:-}" ] || (cd "$ROOT" && bash scripts/build-web.sh >&2)
+}
 export NODE_PATH="$FASHION_TOOLS/node_modules"
 setup_core

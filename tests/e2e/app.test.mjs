@@ -2,7 +2,7 @@
 // WebGPU (SwiftShader) and without any adapter (the CPU fallback).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve, launch, open, waitForStatus, setSettings } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, assertNoPanics } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -37,7 +37,7 @@ test('trains on WebGPU (SwiftShader): accuracy reported, confusion matrix drawn'
     assert.match(await page.textContent('#s-acc'), /%$/);
     assert.ok(await drawnPixels(page, 'confusion') > 1000, 'confusion matrix drawn');
     assert.ok(await drawnPixels(page, 'grid') > 1000, 'prediction grid drawn');
-    assert.deepEqual(errors.filter((e) => /panic|RuntimeError|unreachable/i.test(e)), []);
+    assertNoPanics(errors);
     await page.screenshot({ path: process.env.SCREENSHOT_DIR ? `${process.env.SCREENSHOT_DIR}/webgpu.png` : '/tmp/fashion-webgpu.png', fullPage: true });
   } finally {
     await browser.close();
@@ -85,7 +85,7 @@ test('falls back to the CPU without a WebGPU adapter, stays responsive, pause/re
     const maxLong = Math.max(0, ...app.jank.longTasks);
     console.log(`main thread while training: ${app.jank.longTasks.length} long tasks, longest ${maxLong.toFixed(0)} ms, largest frame gap ${app.jank.maxFrameGap.toFixed(0)} ms`);
     assert.ok(maxLong < 400, `longest main-thread task ${maxLong} ms`);
-    assert.deepEqual(errors.filter((e) => /panic|RuntimeError|unreachable/i.test(e)), []);
+    assertNoPanics(errors);
     await page.screenshot({ path: '/tmp/fashion-cpu.png', fullPage: true });
   } finally {
     await browser.close();

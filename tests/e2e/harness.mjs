@@ -1,5 +1,6 @@
 // Shared pieces of the browser tests: a static server for dist/ on a free loopback port, and
 // Debian's Chromium driven by playwright-core (never a downloaded browser).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -63,4 +64,9 @@ export async function setSettings(page, values) {
     else if (id === 'improved') await page.setChecked('#improved', v);
     else await page.fill(`#${id}`, String(v));
   }
+}
+
+/** Fails on Rust panics or wasm traps among the console errors `open` collected. */
+export function assertNoPanics(errors) {
+  assert.deepEqual(errors.filter((e) => /panic|RuntimeError|unreachable/i.test(e)), []);
 }

@@ -7,11 +7,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { serve, launch, waitForStatus, setSettings, ROOT } from './harness.mjs';
 
-/** A private copy of dist/ (so one test can change it or take it offline). */
-function copyDist() {
+/** Runs `work({server, browser, dir})` against a private copy of dist/ (so a test can change it
+ * or take it offline), served as the run command serves it, then cleans up. */
+async function onPrivateCopy(work) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fashion-dist-'));
   fs.cpSync(path.join(ROOT, 'dist'), dir, { recursive: true });
-  return dir;
+  const server = await serve(dir);
+  const browser = await launch({ webgpu: false });
+  try {
+    await work({ server, browser, dir });
+  } finally {
+    await browser.close();
+    server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function controlled(page) {
@@ -31,66 +40,48 @@ async function drawSomething(page) {
   assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-4);
 }
 
-test('after one visit the page loads, classifies and trains with the server gone', { timeout: 300_000 }, async () => {
-  const dir = copyDist();
-  const server = await serve(dir);
-  const browser = await launch({ webgpu: false });
-  try {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${server.url}?testLimit=300`);
-    await waitForStatus(page, /Ready to train/);
-    await controlled(page);
-    // The dataset is kept once the worker has checked it.
-    await page.waitForFunction(async () => (await (await caches.open('fashion-data-v1')).keys()).length === 4, null, { timeout: 60_000, polling: 250 });
+test('after one visit the page loads, classifies and trains with the server gone', { timeout: 300_000 }, () => onPrivateCopy(async ({ server, browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}?testLimit=300`);
+  await waitForStatus(page, /Ready to train/);
+  await controlled(page);
+  // The dataset is kept once the worker has checked it.
+  await page.waitForFunction(async () => (await (await caches.open('fashion-data-v1')).keys()).length === 4, null, { timeout: 60_000, polling: 250 });
 
-    server.stop();
-    await context.setOffline(true);
-    await page.reload();
-    await page.waitForFunction(() => /Ready model/.test(document.getElementById('model-info').textContent), null, { timeout: 60_000 });
-    await drawSomething(page);
-    await waitForStatus(page, /Ready to train/);
-    assert.match(await page.textContent('#data-info'), /read from the browser cache/);
-    await setSettings(page, { backend: 'cpu', epochs: 1, limit: 500 });
-    await page.click('#train');
-    await waitForStatus(page, /Finished 1 epochs/, 120_000);
-  } finally {
-    await browser.close();
-    server.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  server.stop();
+  await context.setOffline(true);
+  await page.reload();
+  await page.waitForFunction(() => /Ready model/.test(document.getElementById('model-info').textContent), null, { timeout: 60_000 });
+  await drawSomething(page);
+  await waitForStatus(page, /Ready to train/);
+  assert.match(await page.textContent('#data-info'), /read from the browser cache/);
+  await setSettings(page, { backend: 'cpu', epochs: 1, limit: 500 });
+  await page.click('#train');
+  await waitForStatus(page, /Finished 1 epochs/, 120_000);
+}));
 
-test('a new version installs beside the old one and replaces its cache when the user reloads', { timeout: 300_000 }, async () => {
-  const dir = copyDist();
-  const server = await serve(dir);
-  const browser = await launch({ webgpu: false });
-  try {
-    const page = await browser.newPage();
-    await page.goto(server.url);
-    await controlled(page);
-    const [first] = await appCaches(page);
-    assert.ok(first, 'the app is cached');
+test('a new version installs beside the old one and replaces its cache when the user reloads', { timeout: 300_000 }, () => onPrivateCopy(async ({ server, browser, dir }) => {
+  const page = await browser.newPage();
+  await page.goto(server.url);
+  await controlled(page);
+  const [first] = await appCaches(page);
+  assert.ok(first, 'the app is cached');
 
-    // Publish a new version: a changed page and a service worker with a new version stamp.
-    const sw = path.join(dir, 'sw.js');
-    const version = first.slice('fashion-app-'.length);
-    fs.writeFileSync(sw, fs.readFileSync(sw, 'utf8').replace(`"${version}"`, '"second-version"'));
-    const index = path.join(dir, 'index.html');
-    fs.writeFileSync(index, fs.readFileSync(index, 'utf8').replace('<head>', '<head><meta name="app-build" content="second">'));
+  // Publish a new version: a changed page and a service worker with a new version stamp.
+  const sw = path.join(dir, 'sw.js');
+  const version = first.slice('fashion-app-'.length);
+  fs.writeFileSync(sw, fs.readFileSync(sw, 'utf8').replace(`"${version}"`, '"second-version"'));
+  const index = path.join(dir, 'index.html');
+  fs.writeFileSync(index, fs.readFileSync(index, 'utf8').replace('<head>', '<head><meta name="app-build" content="second">'));
 
-    await page.reload();
-    await page.waitForSelector('#update:not([hidden])', { timeout: 120_000 });
-    assert.equal(await page.$('meta[name=app-build]'), null, 'the running page keeps its own version');
-    assert.deepEqual(await appCaches(page), [first, 'fashion-app-second-version'].sort(), 'both versions side by side while the old one runs');
-    await Promise.all([page.waitForNavigation({ timeout: 60_000 }), page.click('#update-now')]);
-    await page.waitForSelector('meta[name=app-build]', { state: 'attached', timeout: 60_000 });
-    assert.deepEqual(await appCaches(page), ['fashion-app-second-version'], 'the old version\'s cache is gone');
-    await page.waitForFunction(() => /Ready model/.test(document.getElementById('model-info').textContent), null, { timeout: 60_000 });
-    await drawSomething(page);
-  } finally {
-    await browser.close();
-    server.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  await page.reload();
+  await page.waitForSelector('#update:not([hidden])', { timeout: 120_000 });
+  assert.equal(await page.$('meta[name=app-build]'), null, 'the running page keeps its own version');
+  assert.deepEqual(await appCaches(page), [first, 'fashion-app-second-version'].sort(), 'both versions side by side while the old one runs');
+  await Promise.all([page.waitForNavigation({ timeout: 60_000 }), page.click('#update-now')]);
+  await page.waitForSelector('meta[name=app-build]', { state: 'attached', timeout: 60_000 });
+  assert.deepEqual(await appCaches(page), ['fashion-app-second-version'], 'the old version\'s cache is gone');
+  await page.waitForFunction(() => /Ready model/.test(document.getElementById('model-info').textContent), null, { timeout: 60_000 });
+  await drawSomething(page);
+}));

@@ -52,6 +52,19 @@ impl std::str::FromStr for Backend {
     }
 }
 
+/// The native GPU device (Vulkan, Metal or DX12 through wgpu; a software Vulkan device such as
+/// lavapipe counts). burn's runtime initialises once per process, so the outcome is kept.
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+pub fn native_gpu() -> Result<Device, String> {
+    static GPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| {
+        Device::wgpu_options()
+            .init()
+            .map_err(|e| format!("no usable GPU for the wgpu backend: {e}"))
+    })
+    .clone()
+}
+
 /// The CPU device used for the host-side model copy and for tests.
 pub fn cpu() -> Device {
     Backend::Ndarray.cpu_device().expect("ndarray is always compiled in")

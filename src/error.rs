@@ -1,7 +1,21 @@
 //! Typed errors for every layer of the core. The shells (CLI, wasm) turn them into text with
 //! `Display`; nothing in the core panics on input a user or the network controls.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+/// A count as people write it: 2,000,000,000.
+pub fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// A dataset file could not be read or did not hold what it claims to.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -12,6 +26,8 @@ pub enum DataError {
     Empty { file: String },
     #[error("{file}: corrupt gzip data: {reason}")]
     Gzip { file: String, reason: String },
+    #[error("{file}: not a gzip file (gzip starts with the bytes 1f 8b, this file with {start})")]
+    NotGzip { file: String, start: String },
     #[error("{file}: not an IDX {expected} file (magic number 0x{found:08x}, expected 0x{magic:08x})")]
     BadMagic {
         file: String,
@@ -23,17 +39,35 @@ pub enum DataError {
     TruncatedHeader { file: String, len: usize, need: usize },
     #[error("{file}: images are {rows}x{cols}, expected 28x28")]
     BadDimensions { file: String, rows: u32, cols: u32 },
-    #[error("{file}: truncated payload: the header announces {expected} bytes of data but the file has {found}")]
+    #[error("{file}: truncated: the header announces {} {what} but the file holds {}", grouped(*expected), grouped(*found))]
     TruncatedPayload {
         file: String,
+        what: &'static str,
         expected: usize,
         found: usize,
     },
-    #[error("{file}: {extra} unexpected bytes after the announced data")]
-    TrailingBytes { file: String, extra: usize },
+    #[error("{file}: unexpected data after the {} {what} the header announces", grouped(*count))]
+    TrailingBytes {
+        file: String,
+        what: &'static str,
+        count: usize,
+    },
+    #[error("{file}: the header announces {} {what}; a Fashion-MNIST file holds at most {}", grouped(*count), grouped(*max))]
+    TooMany {
+        file: String,
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
+    #[error("{file}: named like an IDX {named} file but it holds {found}")]
+    WrongKind {
+        file: String,
+        named: &'static str,
+        found: &'static str,
+    },
     #[error("{file}: label {label} of item {index} is outside 0..=9")]
     BadLabel { file: String, index: usize, label: u8 },
-    #[error("images and labels disagree: {images} images but {labels} labels")]
+    #[error("images and labels disagree: {} images but {} labels", grouped(*images), grouped(*labels))]
     CountMismatch { images: usize, labels: usize },
     #[error("{file}, line {line}: expected 785 columns (label + 784 pixels), found {found}")]
     CsvColumns { file: String, line: usize, found: usize },
@@ -101,8 +135,47 @@ pub enum Error {
     Draw(#[from] DrawError),
     #[error("the compute device failed: {0}")]
     Device(String),
+    #[error("the training loss became NaN or infinite (try a lower learning rate)")]
+    Diverged,
     #[error("image: {0}")]
     Image(String),
+}
+
+/// What kind of thing failed, carried across the page/worker boundary so each shell can react
+/// (keep the dataset, keep the model, switch to the CPU, restart the worker...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A dataset file is unreadable or not what it claims.
+    Data,
+    /// A model or checkpoint file does not fit.
+    ModelFile,
+    /// A setting cannot train.
+    Config,
+    /// A picture cannot be classified.
+    Picture,
+    /// The GPU failed or was lost.
+    Gpu,
+    /// Training diverged (NaN or infinite loss).
+    Diverged,
+    /// The worker itself crashed or could not start (raised by the page).
+    Worker,
+    /// The browser's storage refused a read or write (raised by the page).
+    Storage,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Data(_) => ErrorKind::Data,
+            Error::Weights(WeightsError::Readback(_)) => ErrorKind::Gpu,
+            Error::Weights(_) => ErrorKind::ModelFile,
+            Error::Config(_) => ErrorKind::Config,
+            Error::Draw(_) | Error::Image(_) => ErrorKind::Picture,
+            Error::Device(_) => ErrorKind::Gpu,
+            Error::Diverged => ErrorKind::Diverged,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

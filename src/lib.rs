@@ -4,13 +4,17 @@
 pub mod backend;
 pub mod data;
 pub mod draw;
+pub mod drawings;
 pub mod error;
+pub mod facts;
+#[cfg(feature = "gpu")]
+pub mod gpu;
+pub mod infer;
 pub mod metrics;
 pub mod model;
 pub mod noise;
 pub mod train;
-#[cfg(target_arch = "wasm32")]
 pub mod web;
 pub mod weights;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

@@ -1,68 +1,103 @@
-//! The training run's randomness (dropout masks, flip choices), drawn on the host from a small
-//! seeded generator and uploaded as plain tensors.
+//! The training run's randomness (dropout masks, flip choices) as a counter-based hash of
+//! (seed, epoch, batch, stream, position): no generator state to carry, so every backend draws
+//! the same masks (the GPU kernels evaluate the same two functions), and a run resumed at any
+//! batch draws exactly what an uninterrupted one would.
 //!
-//! Why not burn's `Dropout` and `Tensor::random`: on the CPU backends they sample every element
-//! through a general distribution sampler, which measured ~14% of a batch-64 step; here one
-//! 64-bit draw yields four masks. It also makes a run reproducible from (seed, epoch) alone,
-//! identical on every backend, and independent of the backend's global RNG.
+//! The host mixes the 64-bit coordinates into one 32-bit key per (batch, stream); the value at a
+//! position is then `bits(key, position)`, which needs only 32-bit integer operations (WGSL has
+//! no 64-bit integers).
 
-use burn::tensor::{Tensor, TensorData};
-use rand::{Rng, RngCore, SeedableRng, rngs::SmallRng};
+use burn::tensor::{Device, Tensor, TensorData};
 
-use burn::tensor::Device;
-
-/// Random draws for one epoch of a run.
-pub struct Noise {
-    rng: SmallRng,
+/// Which draw of a batch a key is for: dropout after hidden layer `l` is `Stream::Dropout(l)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Dropout(usize),
+    Flip,
+    Shift,
 }
 
-impl Noise {
-    /// The draws of epoch `epoch` (0-based) of the run seeded `seed`: a run resumed at an epoch
-    /// boundary sees the same masks as an uninterrupted one.
-    pub fn for_epoch(seed: u64, epoch: usize) -> Self {
-        let mixed = seed.wrapping_mul(0xD134_2543_DE82_EF95) ^ (epoch as u64).wrapping_add(0x5851_F42D_4C95_7F2D);
-        Self {
-            rng: SmallRng::seed_from_u64(mixed),
+impl Stream {
+    fn id(self) -> u64 {
+        match self {
+            Stream::Dropout(l) => l as u64,
+            Stream::Flip => 0x100,
+            Stream::Shift => 0x101,
         }
     }
+}
 
-    /// Inverted dropout: `x` with each element zeroed with probability `prob` and the rest scaled
-    /// by 1 / (1 - prob), so the expected activation is unchanged and inference needs no scaling.
-    pub fn dropout(&mut self, x: Tensor<2>, prob: f64) -> Tensor<2> {
-        if prob <= 0.0 {
-            return x;
-        }
-        let [rows, cols] = x.dims();
-        let mask = self.mask(rows * cols, prob);
-        let device = x.device();
-        x * Tensor::from_data(TensorData::new(mask, [rows, cols]), &device)
-    }
+/// SplitMix64's finaliser: a bijective 64-bit mix.
+const fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
-    /// `rows` choices, each true with probability one half (which images to mirror).
-    pub fn coin_flips(&mut self, rows: usize) -> Vec<bool> {
-        (0..rows).map(|_| self.rng.random::<bool>()).collect()
-    }
+/// A bijective 32-bit mix with low bias ("lowbias32", C. Wellons); the GPU kernels use the
+/// same constants.
+pub const fn mix32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
 
-    /// `n` mask values: 0 with probability `prob`, else 1 / (1 - prob). 16-bit resolution.
-    fn mask(&mut self, n: usize, prob: f64) -> Vec<f32> {
-        let threshold = (prob.clamp(0.0, 1.0) * 65_536.0).round() as u32;
-        let keep = (1.0 / (1.0 - prob)) as f32;
-        let mut out = Vec::with_capacity(n + 3);
-        while out.len() < n {
-            let bits = self.rng.next_u64();
-            for k in 0..4 {
-                let draw = ((bits >> (16 * k)) & 0xffff) as u32;
-                out.push(if draw >= threshold { keep } else { 0.0 });
-            }
-        }
-        out.truncate(n);
-        out
+/// The 32-bit key of one draw: batch `batch` (0-based, within epoch `epoch`) of the run seeded
+/// `seed`.
+pub fn key(seed: u64, epoch: usize, batch: usize, stream: Stream) -> u32 {
+    let mut h = mix64(seed ^ 0x6A09_E667_F3BC_C908);
+    h = mix64(h ^ epoch as u64);
+    h = mix64(h ^ batch as u64);
+    h = mix64(h ^ stream.id());
+    (h ^ (h >> 32)) as u32
+}
+
+/// 32 random bits at `position` of the draw `key`.
+pub const fn bits(key: u32, position: u32) -> u32 {
+    mix32(key ^ mix32(position))
+}
+
+/// Dropout with probability `prob`: a position is dropped when `bits < threshold`.
+pub fn drop_threshold(prob: f64) -> u32 {
+    (prob.clamp(0.0, 1.0) * 4_294_967_296.0).min(u32::MAX as f64) as u32
+}
+
+/// The factor kept activations are scaled by (inverted dropout: inference needs no scaling).
+pub fn keep_scale(prob: f64) -> f32 {
+    (1.0 / (1.0 - prob)) as f32
+}
+
+/// Whether image `row` of a batch is mirrored (one half of the images, at random).
+pub fn flipped(key: u32, row: usize) -> bool {
+    bits(key, row as u32) >> 31 == 1
+}
+
+/// The dropout mask of a `[rows, cols]` activation: 0 or `keep_scale(prob)` per element.
+pub fn dropout_mask(key: u32, rows: usize, cols: usize, prob: f64) -> Vec<f32> {
+    let threshold = drop_threshold(prob);
+    let keep = keep_scale(prob);
+    (0..(rows * cols) as u32)
+        .map(|i| if bits(key, i) < threshold { 0.0 } else { keep })
+        .collect()
+}
+
+/// Applies a dropout mask to `x` (`[rows, cols]`), on `x`'s device.
+pub fn apply_dropout(x: Tensor<2>, key: u32, prob: f64) -> Tensor<2> {
+    if prob <= 0.0 {
+        return x;
     }
+    let [rows, cols] = x.dims();
+    let mask = dropout_mask(key, rows, cols, prob);
+    let device = x.device();
+    x * Tensor::from_data(TensorData::new(mask, [rows, cols]), &device)
 }
 
 /// The device's flip choices as a `[rows, 1, 1]` bool tensor, for `mask_where`.
-pub fn flips_tensor(flips: &[bool], device: &Device) -> Tensor<3, burn::tensor::Bool> {
-    Tensor::from_data(TensorData::new(flips.to_vec(), [flips.len(), 1, 1]), device)
+pub fn flips_tensor(key: u32, rows: usize, device: &Device) -> Tensor<3, burn::tensor::Bool> {
+    let flips: Vec<bool> = (0..rows).map(|r| flipped(key, r)).collect();
+    Tensor::from_data(TensorData::new(flips, [rows, 1, 1]), device)
 }
 
 #[cfg(test)]
@@ -71,8 +106,7 @@ mod tests {
 
     #[test]
     fn masks_drop_the_asked_share_and_keep_the_mean() {
-        let mut noise = Noise::for_epoch(7, 0);
-        let m = noise.mask(100_000, 0.2);
+        let m = dropout_mask(key(7, 0, 0, Stream::Dropout(0)), 1000, 100, 0.2);
         let dropped = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
         let mean = m.iter().map(|&v| v as f64).sum::<f64>() / m.len() as f64;
         assert!((dropped - 0.2).abs() < 0.01, "{dropped}");
@@ -80,10 +114,32 @@ mod tests {
     }
 
     #[test]
-    fn epochs_and_seeds_draw_differently_and_repeatably() {
-        let draw = |seed, epoch| Noise::for_epoch(seed, epoch).mask(64, 0.5);
-        assert_eq!(draw(1, 3), draw(1, 3));
-        assert_ne!(draw(1, 3), draw(1, 4));
-        assert_ne!(draw(1, 3), draw(2, 3));
+    fn every_coordinate_changes_the_draw_and_repeats_exactly() {
+        let draw = |seed, epoch, batch, stream| dropout_mask(key(seed, epoch, batch, stream), 8, 8, 0.5);
+        let base = draw(1, 3, 5, Stream::Dropout(0));
+        assert_eq!(base, draw(1, 3, 5, Stream::Dropout(0)));
+        for other in [
+            draw(2, 3, 5, Stream::Dropout(0)),
+            draw(1, 4, 5, Stream::Dropout(0)),
+            draw(1, 3, 6, Stream::Dropout(0)),
+            draw(1, 3, 5, Stream::Dropout(1)),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn flips_are_fair() {
+        let k = key(3, 1, 2, Stream::Flip);
+        let n = (0..10_000).filter(|&r| flipped(k, r)).count();
+        assert!((4_800..5_200).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn neighbouring_positions_are_independent() {
+        // Adjacent bits of consecutive positions agree about half the time.
+        let k = key(9, 0, 0, Stream::Dropout(2));
+        let same = (0..20_000u32).filter(|&i| (bits(k, i) ^ bits(k, i + 1)) >> 31 == 0).count();
+        assert!((9_500..10_500).contains(&same), "{same}");
     }
 }

@@ -2,6 +2,8 @@
 //! batch (a synchronous read panics on WebGPU in wasm), then written with the safetensors crate;
 //! tensor names follow burn's module paths (`layers.0.weight`), so burn-store reads the files too.
 
+pub mod pytorch;
+
 use std::collections::HashMap;
 
 use burn::module::Param;
@@ -13,13 +15,34 @@ use crate::error::WeightsError;
 use crate::model::{Mlp, MlpConfig};
 
 const FORMAT_KEY: &str = "format";
+/// Tensors under this prefix are a checkpoint's optimiser state, not model parameters.
+const OPTIMISER_PREFIX: &str = "adam.";
+
+/// `(name, shape, values)` of one tensor.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// A tensor's little-endian f32 values; NaN or infinity is refused.
+fn f32_values(name: &str, view: &TensorView) -> Result<Vec<f32>, WeightsError> {
+    if view.dtype() != Dtype::F32 {
+        return Err(WeightsError::Mismatch(format!("{name} is {:?}, expected F32", view.dtype())));
+    }
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(WeightsError::Mismatch(format!("{name} holds NaN or infinite values")));
+    }
+    Ok(values)
+}
 const FORMAT_VALUE: &str = "fashion-mlp";
 
 /// The parameters of a model on the host: `(name, shape, values)` for every tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub config: MlpConfig,
-    pub tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+    pub tensors: Vec<NamedTensor>,
     /// Free-form facts stored beside the weights (metrics, hyperparameters, provenance).
     pub metadata: HashMap<String, String>,
 }
@@ -83,12 +106,25 @@ impl Snapshot {
         safetensors::serialize(views, Some(meta)).map_err(|e| WeightsError::Format(e.to_string()))
     }
 
-    /// Parses safetensors bytes, checking names, shapes and dtypes against an MLP layout.
+    /// Parses safetensors bytes, checking names, shapes and dtypes against an MLP layout. A
+    /// training checkpoint reads as its model (the optimiser state is left out).
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self, WeightsError> {
+        Self::from_safetensors_with_extra(bytes).map(|(snap, _)| snap)
+    }
+
+    /// Like `from_safetensors`, also returning the optimiser tensors (`adam.*`) a checkpoint holds.
+    pub fn from_safetensors_with_extra(bytes: &[u8]) -> Result<(Self, Vec<NamedTensor>), WeightsError> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
         let metadata = header.metadata().clone().unwrap_or_default();
         let mut by_name: HashMap<String, TensorView> = st.tensors().into_iter().collect();
+        let optimiser_names: Vec<String> = by_name.keys().filter(|n| n.starts_with(OPTIMISER_PREFIX)).cloned().collect();
+        let mut extra = Vec::new();
+        for name in optimiser_names {
+            if let Some(view) = by_name.remove(&name) {
+                extra.push((name.clone(), view.shape().to_vec(), f32_values(&name, &view)?));
+            }
+        }
         let layer_count = (0..)
             .take_while(|i| by_name.contains_key(&format!("layers.{i}.weight")))
             .count();
@@ -113,19 +149,13 @@ impl Snapshot {
                 let view = by_name
                     .remove(&name)
                     .ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))?;
-                if view.dtype() != Dtype::F32 {
-                    return Err(WeightsError::Mismatch(format!(
-                        "{name} is {:?}, expected F32",
-                        view.dtype()
-                    )));
-                }
                 let shape = view.shape().to_vec();
                 let fan_in = *widths.last().unwrap_or(&IMAGE_PIXELS);
                 let ok = match kind {
                     "weight" => shape.len() == 2 && shape[0] == fan_in && shape[1] > 0,
                     _ => {
                         shape.len() == 1
-                            && Some(&shape[0]) == tensors.last().map(|(_, s, _): &(String, Vec<usize>, Vec<f32>)| &s[1])
+                            && Some(&shape[0]) == tensors.last().map(|(_, s, _): &NamedTensor| &s[1])
                     }
                 };
                 if !ok {
@@ -136,14 +166,7 @@ impl Snapshot {
                 if kind == "weight" {
                     widths.push(shape[1]);
                 }
-                let values: Vec<f32> = view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                if values.iter().any(|v| !v.is_finite()) {
-                    return Err(WeightsError::Mismatch(format!("{name} holds NaN or infinite values")));
-                }
+                let values = f32_values(&name, &view)?;
                 tensors.push((name, shape, values));
             }
         }
@@ -165,11 +188,14 @@ impl Snapshot {
             dropout,
         };
         config.validate().map_err(|e| WeightsError::Mismatch(e.to_string()))?;
-        Ok(Self {
-            config,
-            tensors,
-            metadata,
-        })
+        Ok((
+            Self {
+                config,
+                tensors,
+                metadata,
+            },
+            extra,
+        ))
     }
 
     /// Builds a model on `device` holding these parameters.
@@ -226,13 +252,27 @@ pub fn training_metadata(
     test_accuracy: f64,
     trained_on: &str,
 ) -> HashMap<String, String> {
+    let mut meta = run_metadata(config, epochs_done, None);
+    meta.insert("test_accuracy".to_string(), format!("{test_accuracy:.4}"));
+    meta.insert("trained_on".to_string(), trained_on.to_string());
+    meta
+}
+
+/// What a run was: its configuration, completed epochs and training subset.
+pub fn run_metadata(
+    config: &crate::train::TrainConfig,
+    epochs_done: usize,
+    train_limit: Option<usize>,
+) -> HashMap<String, String> {
     HashMap::from([
-        ("test_accuracy".to_string(), format!("{test_accuracy:.4}")),
         ("epochs".to_string(), epochs_done.to_string()),
         (
             "train_config".to_string(),
             serde_json::to_string(config).unwrap_or_default(),
         ),
-        ("trained_on".to_string(), trained_on.to_string()),
+        (
+            "train_limit".to_string(),
+            train_limit.map_or("all".to_string(), |n| n.to_string()),
+        ),
     ])
 }

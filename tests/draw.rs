@@ -6,7 +6,7 @@ use fashion_mlp::data::{Dataset, IMAGE_PIXELS};
 use fashion_mlp::draw::{Bitmap, Layout, Prepared, prepare};
 use fashion_mlp::error::DrawError;
 use fashion_mlp::model::Mlp;
-use fashion_mlp::train::predict;
+use fashion_mlp::infer::predict;
 
 fn data_dir() -> std::path::PathBuf {
     std::env::var("FASHION_DATA_DIR")

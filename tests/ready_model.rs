@@ -3,7 +3,8 @@
 
 use fashion_mlp::data::Dataset;
 use fashion_mlp::data::dataset::Split;
-use fashion_mlp::train::{DeviceSet, evaluate};
+use fashion_mlp::infer::evaluate;
+use fashion_mlp::train::DeviceSet;
 
 #[test]
 fn ready_model_loads_and_keeps_its_accuracy() {

@@ -1,11 +1,12 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! The training loop on real data: it learns, it resumes in chunks exactly, and weights survive
-//! a save/load round trip.
+//! The training loop on real data: it learns, it resumes in chunks exactly, a checkpoint resumes
+//! a run bit for bit, and weights survive a save/load round trip.
 
 use fashion_mlp::backend::cpu;
 use fashion_mlp::data::Dataset;
 use fashion_mlp::data::dataset::Split;
-use fashion_mlp::train::{DeviceSet, TrainConfig, Trainer, evaluate, predict};
+use fashion_mlp::infer::{evaluate, predict};
+use fashion_mlp::train::{Checkpoint, DeviceSet, TrainConfig, Trainer};
 use fashion_mlp::weights;
 
 /// burn's CPU backends share one random generator per process: tests that seed it and expect
@@ -46,7 +47,7 @@ fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
     let device = cpu();
     let mut trainer = Trainer::new(config, &train, &device).unwrap();
     let test_set = DeviceSet::upload(&test, &trainer.eval_device());
-    let before = pollster::block_on(trainer.evaluate(&test_set)).unwrap();
+    let before = pollster::block_on(evaluate(trainer.model(), &test_set)).unwrap();
     let mut first_loss = None;
     let mut last = None;
     while !trainer.is_finished() {
@@ -63,7 +64,7 @@ fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
         first_loss.unwrap(),
         last.stats.loss
     );
-    let after = pollster::block_on(trainer.evaluate(&test_set)).unwrap();
+    let after = pollster::block_on(evaluate(trainer.model(), &test_set)).unwrap();
     assert!(before.accuracy < 0.3, "untrained accuracy {}", before.accuracy);
     assert!(after.accuracy > 0.75, "accuracy after 2 epochs: {}", after.accuracy);
     assert_eq!(after.confusion.total(), 2_000);
@@ -220,4 +221,63 @@ fn device_set_unpacks_every_byte_value_exactly() {
     let gathered: Vec<f32> = set.gather(idx).into_data().iter::<f32>().collect();
     assert_eq!(&gathered[..784], &expected[784..]);
     assert_eq!(&gathered[784..], &expected[..784]);
+}
+
+/// The final weights of a run, as host values.
+fn final_weights(trainer: &Trainer) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    pollster::block_on(weights::snapshot(trainer.model())).unwrap().tensors
+}
+
+#[test]
+fn a_checkpoint_resumes_the_run_bit_for_bit() {
+    let _rng = rng_lock();
+    let (train, _) = subsets(1_200, 10);
+    let config = TrainConfig {
+        epochs: 4,
+        batch_size: 100,
+        weight_decay: 1e-4,
+        ..TrainConfig::improved()
+    };
+    let model = fashion_mlp::train::engine::initial_model(&config).unwrap();
+    let mut whole = Trainer::from_model(config.clone(), model.clone(), &train, &cpu(), 0).unwrap();
+    train_epochs(&mut whole, 7);
+
+    // The same run stopped after epoch 2 (in chunks of another size), saved, read back, resumed.
+    let mut first = Trainer::from_model(config.clone(), model, &train, &cpu(), 0).unwrap();
+    while first.position().epoch < 2 {
+        pollster::block_on(first.run(5)).unwrap();
+    }
+    let engine = fashion_mlp::train::Engine::Autodiff(Box::new(first));
+    let checkpoint = pollster::block_on(engine.checkpoint(Some(1_200))).unwrap();
+    let bytes = checkpoint.to_bytes(Default::default()).unwrap();
+    let read = Checkpoint::from_bytes(&bytes).unwrap();
+    assert_eq!((&read.config, &read.weights.tensors, &read.moments), (&checkpoint.config, &checkpoint.weights.tensors, &checkpoint.moments));
+    assert_eq!((read.epoch, read.adam_steps, read.train_limit), (2, 24, Some(1_200)));
+    let mut resumed = Trainer::resume(&read, &train, &cpu()).unwrap();
+    assert_eq!(resumed.position().steps, 24);
+    train_epochs(&mut resumed, 11);
+    assert_eq!(final_weights(&resumed), final_weights(&whole));
+}
+
+#[test]
+fn a_checkpoint_is_also_a_model_file_but_not_the_reverse() {
+    let _rng = rng_lock();
+    let (train, _) = subsets(300, 10);
+    let config = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::reference()
+    };
+    let mut trainer = Trainer::new(config, &train, &cpu()).unwrap();
+    train_epochs(&mut trainer, 100);
+    let model_bytes = pollster::block_on(weights::to_bytes(trainer.model(), Default::default())).unwrap();
+    let engine = fashion_mlp::train::Engine::Autodiff(Box::new(trainer));
+    let checkpoint = pollster::block_on(engine.checkpoint(None)).unwrap();
+    let bytes = checkpoint.to_bytes(Default::default()).unwrap();
+    let (as_model, _) = weights::from_bytes(&bytes, &cpu()).unwrap();
+    let pixels = subsets(300, 20).1.scaled_pixels();
+    let a = pollster::block_on(predict(&as_model, &pixels, &cpu())).unwrap();
+    let b = pollster::block_on(predict(&pollster::block_on(engine.model()).unwrap(), &pixels, &cpu())).unwrap();
+    assert_eq!(a, b);
+    let err = Checkpoint::from_bytes(&model_bytes).unwrap_err();
+    assert!(err.to_string().contains("not a training checkpoint"), "{err}");
 }

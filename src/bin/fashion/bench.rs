@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use fashion_mlp::data::Dataset;
 use fashion_mlp::data::dataset::Split;
-use fashion_mlp::train::{TrainConfig, Trainer, predict};
+use fashion_mlp::infer::predict;
+use fashion_mlp::train::engine::{Engine, StepKind};
+use fashion_mlp::train::TrainConfig;
 use serde_json::json;
 
 use crate::cli::BenchArgs;
@@ -27,18 +29,21 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let test = Dataset::load_idx_dir(&args.data_dir, Split::Test).map_err(|e| e.to_string())?;
     for &backend in &args.backends {
         let device = common::backend_device(backend)?;
-        for &bs in &args.batch_sizes {
-            let result = measure(&train, &test, &device, bs, args.samples)?;
-            let line = json!({
-                "backend": backend.name(),
-                "threads": t,
-                "batch_size": bs,
-                "train_samples_per_sec": result.0,
-                "ms_per_step": result.1,
-                "inference_samples_per_sec": result.2,
-                "simd": cfg!(feature = "simd"),
-            });
-            println!("{line}");
+        for &step in &args.steps {
+            for &bs in &args.batch_sizes {
+                let result = measure(&train, &test, &device, step, bs, args.samples)?;
+                let line = json!({
+                    "backend": backend.name(),
+                    "step": result.step,
+                    "threads": t,
+                    "batch_size": bs,
+                    "train_samples_per_sec": result.train_rate,
+                    "ms_per_step": result.ms_per_step,
+                    "inference_samples_per_sec": result.infer_rate,
+                    "simd": cfg!(feature = "simd"),
+                });
+                println!("{line}");
+            }
         }
     }
     Ok(())
@@ -49,11 +54,12 @@ fn run_child(args: &BenchArgs, threads: usize) -> Result<(), String> {
     let list = |v: &[String]| v.join(",");
     let backends: Vec<String> = args.backends.iter().map(|b| b.name().to_string()).collect();
     let sizes: Vec<String> = args.batch_sizes.iter().map(|b| b.to_string()).collect();
+    let steps: Vec<String> = args.steps.iter().map(|s| format!("{s:?}").to_lowercase()).collect();
     let status = std::process::Command::new(exe)
         .arg("bench")
         .arg("--data-dir")
         .arg(&args.data_dir)
-        .args(["--backends", &list(&backends), "--batch-sizes", &list(&sizes)])
+        .args(["--backends", &list(&backends), "--batch-sizes", &list(&sizes), "--steps", &list(&steps)])
         .args([
             "--threads",
             &threads.to_string(),
@@ -68,19 +74,27 @@ fn run_child(args: &BenchArgs, threads: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// (training samples/s, ms per step, inference samples/s)
+struct Measured {
+    step: StepKind,
+    train_rate: f64,
+    ms_per_step: f64,
+    infer_rate: f64,
+}
+
 fn measure(
     train: &Dataset,
     test: &Dataset,
     device: &burn::tensor::Device,
+    step: StepKind,
     bs: usize,
     samples: usize,
-) -> Result<(f64, f64, f64), String> {
+) -> Result<Measured, String> {
     let config = TrainConfig {
         batch_size: bs,
         ..TrainConfig::reference()
     };
-    let mut trainer = Trainer::new(config, train, device).map_err(|e| e.to_string())?;
+    let mut trainer =
+        pollster::block_on(Engine::start(&config, train, device, None, step)).map_err(|e| e.to_string())?;
     let warmup = 20;
     pollster::block_on(trainer.run(warmup)).map_err(|e| e.to_string())?;
     let steps = (samples / bs).max(1);
@@ -91,11 +105,14 @@ fn measure(
         done += chunk.batches;
     }
     let secs = started.elapsed().as_secs_f64();
-    let train_rate = (done * bs) as f64 / secs;
     let pixels = test.scaled_pixels();
+    let model = pollster::block_on(trainer.model()).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let model = trainer.model();
-    let _ = pollster::block_on(predict(model, &pixels, device)).map_err(|e| e.to_string())?;
-    let infer_rate = test.len() as f64 / started.elapsed().as_secs_f64();
-    Ok((train_rate, secs * 1000.0 / done as f64, infer_rate))
+    let _ = pollster::block_on(predict(&model, &pixels, device)).map_err(|e| e.to_string())?;
+    Ok(Measured {
+        step: trainer.kind(),
+        train_rate: (done * bs) as f64 / secs,
+        ms_per_step: secs * 1000.0 / done as f64,
+        infer_rate: test.len() as f64 / started.elapsed().as_secs_f64(),
+    })
 }

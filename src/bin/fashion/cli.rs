@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fashion_mlp::backend::Backend;
+use fashion_mlp::train::Recipe;
+use fashion_mlp::train::engine::StepKind;
 
 /// Where the setup script installs the official dataset.
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -61,14 +63,6 @@ pub struct DeviceArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Recipe {
-    /// Cosine-decayed Adam 0.001, batch 128, flips, label smoothing 0.1 (the default)
-    Improved,
-    /// The original PyTorch recipe: Adam 0.003 constant, batch 64, no augmentation
-    Reference,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Schedule {
     Constant,
     Cosine,
@@ -80,9 +74,13 @@ pub struct TrainArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
-    /// Starting point for every hyperparameter below
-    #[arg(long, value_enum, default_value = "improved")]
+    /// Starting point for every hyperparameter below: reference (the original PyTorch recipe) or
+    /// improved (the default)
+    #[arg(long, default_value = "improved")]
     pub recipe: Recipe,
+    /// Training step: auto (fused kernels on a GPU, burn's autodiff on the CPU), autodiff, fused
+    #[arg(long, default_value = "auto")]
+    pub step: StepKind,
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long)]
@@ -108,6 +106,12 @@ pub struct TrainArgs {
     /// Write the trained model here (safetensors)
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Write a checkpoint (weights, optimiser state, settings) here after every epoch
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint (its settings; --epochs may extend it)
+    #[arg(long, conflicts_with_all = ["recipe", "batch_size", "lr", "schedule", "dropout", "hidden", "weight_decay", "label_smoothing", "flip", "seed"])]
+    pub resume: Option<PathBuf>,
     /// One JSON object per epoch on stdout instead of progress bars
     #[arg(long)]
     pub json: bool,
@@ -153,6 +157,9 @@ pub struct BenchArgs {
     /// Batch sizes to measure
     #[arg(long, value_delimiter = ',', default_value = "64,256")]
     pub batch_sizes: Vec<usize>,
+    /// Training steps to measure (auto: fused on a GPU, autodiff on the CPU)
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    pub steps: Vec<StepKind>,
     /// Thread counts to measure (ndarray/flex)
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub threads: Vec<usize>,

@@ -39,16 +39,15 @@ pub fn backend_device(backend: Backend) -> Result<burn::tensor::Device, String> 
     match backend.cpu_device() {
         Some(d) => Ok(d),
         #[cfg(feature = "gpu")]
-        None => burn::tensor::Device::wgpu_options()
-            .init()
-            .map_err(|e| format!("no usable GPU for the wgpu backend: {e}")),
+        None => fashion_mlp::backend::native_gpu(),
         #[cfg(not(feature = "gpu"))]
         None => Err("this build has no GPU support (built without the `gpu` feature)".into()),
     }
 }
 
-/// The training and test sets named by the arguments, subset as asked.
-pub fn load(args: &DataArgs, seed: u64) -> Result<(Dataset, Dataset), String> {
+/// The training and test sets named by the arguments, whole (a training session takes its
+/// subsets itself, so that a checkpoint can name them).
+pub fn load(args: &DataArgs) -> Result<(Dataset, Dataset), String> {
     let (train, test) = match (&args.train_csv, &args.test_csv) {
         (Some(tr), Some(te)) => (Dataset::load_csv(tr), Dataset::load_csv(te)),
         _ => (
@@ -56,14 +55,7 @@ pub fn load(args: &DataArgs, seed: u64) -> Result<(Dataset, Dataset), String> {
             Dataset::load_idx_dir(&args.data_dir, Split::Test),
         ),
     };
-    let (mut train, mut test) = (train.map_err(|e| e.to_string())?, test.map_err(|e| e.to_string())?);
-    if let Some(n) = args.train_limit {
-        train = train.sample(n, seed);
-    }
-    if let Some(n) = args.test_limit {
-        test = test.sample(n, seed);
-    }
-    Ok((train, test))
+    Ok((train.map_err(|e| e.to_string())?, test.map_err(|e| e.to_string())?))
 }
 
 pub fn load_test(args: &DataArgs) -> Result<Dataset, String> {

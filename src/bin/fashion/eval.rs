@@ -1,7 +1,8 @@
 //! `fashion eval`: accuracy, confusion matrix and per-class accuracy of a saved model.
 
 use fashion_mlp::data::CLASS_NAMES;
-use fashion_mlp::train::{DeviceSet, evaluate};
+use fashion_mlp::infer::evaluate;
+use fashion_mlp::train::DeviceSet;
 
 use crate::cli::EvalArgs;
 use crate::common;

@@ -3,7 +3,7 @@
 use fashion_mlp::data::dataset::Split;
 use fashion_mlp::data::{CLASS_NAMES, Dataset};
 use fashion_mlp::draw::{Bitmap, Layout, prepare_picture};
-use fashion_mlp::train::predict;
+use fashion_mlp::infer::predict;
 
 use crate::cli::PredictArgs;
 use crate::common;

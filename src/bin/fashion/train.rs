@@ -1,22 +1,20 @@
-//! `fashion train`: a full run with progress bars or JSON lines, optionally saving the model.
+//! `fashion train`: drives a core training session and shows its events as progress bars or
+//! JSON lines; optionally saves the model, and a checkpoint after every epoch.
 
+use std::path::Path;
 use std::time::Instant;
 
-use fashion_mlp::train::{DeviceSet, LrSchedule, TrainConfig, Trainer};
+use fashion_mlp::train::chunking::ChunkPolicy;
+use fashion_mlp::train::session::{Event, Session, SessionSetup};
+use fashion_mlp::train::{Checkpoint, LrSchedule, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{Recipe, Schedule, TrainArgs};
+use crate::cli::{Schedule, TrainArgs};
 use crate::common;
 
-/// Batches per `Trainer::run` call: how often the progress bar and readbacks happen.
-const CHUNK: usize = 100;
-
 pub fn config(args: &TrainArgs) -> TrainConfig {
-    let mut c = match args.recipe {
-        Recipe::Improved => TrainConfig::improved(),
-        Recipe::Reference => TrainConfig::reference(),
-    };
+    let mut c = args.recipe.config();
     if let Some(v) = args.epochs {
         c.epochs = v
     }
@@ -53,102 +51,140 @@ pub fn config(args: &TrainArgs) -> TrainConfig {
     c
 }
 
+fn read_checkpoint(path: &Path, args: &TrainArgs) -> Result<Checkpoint, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut checkpoint = Checkpoint::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    // A resumed run keeps its recipe; only the number of epochs may grow.
+    if let Some(epochs) = args.epochs {
+        checkpoint.config.epochs = epochs;
+    }
+    Ok(checkpoint)
+}
+
+/// Writes `bytes` to `path` through a temporary file, so a crash never leaves half a checkpoint.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 pub fn run(args: TrainArgs) -> Result<(), String> {
-    let config = config(&args);
+    let resume = args.resume.as_deref().map(|p| read_checkpoint(p, &args)).transpose()?;
+    let config = match &resume {
+        Some(c) => c.config.clone(),
+        None => config(&args),
+    };
     config.validate().map_err(|e| e.to_string())?;
     let device = common::device(&args.device)?;
-    let (train, test) = common::load(&args.data, config.seed)?;
-    if !args.json {
-        eprintln!(
-            "training {} images, testing {} on {} | {:?} | epochs {} batch {} lr {} ({:?}) dropout {} seed {}",
-            train.len(),
-            test.len(),
-            args.device.backend.name(),
-            config.model.hidden,
-            config.epochs,
-            config.batch_size,
-            config.learning_rate,
-            config.schedule,
-            config.model.dropout,
-            config.seed
-        );
-    }
-    let mut trainer = Trainer::new(config.clone(), &train, &device).map_err(|e| e.to_string())?;
-    let test_set = DeviceSet::upload(&test, &trainer.eval_device());
+    let (train, test) = common::load(&args.data)?;
+    let setup = SessionSetup {
+        config: config.clone(),
+        train_limit: args.data.train_limit,
+        test_limit: args.data.test_limit,
+        resume,
+        trained_on: format!("fashion CLI ({})", args.device.backend.name()),
+        step: args.step,
+        ..SessionSetup::default()
+    };
+    let origin = Instant::now();
+    let clock = Box::new(move || origin.elapsed().as_secs_f64() * 1000.0);
+    let mut session = pollster::block_on(Session::start(setup, &train, &test, &device, ChunkPolicy::BATCH, clock))
+        .map_err(|e| e.to_string())?;
     let bar = if args.json {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(trainer.position().batches_per_epoch as u64)
+        ProgressBar::new(0)
     };
     bar.set_style(
         ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg}")
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
     );
-    let started = Instant::now();
-    let mut epoch_started = Instant::now();
-    let mut last = None;
-    while !trainer.is_finished() {
-        bar.set_prefix((trainer.position().epoch + 1).to_string());
-        let chunk = pollster::block_on(trainer.run(CHUNK)).map_err(|e| e.to_string())?;
-        bar.set_position(chunk.position.batch as u64);
-        bar.set_message(format!(
-            "loss {:.4} acc {:.3}",
-            chunk.epoch_stats.loss, chunk.epoch_stats.accuracy
-        ));
-        if !chunk.epoch_finished {
-            continue;
-        }
-        let seconds = epoch_started.elapsed().as_secs_f64();
-        let eval = pollster::block_on(trainer.evaluate(&test_set)).map_err(|e| e.to_string())?;
-        epoch_started = Instant::now();
-        let line = json!({
-            "epoch": chunk.position.epoch,
-            "train_loss": chunk.epoch_stats.loss,
-            "train_accuracy": chunk.epoch_stats.accuracy,
-            "test_loss": eval.loss,
-            "test_accuracy": eval.accuracy,
-            "seconds": seconds,
-            "samples_per_sec": chunk.epoch_stats.samples as f64 / seconds,
-            "learning_rate": chunk.learning_rate,
-        });
-        if args.json {
-            println!("{line}");
+    // A bar drawn to a terminal owns the line; without one, plain lines.
+    let say = |text: String| {
+        if bar.is_hidden() {
+            eprintln!("{text}")
         } else {
-            let text = format!(
-                "epoch {:>3}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1}s, {:.0} samples/s",
-                chunk.position.epoch,
-                chunk.epoch_stats.loss,
-                chunk.epoch_stats.accuracy,
-                eval.loss,
-                eval.accuracy,
-                seconds,
-                chunk.epoch_stats.samples as f64 / seconds
-            );
-            // A bar drawn to a terminal owns the line; without one, plain lines.
-            if bar.is_hidden() {
-                eprintln!("{text}")
-            } else {
-                bar.println(text)
+            bar.println(text)
+        }
+    };
+    let mut last_weights = None;
+    while session.state().is_live() {
+        for event in pollster::block_on(session.advance()) {
+            match event {
+                Event::Started(s) => {
+                    bar.set_length(s.batches_per_epoch as u64);
+                    if !args.json {
+                        say(format!(
+                            "training {} images, testing {} on {} ({:?} step) | {:?} | epochs {} batch {} lr {} ({:?}) dropout {} seed {}{}",
+                            s.train,
+                            s.test,
+                            args.device.backend.name(),
+                            s.step,
+                            config.model.hidden,
+                            config.epochs,
+                            config.batch_size,
+                            config.learning_rate,
+                            config.schedule,
+                            config.model.dropout,
+                            config.seed,
+                            if s.epoch > 0 { format!(" | resumed after epoch {}", s.epoch) } else { String::new() }
+                        ));
+                    }
+                }
+                Event::Progress(p) => {
+                    bar.set_prefix(p.epoch.to_string());
+                    bar.set_position(p.batch as u64);
+                    bar.set_message(format!("loss {:.4} acc {:.3}", p.epoch_loss, p.epoch_accuracy));
+                }
+                Event::Epoch(r) => {
+                    if args.json {
+                        let line = json!({
+                            "epoch": r.epoch,
+                            "train_loss": r.train_loss,
+                            "train_accuracy": r.train_accuracy,
+                            "test_loss": r.test_loss,
+                            "test_accuracy": r.test_accuracy,
+                            "seconds": r.seconds,
+                            "samples_per_sec": r.samples_per_sec,
+                        });
+                        println!("{line}");
+                    } else {
+                        say(format!(
+                            "epoch {:>3}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1}s, {:.0} samples/s",
+                            r.epoch,
+                            r.train_loss,
+                            r.train_accuracy,
+                            r.test_loss,
+                            r.test_accuracy,
+                            r.seconds,
+                            r.samples_per_sec
+                        ));
+                    }
+                    last_weights = Some(r.weights);
+                }
+                Event::Checkpoint(c) => {
+                    if let Some(path) = &args.checkpoint {
+                        write_atomically(path, &c.bytes)?;
+                    }
+                }
+                Event::Finished { epoch, test_accuracy } => {
+                    bar.finish_and_clear();
+                    if !args.json {
+                        eprintln!(
+                            "done: test accuracy {test_accuracy:.4} after {epoch} epochs in {:.1}s",
+                            origin.elapsed().as_secs_f64()
+                        );
+                    }
+                }
+                Event::Failed(f) => return Err(f.message),
+                Event::Paused | Event::Resumed | Event::Stopped { .. } => {}
             }
         }
-        last = Some(eval);
     }
-    bar.finish_and_clear();
-    let total = started.elapsed().as_secs_f64();
-    let accuracy = last.as_ref().map(|e| e.accuracy).unwrap_or(0.0);
-    if !args.json {
-        eprintln!(
-            "done: test accuracy {:.4} after {} epochs in {:.1}s",
-            accuracy, config.epochs, total
-        );
-    }
-    if let Some(path) = &args.save {
-        let trained_on = format!("fashion CLI ({})", args.device.backend.name());
-        let meta = fashion_mlp::weights::training_metadata(&config, config.epochs, accuracy, &trained_on);
-        let bytes =
-            pollster::block_on(fashion_mlp::weights::to_bytes(trainer.model(), meta)).map_err(|e| e.to_string())?;
-        std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let (Some(path), Some(bytes)) = (&args.save, last_weights) {
+        write_atomically(path, &bytes)?;
         if !args.json {
             eprintln!("saved {}", path.display());
         }

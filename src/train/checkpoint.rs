@@ -1,0 +1,173 @@
+//! A run's full state at an epoch boundary: the weights, Adam's moments and step count, the
+//! configuration and which training subset it used. One safetensors file: the model's tensors
+//! under their usual names (so any model reader loads a checkpoint as a model) and the moments
+//! as `adam.m.<name>` / `adam.v.<name>`, with the rest in the metadata. The CLI's `--resume`
+//! reads it, and the page keeps the latest one in IndexedDB.
+
+use std::collections::HashMap;
+
+use burn::tensor::{Device, Tensor, TensorData, Transaction};
+
+use super::adam::{LayerMoments, Moments};
+use super::config::TrainConfig;
+use crate::error::{Error, WeightsError};
+use crate::weights::{self, Snapshot};
+
+const MOMENT_M: &str = "adam.m.";
+const MOMENT_V: &str = "adam.v.";
+const KIND_KEY: &str = "kind";
+const KIND_VALUE: &str = "checkpoint";
+
+/// The state of a run after `epoch` complete epochs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub config: TrainConfig,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Adam's step count (steps taken so far).
+    pub adam_steps: u64,
+    /// Train on a seeded subset of this many images (as the run did).
+    pub train_limit: Option<usize>,
+    pub weights: Snapshot,
+    /// `(parameter name, first moment, second moment)`, shaped like the parameter.
+    pub moments: Vec<(String, Vec<f32>, Vec<f32>)>,
+}
+
+impl Checkpoint {
+    /// Reads the moments of `layers` from their device in one transaction.
+    pub async fn read_moments(layers: &[LayerMoments]) -> Result<Vec<(String, Vec<f32>, Vec<f32>)>, Error> {
+        let mut tx = Transaction::default();
+        let mut names = Vec::new();
+        for (i, l) in layers.iter().enumerate() {
+            tx = tx.register(l.weight.m.clone()).register(l.weight.v.clone());
+            names.push(format!("layers.{i}.weight"));
+            tx = tx.register(l.bias.m.clone()).register(l.bias.v.clone());
+            names.push(format!("layers.{i}.bias"));
+        }
+        let data = tx
+            .execute_async()
+            .await
+            .map_err(|e| Error::Device(format!("reading the optimiser state: {e:?}")))?;
+        let mut values = data.into_iter().map(|d| d.iter::<f32>().collect::<Vec<f32>>());
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let m = values.next().unwrap_or_default();
+                let v = values.next().unwrap_or_default();
+                (n, m, v)
+            })
+            .collect())
+    }
+
+    /// The moments as tensors on `device`, checked against the weights' shapes.
+    pub fn moments_on(&self, device: &Device) -> Result<Vec<LayerMoments>, WeightsError> {
+        let tensor = |name: &str| -> Result<(Vec<usize>, &Vec<f32>, &Vec<f32>), WeightsError> {
+            let shape = self
+                .weights
+                .tensors
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, s, _)| s.clone())
+                .ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))?;
+            let (_, m, v) = self
+                .moments
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .ok_or_else(|| WeightsError::Mismatch(format!("the optimiser state of {name} is missing")))?;
+            let len: usize = shape.iter().product();
+            if m.len() != len || v.len() != len {
+                return Err(WeightsError::Mismatch(format!(
+                    "the optimiser state of {name} does not match its shape {shape:?}"
+                )));
+            }
+            Ok((shape, m, v))
+        };
+        let layers = self.config.model.hidden.len() + 1;
+        (0..layers)
+            .map(|i| {
+                let (ws, wm, wv) = tensor(&format!("layers.{i}.weight"))?;
+                let (bs, bm, bv) = tensor(&format!("layers.{i}.bias"))?;
+                let two = |v: &Vec<f32>| Tensor::<2>::from_data(TensorData::new(v.clone(), [ws[0], ws[1]]), device);
+                let one = |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [bs[0]]), device);
+                Ok(LayerMoments {
+                    weight: Moments { m: two(wm), v: two(wv) },
+                    bias: Moments { m: one(bm), v: one(bv) },
+                })
+            })
+            .collect()
+    }
+
+    /// The checkpoint as a safetensors file; `extra` goes into its metadata (metrics, provenance).
+    pub fn to_bytes(&self, extra: HashMap<String, String>) -> Result<Vec<u8>, WeightsError> {
+        let mut snap = self.weights.clone();
+        for (name, m, v) in &self.moments {
+            let shape = snap
+                .tensors
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, s, _)| s.clone())
+                .ok_or_else(|| WeightsError::Mismatch(format!("no parameter {name} for its optimiser state")))?;
+            snap.tensors.push((format!("{MOMENT_M}{name}"), shape.clone(), m.clone()));
+            snap.tensors.push((format!("{MOMENT_V}{name}"), shape, v.clone()));
+        }
+        snap.metadata.extend(extra);
+        snap.metadata.extend(weights::run_metadata(&self.config, self.epoch, self.train_limit));
+        snap.metadata.insert(KIND_KEY.into(), KIND_VALUE.into());
+        snap.metadata.insert("adam_steps".into(), self.adam_steps.to_string());
+        snap.to_safetensors()
+    }
+
+    /// Reads a checkpoint file; a plain model file is refused (it has no optimiser state).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
+        let (weights, extra) = Snapshot::from_safetensors_with_extra(bytes)?;
+        let meta = &weights.metadata;
+        if meta.get(KIND_KEY).map(String::as_str) != Some(KIND_VALUE) {
+            return Err(WeightsError::Mismatch(
+                "this is a model file, not a training checkpoint (it has no optimiser state)".into(),
+            ));
+        }
+        let field = |key: &str| {
+            meta.get(key)
+                .ok_or_else(|| WeightsError::Mismatch(format!("the checkpoint's metadata lacks '{key}'")))
+        };
+        let number = |key: &str| -> Result<u64, WeightsError> {
+            field(key)?
+                .parse()
+                .map_err(|_| WeightsError::Mismatch(format!("the checkpoint's '{key}' is not a number")))
+        };
+        let config: TrainConfig = serde_json::from_str(field("train_config")?)
+            .map_err(|e| WeightsError::Mismatch(format!("the checkpoint's training configuration: {e}")))?;
+        if config.model.hidden != weights.config.hidden {
+            return Err(WeightsError::Mismatch(format!(
+                "the checkpoint's configuration has hidden layers {:?} but its weights {:?}",
+                config.model.hidden, weights.config.hidden
+            )));
+        }
+        let train_limit = match meta.get("train_limit").map(String::as_str) {
+            None | Some("") | Some("all") => None,
+            Some(n) => Some(
+                n.parse()
+                    .map_err(|_| WeightsError::Mismatch("the checkpoint's 'train_limit' is not a number".into()))?,
+            ),
+        };
+        let mut moments = Vec::new();
+        for (name, _, _) in &weights.tensors {
+            let find = |prefix: &str| {
+                extra
+                    .iter()
+                    .find(|(n, _, _)| *n == format!("{prefix}{name}"))
+                    .map(|(_, _, v)| v.clone())
+                    .ok_or_else(|| WeightsError::Mismatch(format!("{prefix}{name} is missing")))
+            };
+            moments.push((name.clone(), find(MOMENT_M)?, find(MOMENT_V)?));
+        }
+        Ok(Self {
+            epoch: number("epochs")? as usize,
+            adam_steps: number("adam_steps")?,
+            train_limit,
+            config,
+            weights,
+            moments,
+        })
+    }
+}

@@ -1,0 +1,180 @@
+//! What defines a training run, and the named recipes: written once here, read by the CLI
+//! (`--recipe`) and by the page (its settings form is filled from `Recipe::ALL`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::model::MlpConfig;
+
+/// How the learning rate moves over the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// The same rate throughout (the reference recipe).
+    Constant,
+    /// Half-cosine decay from the base rate to zero over all epochs.
+    #[default]
+    Cosine,
+}
+
+/// Everything that defines a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub model: MlpConfig,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub schedule: LrSchedule,
+    pub weight_decay: f64,
+    pub label_smoothing: f64,
+    /// Mirror half of the training images left-right each step (clothes are near-symmetric).
+    pub augment_flip: bool,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Recipe::default().config()
+    }
+}
+
+/// A named starting point for every setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Recipe {
+    /// The original PyTorch write-up's recipe.
+    Reference,
+    /// Same architecture, better training.
+    #[default]
+    Improved,
+}
+
+impl Recipe {
+    pub const ALL: [Recipe; 2] = [Recipe::Reference, Recipe::Improved];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Recipe::Reference => "reference",
+            Recipe::Improved => "improved",
+        }
+    }
+
+    /// One line for a settings form or `--help`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Recipe::Reference => "the original PyTorch recipe: Adam 0.003 constant, batch 64, dropout 0.2",
+            Recipe::Improved => {
+                "Adam 0.001 with cosine decay, batch 128, dropout 0.2, left-right flips, label smoothing 0.1"
+            }
+        }
+    }
+
+    pub fn config(self) -> TrainConfig {
+        let reference = TrainConfig {
+            model: MlpConfig::default(),
+            epochs: 50,
+            batch_size: 64,
+            learning_rate: 0.003,
+            schedule: LrSchedule::Constant,
+            weight_decay: 0.0,
+            label_smoothing: 0.0,
+            augment_flip: false,
+            seed: 42,
+        };
+        match self {
+            Recipe::Reference => reference,
+            Recipe::Improved => TrainConfig {
+                learning_rate: 0.001,
+                batch_size: 128,
+                schedule: LrSchedule::Cosine,
+                label_smoothing: 0.1,
+                augment_flip: true,
+                ..reference
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for Recipe {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Recipe::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| format!("unknown recipe '{s}' (expected reference or improved)"))
+    }
+}
+
+impl TrainConfig {
+    /// The original PyTorch recipe.
+    pub fn reference() -> Self {
+        Recipe::Reference.config()
+    }
+
+    /// The product's default recipe.
+    pub fn improved() -> Self {
+        Recipe::Improved.config()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.model.validate()?;
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.epochs == 0 || self.epochs > 10_000 {
+            return bad(format!("epochs {} must be within 1..=10000", self.epochs));
+        }
+        if self.batch_size == 0 || self.batch_size > 65_536 {
+            return bad(format!("batch size {} must be within 1..=65536", self.batch_size));
+        }
+        if !self.learning_rate.is_finite() || self.learning_rate <= 0.0 || self.learning_rate > 10.0 {
+            return bad(format!("learning rate {} must be within (0, 10]", self.learning_rate));
+        }
+        if !self.weight_decay.is_finite() || !(0.0..1.0).contains(&self.weight_decay) {
+            return bad(format!("weight decay {} must be within [0, 1)", self.weight_decay));
+        }
+        if !self.label_smoothing.is_finite() || !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!(
+                "label smoothing {} must be within [0, 1)",
+                self.label_smoothing
+            ));
+        }
+        Ok(())
+    }
+
+    /// The learning rate of step `step` (0-based) of a run with `batches_per_epoch` batches an
+    /// epoch.
+    pub fn learning_rate_at(&self, step: u64, batches_per_epoch: usize) -> f64 {
+        let base = self.learning_rate;
+        match self.schedule {
+            LrSchedule::Constant => base,
+            LrSchedule::Cosine => {
+                let total = (self.epochs * batches_per_epoch) as f64;
+                let t = (step as f64 / total).min(1.0);
+                base * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_parse_by_name_and_validate() {
+        for r in Recipe::ALL {
+            assert_eq!(r.name().parse::<Recipe>(), Ok(r));
+            r.config().validate().unwrap();
+        }
+        assert!("best".parse::<Recipe>().is_err());
+    }
+
+    #[test]
+    fn a_misspelled_setting_is_an_error_not_a_default() {
+        let err = serde_json::from_str::<TrainConfig>(r#"{"epochs": 3, "learning_rte": 0.1}"#).unwrap_err();
+        assert!(err.to_string().contains("learning_rte"), "{err}");
+        let partial: TrainConfig = serde_json::from_str(r#"{"epochs": 3}"#).unwrap();
+        assert_eq!(partial.epochs, 3);
+        assert_eq!(partial.batch_size, TrainConfig::default().batch_size);
+    }
+}

@@ -1,0 +1,21 @@
+//! Training, by job: `config` (what defines a run, and the named recipes), `device_set` (the
+//! data on the compute device), `adam` (the optimiser, whose state the run owns), `trainer` (the
+//! resumable state machine on burn's autodiff), `engine` (the trainer a device gets: burn's
+//! autodiff, or the fused GPU step), `checkpoint` (a run's full state in one file), and
+//! `session` (a whole run as a stream of typed events, which the worker and the CLI drive).
+
+pub mod adam;
+pub mod checkpoint;
+pub mod chunking;
+pub mod config;
+pub mod device_set;
+pub mod engine;
+pub mod race;
+pub mod session;
+pub mod trainer;
+
+pub use checkpoint::Checkpoint;
+pub use config::{LrSchedule, Recipe, TrainConfig};
+pub use device_set::DeviceSet;
+pub use engine::Engine;
+pub use trainer::{Chunk, Position, TrainStats, Trainer};

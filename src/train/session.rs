@@ -1,0 +1,378 @@
+//! A whole training run as a stream of typed events. The session owns the engine, the test set,
+//! the chunk sizing and the run's state (running, paused, stopped, finished, failed); the
+//! shells only call `advance` in a loop, forward Pause/Resume/Stop, and translate the events
+//! (worker messages in the browser, progress bars or JSON lines in the CLI).
+//!
+//! Events of a run, in order: `Started`, then per chunk a `Progress`, and at each epoch's end an
+//! `Epoch` report followed by a `Checkpoint`; `Paused`/`Resumed` whenever asked; and at the end
+//! exactly one of `Finished`, `Stopped` or `Failed`.
+
+use std::collections::HashMap;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::Checkpoint;
+use super::chunking::{ChunkPolicy, RateMeter};
+use super::config::TrainConfig;
+use super::device_set::DeviceSet;
+use super::engine::{Engine, StepKind};
+use crate::data::dataset::shuffled_indices;
+use crate::data::{Dataset, NUM_CLASSES};
+use crate::error::{Error, ErrorKind};
+use crate::weights;
+
+/// Milliseconds from some fixed origin; the shells supply it (`Instant` natively, `Date.now()`
+/// in the browser, where `Instant` panics), tests a fake one.
+pub type Clock = Box<dyn Fn() -> f64>;
+
+/// What a run is asked to do, besides its configuration.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSetup {
+    pub config: TrainConfig,
+    /// Train on a seeded subset of this many images.
+    pub train_limit: Option<usize>,
+    /// Evaluate on a seeded subset of this many test images (the watched ones always included).
+    pub test_limit: Option<usize>,
+    /// Test images whose predictions every epoch report lists (the page's grid), by index.
+    pub watch: Vec<usize>,
+    /// Continue this run instead of starting a new one.
+    pub resume: Option<Checkpoint>,
+    /// Where the model is trained, recorded in the files it writes ("fashion CLI (ndarray)").
+    pub trained_on: String,
+    pub step: StepKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    pub train: usize,
+    pub test: usize,
+    pub batches_per_epoch: usize,
+    /// Epochs already done (non-zero when resuming).
+    pub epoch: usize,
+    pub epochs: usize,
+    pub step: StepKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The epoch in progress, 1-based (the one just finished at an epoch's end).
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Batches of that epoch done.
+    pub batch: usize,
+    pub batches_per_epoch: usize,
+    pub steps: u64,
+    /// Over the batches since the previous progress event.
+    pub loss: f64,
+    pub accuracy: f64,
+    /// Over the epoch so far.
+    pub epoch_loss: f64,
+    pub epoch_accuracy: f64,
+    pub samples_per_sec: f64,
+    pub eta_seconds: f64,
+    pub learning_rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    pub confusion: [[u32; NUM_CLASSES]; NUM_CLASSES],
+    pub per_class_accuracy: [f64; NUM_CLASSES],
+    /// Predictions for the watched test images, in `SessionSetup::watch` order.
+    pub watched_predictions: Vec<u8>,
+    /// Wall time of the epoch's training (evaluation excluded).
+    pub seconds: f64,
+    pub samples_per_sec: f64,
+    /// The model after this epoch, as a safetensors file with its training metadata.
+    #[serde(with = "serde_bytes")]
+    pub weights: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointReady {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// The checkpoint file (weights, optimiser state, configuration).
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl From<&Error> for Failure {
+    fn from(e: &Error) -> Self {
+        Failure {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Started(Started),
+    Progress(Progress),
+    Epoch(Box<EpochReport>),
+    Checkpoint(CheckpointReady),
+    Paused,
+    Resumed,
+    /// Stopped on request; the last checkpoint is the one of `epoch`.
+    Stopped { epoch: usize },
+    Finished { epoch: usize, test_accuracy: f64 },
+    Failed(Failure),
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    Paused,
+    Stopped,
+    Finished,
+    Failed,
+}
+
+impl RunState {
+    /// Still running or paused (not ended).
+    pub fn is_live(self) -> bool {
+        matches!(self, RunState::Running | RunState::Paused)
+    }
+}
+
+pub struct Session {
+    engine: Engine,
+    test: DeviceSet,
+    test_len: usize,
+    watch_positions: Vec<usize>,
+    train_len: usize,
+    train_limit: Option<usize>,
+    trained_on: String,
+    policy: ChunkPolicy,
+    clock: Clock,
+    next_batches: usize,
+    rate: RateMeter,
+    epoch_started_ms: f64,
+    state: RunState,
+    announced: bool,
+    last_accuracy: f64,
+}
+
+impl Session {
+    /// Sets a run up on `device`: subsets, the engine (a fresh model or the checkpoint's state)
+    /// and the test set on the device. Nothing is trained yet.
+    pub async fn start(
+        setup: SessionSetup,
+        train: &Dataset,
+        test: &Dataset,
+        device: &Device,
+        policy: ChunkPolicy,
+        clock: Clock,
+    ) -> Result<Self, Error> {
+        let config = match &setup.resume {
+            Some(c) => c.config.clone(),
+            None => setup.config.clone(),
+        };
+        config.validate()?;
+        let train_limit = match &setup.resume {
+            Some(c) => c.train_limit,
+            None => setup.train_limit,
+        };
+        let train = match train_limit {
+            Some(n) if n < train.len() => train.sample(n, config.seed),
+            _ => train.clone(),
+        };
+        let (test, watch_positions) = test_subset(test, setup.test_limit, &setup.watch, config.seed);
+        let engine = Engine::start(&config, &train, device, setup.resume.as_ref(), setup.step).await?;
+        let test_set = DeviceSet::upload(&test, &engine.eval_device());
+        let now = clock();
+        Ok(Self {
+            engine,
+            test: test_set,
+            test_len: test.len(),
+            watch_positions,
+            train_len: train.len(),
+            train_limit,
+            trained_on: setup.trained_on,
+            next_batches: policy.first,
+            policy,
+            clock,
+            rate: RateMeter::default(),
+            epoch_started_ms: now,
+            state: RunState::Running,
+            announced: false,
+            last_accuracy: f64::NAN,
+        })
+    }
+
+    pub fn state(&self) -> RunState {
+        self.state
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        self.engine.config()
+    }
+
+    /// Pauses a running session (no-op otherwise).
+    pub fn pause(&mut self) -> Option<Event> {
+        (self.state == RunState::Running).then(|| {
+            self.state = RunState::Paused;
+            Event::Paused
+        })
+    }
+
+    /// Resumes a paused session (no-op otherwise).
+    pub fn resume(&mut self) -> Option<Event> {
+        (self.state == RunState::Paused).then(|| {
+            self.state = RunState::Running;
+            Event::Resumed
+        })
+    }
+
+    /// Ends a live session; the last checkpoint (of the last complete epoch) stands.
+    pub fn stop(&mut self) -> Option<Event> {
+        self.state.is_live().then(|| {
+            self.state = RunState::Stopped;
+            Event::Stopped {
+                epoch: self.engine.position().epoch,
+            }
+        })
+    }
+
+    /// The next events of a running session: `Started` on the first call, then one chunk of
+    /// training (with an epoch's report and checkpoint when it ends one). Nothing when the
+    /// session is paused or over.
+    pub async fn advance(&mut self) -> Vec<Event> {
+        if self.state != RunState::Running {
+            return Vec::new();
+        }
+        if !self.announced {
+            self.announced = true;
+            let p = self.engine.position();
+            self.epoch_started_ms = (self.clock)();
+            return vec![Event::Started(Started {
+                train: self.train_len,
+                test: self.test_len,
+                batches_per_epoch: p.batches_per_epoch,
+                epoch: p.epoch,
+                epochs: self.config().epochs,
+                step: self.engine.kind(),
+            })];
+        }
+        match self.train_chunk().await {
+            Ok(events) => events,
+            Err(e) => {
+                self.state = RunState::Failed;
+                vec![Event::Failed(Failure::from(&e))]
+            }
+        }
+    }
+
+    async fn train_chunk(&mut self) -> Result<Vec<Event>, Error> {
+        let started = (self.clock)();
+        let chunk = self.engine.run(self.next_batches).await?;
+        let took = (self.clock)() - started;
+        let rate = self.rate.observe(chunk.stats.samples, took);
+        self.next_batches = self.policy.next(took, chunk.batches);
+        let config = self.engine.config();
+        let p = chunk.position;
+        let remaining = (config.epochs * p.batches_per_epoch) as f64 - p.steps as f64;
+        let mut events = vec![Event::Progress(Progress {
+            epoch: if chunk.epoch_finished { p.epoch } else { p.epoch + 1 },
+            epochs: config.epochs,
+            batch: if chunk.epoch_finished {
+                p.batches_per_epoch
+            } else {
+                p.batch
+            },
+            batches_per_epoch: p.batches_per_epoch,
+            steps: p.steps,
+            loss: chunk.stats.loss,
+            accuracy: chunk.stats.accuracy,
+            epoch_loss: chunk.epoch_stats.loss,
+            epoch_accuracy: chunk.epoch_stats.accuracy,
+            samples_per_sec: rate,
+            eta_seconds: remaining * config.batch_size as f64 / rate.max(1e-9),
+            learning_rate: chunk.learning_rate,
+        })];
+        if chunk.epoch_finished {
+            let seconds = ((self.clock)() - self.epoch_started_ms) / 1000.0;
+            let report = self.epoch_report(&chunk, seconds).await?;
+            self.last_accuracy = report.test_accuracy;
+            let extra = HashMap::from([("test_accuracy".to_string(), format!("{:.4}", report.test_accuracy))]);
+            let checkpoint = self.engine.checkpoint(self.train_limit).await?;
+            events.push(Event::Epoch(Box::new(report)));
+            events.push(Event::Checkpoint(CheckpointReady {
+                epoch: p.epoch,
+                bytes: checkpoint.to_bytes(extra)?,
+            }));
+            self.epoch_started_ms = (self.clock)();
+        }
+        if chunk.finished {
+            self.state = RunState::Finished;
+            events.push(Event::Finished {
+                epoch: p.epoch,
+                test_accuracy: self.last_accuracy,
+            });
+        }
+        Ok(events)
+    }
+
+    async fn epoch_report(&self, chunk: &super::Chunk, seconds: f64) -> Result<EpochReport, Error> {
+        let config = self.engine.config();
+        let p = chunk.position;
+        let eval = self.engine.evaluate(&self.test).await?;
+        let metadata = weights::training_metadata(config, p.epoch, eval.accuracy, &self.trained_on);
+        Ok(EpochReport {
+            epoch: p.epoch,
+            epochs: config.epochs,
+            train_loss: chunk.epoch_stats.loss,
+            train_accuracy: chunk.epoch_stats.accuracy,
+            test_loss: eval.loss,
+            test_accuracy: eval.accuracy,
+            confusion: eval.confusion.matrix,
+            per_class_accuracy: eval.per_class_accuracy,
+            watched_predictions: self
+                .watch_positions
+                .iter()
+                .map(|&i| eval.predictions.get(i).copied().unwrap_or(0))
+                .collect(),
+            seconds,
+            samples_per_sec: chunk.epoch_stats.samples as f64 / seconds.max(1e-9),
+            weights: self.engine.model_bytes(metadata).await?,
+        })
+    }
+}
+
+/// The test set a run evaluates on: all of it, or a seeded subset of `limit` images that starts
+/// with the watched ones. Returns the set and where each watched image sits in it.
+pub fn test_subset(test: &Dataset, limit: Option<usize>, watch: &[usize], seed: u64) -> (Dataset, Vec<usize>) {
+    let watch: Vec<usize> = watch.iter().copied().filter(|&i| i < test.len()).collect();
+    match limit {
+        Some(n) if n < test.len() => {
+            let mut keep = watch.clone();
+            keep.extend(
+                shuffled_indices(test.len(), seed)
+                    .into_iter()
+                    .map(|i| i as usize)
+                    .filter(|i| !watch.contains(i))
+                    .take(n.saturating_sub(watch.len())),
+            );
+            (test.select(&keep), (0..watch.len()).collect())
+        }
+        _ => (test.clone(), watch),
+    }
+}

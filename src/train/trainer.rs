@@ -1,0 +1,366 @@
+//! Training on burn's autodiff as a resumable state machine: `run(n)` advances at most `n`
+//! batches and returns what they measured, keeping model, Adam's moments, epoch, cursor and
+//! shuffle order in between, so a browser worker can train in small chunks and stay responsive.
+//! Every read of device values is asynchronous and batched into one transaction per call.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
+use serde::{Deserialize, Serialize};
+
+use super::adam::{AdamStep, LayerMoments, Moments};
+use super::checkpoint::Checkpoint;
+use super::config::TrainConfig;
+use super::device_set::DeviceSet;
+use crate::data::dataset::shuffled_indices;
+use crate::data::{Dataset, IMAGE_PIXELS, IMAGE_SIDE};
+use crate::error::{ConfigError, Error, Result};
+use crate::model::Mlp;
+use crate::noise::{self, Stream};
+
+/// Where a run stands; a checkpoint at an epoch boundary resumes it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Next batch within the current epoch.
+    pub batch: usize,
+    pub batches_per_epoch: usize,
+    /// Optimiser steps taken since the run began.
+    pub steps: u64,
+}
+
+impl Position {
+    pub fn start(epoch: usize, train_len: usize, batch_size: usize) -> Self {
+        let batches_per_epoch = train_len.div_ceil(batch_size);
+        Self {
+            epoch,
+            batch: 0,
+            batches_per_epoch,
+            steps: (epoch * batches_per_epoch) as u64,
+        }
+    }
+
+    /// Rows `[start, end)` of this epoch's shuffle order that the next batch takes.
+    pub fn batch_rows(&self, batch_size: usize, train_len: usize) -> (usize, usize) {
+        let start = self.batch * batch_size;
+        (start, (start + batch_size).min(train_len))
+    }
+}
+
+/// Mean loss and accuracy over some training batches.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainStats {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub samples: u64,
+}
+
+/// Sums over training batches, turned into means when reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub loss: f64,
+    pub correct: f64,
+    pub samples: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, other: Totals) {
+        self.loss += other.loss;
+        self.correct += other.correct;
+        self.samples += other.samples;
+    }
+
+    pub fn stats(&self) -> TrainStats {
+        let n = self.samples.max(1) as f64;
+        TrainStats {
+            loss: self.loss / n,
+            accuracy: self.correct / n,
+            samples: self.samples,
+        }
+    }
+}
+
+/// What one `run` call did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub batches: usize,
+    /// Over this chunk's batches only.
+    pub stats: TrainStats,
+    /// Over the epoch so far (the whole epoch when `epoch_finished`).
+    pub epoch_stats: TrainStats,
+    pub epoch_finished: bool,
+    /// All configured epochs are done.
+    pub finished: bool,
+    pub position: Position,
+    pub learning_rate: f64,
+}
+
+/// The cursor a run keeps between chunks, shared by every engine: position, this epoch's
+/// shuffle order and the epoch's running totals.
+pub struct Cursor {
+    pub position: Position,
+    pub order: Vec<i64>,
+    pub epoch_totals: Totals,
+}
+
+impl Cursor {
+    pub fn new(position: Position, train_len: usize, seed: u64) -> Self {
+        Self {
+            order: epoch_order(train_len, seed, position.epoch),
+            position,
+            epoch_totals: Totals::default(),
+        }
+    }
+
+    /// How many batches the next chunk takes: at most `max`, never past the epoch's end.
+    pub fn chunk_len(&self, max: usize) -> usize {
+        max.max(1).min(self.position.batches_per_epoch - self.position.batch)
+    }
+
+    /// Books a finished chunk; at the epoch's end moves to the next epoch's shuffle.
+    pub fn finish_chunk(&mut self, batches: usize, totals: Totals, config: &TrainConfig, lr: f64) -> Chunk {
+        self.epoch_totals.add(totals);
+        let epoch_stats = self.epoch_totals.stats();
+        let epoch_finished = self.position.batch == self.position.batches_per_epoch;
+        if epoch_finished {
+            self.position.epoch += 1;
+            self.position.batch = 0;
+            self.epoch_totals = Totals::default();
+            self.order = epoch_order(self.order.len(), config.seed, self.position.epoch);
+        }
+        Chunk {
+            batches,
+            stats: totals.stats(),
+            epoch_stats,
+            epoch_finished,
+            finished: self.position.epoch >= config.epochs,
+            position: self.position,
+            learning_rate: lr,
+        }
+    }
+}
+
+/// The training state machine on burn's autodiff (any burn device).
+pub struct Trainer {
+    config: TrainConfig,
+    device: Device,
+    model: Mlp,
+    moments: Vec<LayerMoments>,
+    loss: burn::nn::loss::CrossEntropyLoss,
+    train: DeviceSet,
+    cursor: Cursor,
+}
+
+impl Trainer {
+    /// Starts a run on `device` (autodiff is enabled on it here) with a fresh model.
+    pub fn new(config: TrainConfig, train: &Dataset, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let device = device.clone().autodiff();
+        device.seed(config.seed);
+        let model = config.model.init(&device)?;
+        Self::with_state(config, model, None, train, &device, 0)
+    }
+
+    /// Continues a run from a checkpoint: weights, Adam's moments and step count, epoch.
+    pub fn resume(checkpoint: &Checkpoint, train: &Dataset, device: &Device) -> Result<Self> {
+        let config = checkpoint.config.clone();
+        config.validate()?;
+        let device = device.clone().autodiff();
+        let model = checkpoint.weights.to_model(&device)?.train();
+        let moments = checkpoint.moments_on(&device.clone().without_autodiff())?;
+        let position = Position::start(checkpoint.epoch, train.len(), config.batch_size);
+        if position.steps != checkpoint.adam_steps {
+            return Err(ConfigError::Invalid(format!(
+                "the checkpoint took {} steps in {} epochs, but this training set gives {} steps an epoch",
+                checkpoint.adam_steps, checkpoint.epoch, position.batches_per_epoch
+            ))
+            .into());
+        }
+        Self::with_state(config, model, Some(moments), train, &device, checkpoint.epoch)
+    }
+
+    /// Continues training `model` from the start of `epoch` with fresh optimiser moments (a
+    /// model file without optimiser state).
+    pub fn from_model(config: TrainConfig, model: Mlp, train: &Dataset, device: &Device, epoch: usize) -> Result<Self> {
+        config.validate()?;
+        let device = device.clone().autodiff();
+        let model = model.to_device(&device).train();
+        Self::with_state(config, model, None, train, &device, epoch)
+    }
+
+    fn with_state(
+        config: TrainConfig,
+        model: Mlp,
+        moments: Option<Vec<LayerMoments>>,
+        train: &Dataset,
+        device: &Device,
+        epoch: usize,
+    ) -> Result<Self> {
+        if train.is_empty() {
+            return Err(ConfigError::Invalid("the training set is empty".into()).into());
+        }
+        let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
+        let loss = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device);
+        let position = Position::start(epoch, train.len(), config.batch_size);
+        let moments = moments.unwrap_or_else(|| {
+            model
+                .layers
+                .iter()
+                .map(|l| LayerMoments {
+                    weight: Moments::zeros_like(&l.weight.val()),
+                    bias: Moments::zeros_like(&bias_of(l)),
+                })
+                .collect()
+        });
+        Ok(Self {
+            cursor: Cursor::new(position, train.len(), config.seed),
+            train: DeviceSet::upload(train, device),
+            config,
+            device: device.clone(),
+            model,
+            moments,
+            loss,
+        })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn position(&self) -> Position {
+        self.cursor.position
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.cursor.position.epoch >= self.config.epochs
+    }
+
+    /// The model being trained (on the autodiff device).
+    pub fn model(&self) -> &Mlp {
+        &self.model
+    }
+
+    /// Adam's moments, layer by layer.
+    pub fn moments(&self) -> &[LayerMoments] {
+        &self.moments
+    }
+
+    /// The device the trainer runs on, without autodiff (for evaluation sets).
+    pub fn eval_device(&self) -> Device {
+        self.device.clone().without_autodiff()
+    }
+
+    fn augment(&self, x: Tensor<2>) -> Tensor<2> {
+        if !self.config.augment_flip {
+            return x;
+        }
+        let p = self.cursor.position;
+        let key = noise::key(self.config.seed, p.epoch, p.batch, Stream::Flip);
+        let n = x.dims()[0];
+        let images = x.reshape([n, IMAGE_SIDE, IMAGE_SIDE]);
+        let mirrored = images.clone().flip([2]);
+        let pick = noise::flips_tensor(key, n, &self.device);
+        images
+            .mask_where(pick.expand([n, IMAGE_SIDE, IMAGE_SIDE]), mirrored)
+            .reshape([n, IMAGE_PIXELS])
+    }
+
+    /// One optimiser step on the next batch; returns the batch's summed loss and hit count
+    /// (still on the device).
+    fn step(&mut self) -> (Tensor<1>, Tensor<1, Int>, u64) {
+        let p = self.cursor.position;
+        let (start, end) = p.batch_rows(self.config.batch_size, self.train.len());
+        let idx = Tensor::<1, Int>::from_data(
+            TensorData::new(self.cursor.order[start..end].to_vec(), [end - start]),
+            &self.device,
+        );
+        let x = self.augment(self.train.gather(idx.clone()));
+        let y = self.train.y.clone().select(0, idx);
+        let dropout = self.config.model.dropout;
+        let seed = self.config.seed;
+        let mut layer = 0;
+        let logits = self.model.forward_with(x, |h| {
+            let key = noise::key(seed, p.epoch, p.batch, Stream::Dropout(layer));
+            layer += 1;
+            noise::apply_dropout(h, key, dropout)
+        });
+        let loss = self.loss.forward(logits.clone(), y.clone());
+        let rows = (end - start) as u64;
+        let loss_sum = loss.clone().without_autodiff().mul_scalar(rows as f64);
+        let hits = logits
+            .without_autodiff()
+            .argmax(1)
+            .reshape([rows as usize])
+            .equal(y.without_autodiff())
+            .int()
+            .sum();
+        let mut grads = loss.backward();
+        let lr = self.config.learning_rate_at(p.steps, p.batches_per_epoch);
+        let adam = AdamStep::new(lr, p.steps + 1, self.config.weight_decay);
+        for (layer, moments) in self.model.layers.iter_mut().zip(&mut self.moments) {
+            let w = layer.weight.val();
+            if let Some(g) = w.grad_remove(&mut grads) {
+                let next = moments.weight.update(w.without_autodiff(), g, &adam);
+                layer.weight = layer.weight.clone().map(|_| next.autodiff().require_grad());
+            }
+            let b = bias_of(layer);
+            if let Some(g) = b.grad_remove(&mut grads) {
+                let next = moments.bias.update(b.without_autodiff(), g, &adam);
+                layer.bias = layer.bias.clone().map(|p| p.map(|_| next.autodiff().require_grad()));
+            }
+        }
+        self.cursor.position.batch += 1;
+        self.cursor.position.steps += 1;
+        (loss_sum, hits, rows)
+    }
+
+    /// Trains at most `max_batches` batches, never past the end of the current epoch.
+    pub async fn run(&mut self, max_batches: usize) -> Result<Chunk> {
+        if self.is_finished() {
+            return Err(ConfigError::Invalid("training already finished".into()).into());
+        }
+        let todo = self.cursor.chunk_len(max_batches);
+        let p = self.cursor.position;
+        let lr = self.config.learning_rate_at(p.steps + todo as u64 - 1, p.batches_per_epoch);
+        let eval_device = self.eval_device();
+        let mut loss_sum = Tensor::<1>::zeros([1], &eval_device);
+        let mut correct = Tensor::<1, Int>::zeros([1], &eval_device);
+        let mut samples = 0u64;
+        for _ in 0..todo {
+            let (l, c, rows) = self.step();
+            loss_sum = loss_sum + l;
+            correct = correct + c;
+            samples += rows;
+        }
+        let data = Transaction::default()
+            .register(loss_sum)
+            .register(correct)
+            .execute_async()
+            .await
+            .map_err(|e| Error::Device(format!("{e:?}")))?;
+        let totals = Totals {
+            loss: data[0].iter::<f64>().next().unwrap_or(f64::NAN),
+            correct: data[1].iter::<f64>().next().unwrap_or(0.0),
+            samples,
+        };
+        if !totals.loss.is_finite() {
+            return Err(Error::Diverged);
+        }
+        Ok(self.cursor.finish_chunk(todo, totals, &self.config, lr))
+    }
+}
+
+/// A layer's bias (the model always has one; burn's type makes it optional).
+fn bias_of(layer: &burn::nn::Linear) -> Tensor<1> {
+    match &layer.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([layer.weight.dims()[1]], &layer.weight.device()),
+    }
+}
+
+/// This epoch's shuffle: derived from (seed, epoch) alone, so a resumed run reshuffles the same.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<i64> {
+    let mixed = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    shuffled_indices(n, mixed).into_iter().map(i64::from).collect()
+}

@@ -18,9 +18,11 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 
 setup_core() {
 need_apt=()
-[ -f "$FASHION_DATA_DIR/train-images-idx3-ubyte.gz" ] || need_apt+=(dataset-fashion-mnist)
+[ "$(ls "$FASHION_DATA_DIR"/*-ubyte.gz 2>/dev/null | wc -l)" -ge 4 ] || need_apt+=(dataset-fashion-mnist)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# Mesa's software Vulkan device (lavapipe): the native GPU tests run the fused step on it.
+ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt: installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

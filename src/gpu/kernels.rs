@@ -1,0 +1,390 @@
+//! The fused training step's kernels (cubecl `#[cube]`, compiled to WGSL for WebGPU and to
+//! whatever wgpu speaks natively). One step of an MLP with `L` layers is `3L` dispatches:
+//! `gather` (the batch, unpacked and flipped), `L-1` × `dense` (matmul + bias + ReLU + dropout),
+//! `head` (last matmul + softmax cross-entropy + its gradient + per-sample loss and hits),
+//! `L-1` × `backward` (the hidden layers' deltas through ReLU and the dropout mask) and
+//! `L` × `adam` (each weight's gradient and its Adam update, in one pass).
+//!
+//! Every buffer is one binding: parameters, moments, activations and deltas are each packed into
+//! one buffer with offsets (WebGPU allows 8 storage buffers per shader stage; the most any kernel
+//! here binds is 6 plus cubecl's scalar block). No kernel uses workgroup memory or barriers:
+//! each unit computes a small register tile, which suits software adapters (SwiftShader turns
+//! every barrier into a coroutine switch) and is plenty for matrices this small.
+
+use cubecl::prelude::*;
+
+/// Rows and columns of the register tile each unit computes.
+pub const TILE: u32 = 4;
+/// Pixels per packed training word.
+const PIXELS_PER_WORD: u32 = 4;
+const SIDE: u32 = 28;
+const WORDS_PER_IMAGE: u32 = 196;
+const CLASSES: u32 = 10;
+// Adam's constants rounded to f32 exactly as `train::adam` rounds them on the CPU.
+const BETA1: f32 = crate::train::adam::BETA1 as f32;
+const BETA2: f32 = crate::train::adam::BETA2 as f32;
+const ONE_MINUS_BETA1: f32 = (1.0 - crate::train::adam::BETA1) as f32;
+const ONE_MINUS_BETA2: f32 = (1.0 - crate::train::adam::BETA2) as f32;
+
+/// `noise::mix32`: the same constants, so every backend draws the same masks.
+#[cube]
+pub fn mix32(x: u32) -> u32 {
+    let mut h = x;
+    h ^= h >> 16u32;
+    h *= 0x7feb_352du32;
+    h ^= h >> 15u32;
+    h *= 0x846c_a68bu32;
+    h ^ (h >> 16u32)
+}
+
+/// `noise::bits`.
+#[cube]
+pub fn noise_bits(key: u32, position: u32) -> u32 {
+    mix32(key ^ mix32(position))
+}
+
+/// The batch: `rows` images from `order[start..]`, unpacked to [0, 1] floats at the start of
+/// `acts`, mirrored left-right where the flip draw says so. One unit per packed word.
+#[cube(launch_unchecked)]
+pub fn gather(train_x: &[u32], order: &[u32], acts: &mut [f32], rows: u32, start: u32, flip_key: u32, flip: u32) {
+    let pos = ABSOLUTE_POS as u32;
+    if pos >= rows * WORDS_PER_IMAGE {
+        terminate!();
+    }
+    let r = pos / WORDS_PER_IMAGE;
+    let w = pos % WORDS_PER_IMAGE;
+    let image = order[(start + r) as usize];
+    let word = train_x[(image * WORDS_PER_IMAGE + w) as usize];
+    let mirrored = flip == 1u32 && (noise_bits(flip_key, r) >> 31u32) == 1u32;
+    #[unroll]
+    for k in 0..PIXELS_PER_WORD {
+        let p = w * PIXELS_PER_WORD + k;
+        let y = p / SIDE;
+        let mut x = p % SIDE;
+        if mirrored {
+            x = SIDE - 1u32 - x;
+        }
+        let byte = (word >> (8u32 * k)) & 0xffu32;
+        acts[(r * SIDE * SIDE + y * SIDE + x) as usize] = f32::cast_from(byte) / 255.0f32;
+    }
+}
+
+/// A hidden layer: `out = dropout(relu(in · W + b))` for a `rows × fan_in` input at `in_off` of
+/// `acts`, written at `out_off`. `W` (`fan_in × fan_out`, row-major) and `b` sit at `w_off` and
+/// `b_off` of `params`. Dropout (when `threshold > 0`) zeroes a unit whose noise bits fall below
+/// `threshold` and scales the rest by `keep`. One unit per 4×4 output tile.
+#[cube(launch_unchecked)]
+pub fn dense(
+    acts: &mut [f32],
+    params: &[f32],
+    rows: u32,
+    fan_in: u32,
+    fan_out: u32,
+    in_off: u32,
+    out_off: u32,
+    w_off: u32,
+    b_off: u32,
+    threshold: u32,
+    keep: f32,
+    key: u32,
+) {
+    let col_tiles = (fan_out + TILE - 1u32) / TILE;
+    let tile = ABSOLUTE_POS as u32;
+    let r0 = (tile / col_tiles) * TILE;
+    let c0 = (tile % col_tiles) * TILE;
+    if r0 >= rows {
+        terminate!();
+    }
+    // Out-of-range rows and columns read a valid neighbour (clamped) and are never written, so
+    // the inner loop needs no branches.
+    let mut acc = Array::<f32>::new(16usize);
+    let mut xr = Array::<u32>::new(4usize);
+    let mut wc = Array::<u32>::new(4usize);
+    #[unroll]
+    for i in 0..TILE {
+        xr[i as usize] = in_off + min(r0 + i, rows - 1u32) * fan_in;
+        wc[i as usize] = w_off + min(c0 + i, fan_out - 1u32);
+    }
+    for k in 0..fan_in {
+        let wk = k * fan_out;
+        #[unroll]
+        for i in 0..TILE {
+            let x = acts[(xr[i as usize] + k) as usize];
+            #[unroll]
+            for j in 0..TILE {
+                acc[(i * TILE + j) as usize] += x * params[(wc[j as usize] + wk) as usize];
+            }
+        }
+    }
+    #[unroll]
+    for i in 0..TILE {
+        let r = r0 + i;
+        #[unroll]
+        for j in 0..TILE {
+            let c = c0 + j;
+            if r < rows && c < fan_out {
+                let a = acc[(i * TILE + j) as usize] + params[(b_off + c) as usize];
+                let mut h = max(a, 0.0f32);
+                if threshold > 0u32 {
+                    if noise_bits(key, r * fan_out + c) < threshold {
+                        h = 0.0f32;
+                    } else {
+                        h *= keep;
+                    }
+                }
+                acts[(out_off + r * fan_out + c) as usize] = h;
+            }
+        }
+    }
+}
+
+/// The output layer and the loss, one unit per row: logits = `in · W + b` (10 classes), softmax
+/// cross-entropy against the label smoothed by `smoothing`, the loss's gradient
+/// `(p - target) / rows` written to `deltas` at `delta_off`, and the row's loss and hit (1 when
+/// the arg-max is the label) to `stats` at `2 * (stat_base + r)`.
+#[cube(launch_unchecked)]
+pub fn head(
+    acts: &[f32],
+    params: &[f32],
+    deltas: &mut [f32],
+    stats: &mut [f32],
+    labels: &[u32],
+    order: &[u32],
+    rows: u32,
+    fan_in: u32,
+    in_off: u32,
+    w_off: u32,
+    b_off: u32,
+    delta_off: u32,
+    start: u32,
+    stat_base: u32,
+    smoothing: f32,
+    inv_rows: f32,
+) {
+    let r = ABSOLUTE_POS as u32;
+    if r >= rows {
+        terminate!();
+    }
+    let mut logit = Array::<f32>::new(10usize);
+    #[unroll]
+    for c in 0..CLASSES {
+        logit[c as usize] = 0.0f32;
+    }
+    let x0 = in_off + r * fan_in;
+    for k in 0..fan_in {
+        let x = acts[(x0 + k) as usize];
+        let wk = w_off + k * CLASSES;
+        #[unroll]
+        for c in 0..CLASSES {
+            logit[c as usize] += x * params[(wk + c) as usize];
+        }
+    }
+    #[unroll]
+    for c in 0..CLASSES {
+        logit[c as usize] += params[(b_off + c) as usize];
+    }
+    // The first maximum wins ties, as burn's argmax does.
+    let mut best = 0u32;
+    let mut top = logit[0];
+    #[unroll]
+    for c in 1..CLASSES {
+        if logit[c as usize] > top {
+            top = logit[c as usize];
+            best = c;
+        }
+    }
+    let mut total = 0.0f32;
+    #[unroll]
+    for c in 0..CLASSES {
+        total += (logit[c as usize] - top).exp();
+    }
+    let log_total = total.ln();
+    let label = labels[order[(start + r) as usize] as usize];
+    let spread = smoothing / f32::cast_from(CLASSES);
+    let mut loss = 0.0f32;
+    #[unroll]
+    for c in 0..CLASSES {
+        let log_p = logit[c as usize] - top - log_total;
+        let mut target = spread;
+        if c == label {
+            target += 1.0f32 - smoothing;
+        }
+        loss -= target * log_p;
+        deltas[(delta_off + r * CLASSES + c) as usize] = (log_p.exp() - target) * inv_rows;
+    }
+    let s = (2u32 * (stat_base + r)) as usize;
+    stats[s] = loss;
+    let mut hit = 0.0f32;
+    if best == label {
+        hit = 1.0f32;
+    }
+    stats[s + 1] = hit;
+}
+
+/// A hidden layer's delta: `d[r, j] = (Σ_c next[r, c] · W[j, c]) · h'[r, j]`, where `W`
+/// (`fan × fan_next`) is the following layer's weight, `next` that layer's delta and
+/// `h' = keep` where the layer's output `h` is positive (kept by dropout and by ReLU), else 0.
+/// One unit per 4×4 tile of `d`.
+#[cube(launch_unchecked)]
+pub fn backward(
+    acts: &[f32],
+    params: &[f32],
+    deltas: &mut [f32],
+    rows: u32,
+    fan: u32,
+    fan_next: u32,
+    act_off: u32,
+    next_off: u32,
+    delta_off: u32,
+    w_off: u32,
+    keep: f32,
+) {
+    let col_tiles = (fan + TILE - 1u32) / TILE;
+    let tile = ABSOLUTE_POS as u32;
+    let r0 = (tile / col_tiles) * TILE;
+    let j0 = (tile % col_tiles) * TILE;
+    if r0 >= rows {
+        terminate!();
+    }
+    let mut acc = Array::<f32>::new(16usize);
+    let mut dr = Array::<u32>::new(4usize);
+    let mut wr = Array::<u32>::new(4usize);
+    #[unroll]
+    for i in 0..TILE {
+        dr[i as usize] = next_off + min(r0 + i, rows - 1u32) * fan_next;
+        wr[i as usize] = w_off + min(j0 + i, fan - 1u32) * fan_next;
+    }
+    for c in 0..fan_next {
+        #[unroll]
+        for i in 0..TILE {
+            let d = deltas[(dr[i as usize] + c) as usize];
+            #[unroll]
+            for j in 0..TILE {
+                acc[(i * TILE + j) as usize] += d * params[(wr[j as usize] + c) as usize];
+            }
+        }
+    }
+    #[unroll]
+    for i in 0..TILE {
+        let r = r0 + i;
+        #[unroll]
+        for j in 0..TILE {
+            let c = j0 + j;
+            if r < rows && c < fan {
+                let mut g = 0.0f32;
+                if acts[(act_off + r * fan + c) as usize] > 0.0f32 {
+                    g = acc[(i * TILE + j) as usize] * keep;
+                }
+                deltas[(delta_off + r * fan + c) as usize] = g;
+            }
+        }
+    }
+}
+
+/// One layer's gradients and their Adam update, in place. Units `0..w_tiles` each take a 4×4
+/// tile of the weight (`g[i, j] = Σ_r in[r, i] · d[r, j]`); the units after them take 4 biases
+/// each (`g[j] = Σ_r d[r, j]`). Then, per parameter, PyTorch's Adam with L2 weight decay:
+/// `g += wd·p; m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²; p -= lr_t·m / (√v + eps_t)`, with the
+/// bias corrections folded into `lr_t` and `eps_t` (see `train::adam::AdamStep`).
+#[cube(launch_unchecked)]
+pub fn adam(
+    params: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    acts: &[f32],
+    deltas: &[f32],
+    rows: u32,
+    fan_in: u32,
+    fan_out: u32,
+    in_off: u32,
+    delta_off: u32,
+    w_off: u32,
+    b_off: u32,
+    lr_t: f32,
+    eps_t: f32,
+    weight_decay: f32,
+) {
+    let col_tiles = (fan_out + TILE - 1u32) / TILE;
+    let w_tiles = ((fan_in + TILE - 1u32) / TILE) * col_tiles;
+    let tile = ABSOLUTE_POS as u32;
+    if tile < w_tiles {
+        let i0 = (tile / col_tiles) * TILE;
+        let j0 = (tile % col_tiles) * TILE;
+        let mut acc = Array::<f32>::new(16usize);
+        let mut ic = Array::<u32>::new(4usize);
+        let mut jc = Array::<u32>::new(4usize);
+        #[unroll]
+        for i in 0..TILE {
+            ic[i as usize] = in_off + min(i0 + i, fan_in - 1u32);
+            jc[i as usize] = delta_off + min(j0 + i, fan_out - 1u32);
+        }
+        for r in 0..rows {
+            #[unroll]
+            for i in 0..TILE {
+                let x = acts[(ic[i as usize] + r * fan_in) as usize];
+                #[unroll]
+                for j in 0..TILE {
+                    acc[(i * TILE + j) as usize] += x * deltas[(jc[j as usize] + r * fan_out) as usize];
+                }
+            }
+        }
+        #[unroll]
+        for i in 0..TILE {
+            #[unroll]
+            for j in 0..TILE {
+                if i0 + i < fan_in && j0 + j < fan_out {
+                    let at = w_off + (i0 + i) * fan_out + j0 + j;
+                    adam_update(params, m, v, at, acc[(i * TILE + j) as usize], lr_t, eps_t, weight_decay);
+                }
+            }
+        }
+    } else {
+        let j0 = (tile - w_tiles) * TILE;
+        if j0 >= fan_out {
+            terminate!();
+        }
+        let mut acc = Array::<f32>::new(4usize);
+        for r in 0..rows {
+            let d0 = delta_off + r * fan_out;
+            #[unroll]
+            for j in 0..TILE {
+                acc[j as usize] += deltas[(d0 + min(j0 + j, fan_out - 1u32)) as usize];
+            }
+        }
+        #[unroll]
+        for j in 0..TILE {
+            if j0 + j < fan_out {
+                adam_update(params, m, v, b_off + j0 + j, acc[j as usize], lr_t, eps_t, weight_decay);
+            }
+        }
+    }
+}
+
+#[cube]
+fn adam_update(params: &mut [f32], m: &mut [f32], v: &mut [f32], at: u32, grad: f32, lr_t: f32, eps_t: f32, weight_decay: f32) {
+    let i = at as usize;
+    let p = params[i];
+    let g = grad + weight_decay * p;
+    let m1 = m[i] * BETA1 + g * ONE_MINUS_BETA1;
+    let v1 = v[i] * BETA2 + (g * g) * ONE_MINUS_BETA2;
+    m[i] = m1;
+    v[i] = v1;
+    params[i] = p - (m1 * lr_t) / (v1.sqrt() + eps_t);
+}
+
+/// Sums the per-sample losses and hits of samples `from..to` into `out[0]` and `out[1]`.
+/// Once per chunk, so a single unit is enough.
+#[cube(launch_unchecked)]
+pub fn sum_stats(stats: &[f32], out: &mut [f32], from: u32, to: u32) {
+    if ABSOLUTE_POS != 0 {
+        terminate!();
+    }
+    let mut loss = 0.0f32;
+    let mut hits = 0.0f32;
+    for s in from..to {
+        loss += stats[(2u32 * s) as usize];
+        hits += stats[(2u32 * s + 1u32) as usize];
+    }
+    out[0] = loss;
+    out[1] = hits;
+}

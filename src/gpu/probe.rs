@@ -1,0 +1,77 @@
+//! What a GPU training step costs, measured on a real device (natively and in the browser's
+//! worker): kernels launched per step by each training step, and the time of one matmul as burn
+//! runs it. Printed by `fashion bench --gpu-costs` and the browser's GPU bench.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::tensor::{Device, Distribution, Tensor};
+use cubecl::logging::{LaunchObservation, LaunchObserver};
+use serde::Serialize;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::train::config::TrainConfig;
+use crate::train::engine::{Engine, StepKind};
+use crate::train::session::Clock;
+
+#[derive(Default)]
+struct Counter(AtomicUsize);
+
+impl LaunchObserver for Counter {
+    fn launched(&self, _kernel: &'static str) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepCost {
+    pub step: StepKind,
+    pub batch_size: usize,
+    /// Kernel launches per training step (a chunk's read of its results included, shared out).
+    pub kernels_per_step: f64,
+    pub ms_per_step: f64,
+}
+
+/// Kernels and time per step of `step` on `device`, over `steps` steps after a warm-up chunk.
+pub async fn step_cost(config: &TrainConfig, train: &Dataset, device: &Device, step: StepKind, steps: usize, clock: &Clock) -> Result<StepCost> {
+    let mut config = config.clone();
+    config.epochs = 1;
+    let subset = train.sample((steps + 4) * config.batch_size, config.seed);
+    let mut engine = Engine::start(&config, &subset, device, None, step).await?;
+    engine.run(2).await?;
+    let counter = Arc::new(Counter::default());
+    let started = clock();
+    let done = {
+        let _watch = LaunchObservation::new(counter.clone());
+        engine.run(steps).await?.batches
+    };
+    let ms = clock() - started;
+    Ok(StepCost {
+        step: engine.kind(),
+        batch_size: config.batch_size,
+        kernels_per_step: counter.0.load(Ordering::Relaxed) as f64 / done as f64,
+        ms_per_step: ms / done as f64,
+    })
+}
+
+/// Milliseconds of one `m × k` by `k × n` matmul as burn runs it on `device` (mean of `reps`,
+/// after one untimed run that compiles the kernel), and the kernels it launches.
+pub async fn matmul_ms(device: &Device, [m, k, n]: [usize; 3], reps: usize, clock: &Clock) -> Result<(f64, f64)> {
+    let a = Tensor::<2>::random([m, k], Distribution::Default, device);
+    let b = Tensor::<2>::random([k, n], Distribution::Default, device);
+    let read = |t: Tensor<2>| async move { t.sum().into_data_async().await.map_err(|e| Error::Device(format!("{e:?}"))) };
+    read(a.clone().matmul(b.clone())).await?;
+    let counter = Arc::new(Counter::default());
+    let started = clock();
+    {
+        let _watch = LaunchObservation::new(counter.clone());
+        let mut acc = a.clone().matmul(b.clone());
+        for _ in 1..reps {
+            acc = acc + a.clone().matmul(b.clone());
+        }
+        read(acc).await?;
+    }
+    let kernels = counter.0.load(Ordering::Relaxed) as f64 / reps as f64;
+    Ok(((clock() - started) / reps as f64, kernels))
+}

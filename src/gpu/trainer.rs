@@ -1,0 +1,369 @@
+//! The fused trainer: the whole run's state lives in a few GPU buffers on burn's own wgpu
+//! runtime (the packed training set and labels, the epoch's shuffle order, the parameters,
+//! Adam's moments, activations, deltas and per-sample statistics); a step is `3L` kernel
+//! launches with nothing read back, and a chunk ends with one small read of its summed loss and
+//! hits. The burn `Mlp` stays the model of record: a run starts from one and hands one back
+//! (`model`) for evaluation, saving and checkpoints.
+
+use burn::tensor::Device;
+use cubecl::prelude::*;
+
+use super::kernels;
+use super::layout::Layout;
+use crate::data::Dataset;
+use crate::error::{ConfigError, Error, Result};
+use crate::model::{Mlp, MlpConfig};
+use crate::noise::{self, Stream};
+use crate::train::adam::AdamStep;
+use crate::train::checkpoint::Checkpoint;
+use crate::train::config::TrainConfig;
+use crate::train::device_set::pack_pixels;
+use crate::train::trainer::{Chunk, Cursor, Position, Totals};
+use crate::weights::{self, Snapshot};
+
+/// Units per workgroup (WebGPU allows 256; 64 keeps SwiftShader's task split even).
+const WORKGROUP: u32 = 64;
+/// The largest batch the fused step takes (one dispatch covers a batch's words).
+pub const MAX_BATCH: usize = 8_192;
+
+type Handle = cubecl::server::Handle;
+
+/// The cubecl client of a burn wgpu device (the same queue burn itself uses), or `None` for
+/// other devices.
+pub fn wgpu_client(device: &Device) -> Option<cubecl::client::Client> {
+    use burn_dispatch::DispatchDevice;
+    match device.as_dispatch().clone().inner() {
+        DispatchDevice::Cube(cube) if matches!(cube, cubecl::Device::Wgpu(_)) => Some(cube.client()),
+        _ => None,
+    }
+}
+
+fn device_error(e: impl std::fmt::Debug) -> Error {
+    Error::Device(format!("{e:?}"))
+}
+
+pub struct FusedTrainer {
+    config: TrainConfig,
+    device: Device,
+    client: cubecl::client::Client,
+    layout: Layout,
+    train_len: usize,
+    cursor: Cursor,
+    /// The epoch whose shuffle `order` holds.
+    order_epoch: usize,
+    train_x: Handle,
+    labels: Handle,
+    order: Handle,
+    params: Handle,
+    m: Handle,
+    v: Handle,
+    acts: Handle,
+    deltas: Handle,
+    stats: Handle,
+    sums: Handle,
+}
+
+impl FusedTrainer {
+    /// A trainer on the wgpu `device` for a new run (the seeded initial model) or one continued
+    /// from a checkpoint.
+    pub async fn start(config: &TrainConfig, train: &Dataset, device: &Device, resume: Option<&Checkpoint>) -> Result<Self> {
+        config.validate()?;
+        let device = device.clone().without_autodiff();
+        let client = wgpu_client(&device)
+            .ok_or_else(|| ConfigError::Invalid("the fused step needs a wgpu (GPU) device".into()))?;
+        if train.is_empty() {
+            return Err(ConfigError::Invalid("the training set is empty".into()).into());
+        }
+        if config.batch_size > MAX_BATCH {
+            return Err(ConfigError::Invalid(format!(
+                "the fused GPU step takes batches of at most {MAX_BATCH} images"
+            ))
+            .into());
+        }
+        let layout = Layout::new(&config.model.widths(), config.batch_size.min(train.len()));
+        let (snapshot, moments, epoch) = match resume {
+            Some(c) => {
+                let m: Vec<_> = c.moments.iter().map(|(n, m, _)| (n.clone(), shape_of(&c.weights, n), m.clone())).collect();
+                let v: Vec<_> = c.moments.iter().map(|(n, _, v)| (n.clone(), shape_of(&c.weights, n), v.clone())).collect();
+                (c.weights.clone(), Some((m, v)), c.epoch)
+            }
+            None => {
+                let model = crate::train::engine::initial_model(config)?;
+                (weights::snapshot(&model).await?, None, 0)
+            }
+        };
+        let packed = layout.pack(&snapshot.tensors).map_err(crate::error::WeightsError::Mismatch)?;
+        let (m, v) = match moments {
+            Some((m, v)) => (
+                layout.pack(&m).map_err(crate::error::WeightsError::Mismatch)?,
+                layout.pack(&v).map_err(crate::error::WeightsError::Mismatch)?,
+            ),
+            None => (vec![0.0; layout.params_len], vec![0.0; layout.params_len]),
+        };
+        let words: Vec<u32> = pack_pixels(train.pixels()).into_iter().map(|w| w as u32).collect();
+        let labels: Vec<u32> = train.labels().iter().map(|&l| l as u32).collect();
+        let position = Position::start(epoch, train.len(), config.batch_size);
+        let cursor = Cursor::new(position, train.len(), config.seed);
+        let order: Vec<u32> = cursor.order.iter().map(|&i| i as u32).collect();
+        let f32s = |v: &[f32]| client.create_from_slice(f32::as_bytes(v));
+        let u32s = |v: &[u32]| client.create_from_slice(u32::as_bytes(v));
+        Ok(Self {
+            train_x: u32s(&words),
+            labels: u32s(&labels),
+            order: u32s(&order),
+            params: f32s(&packed),
+            m: f32s(&m),
+            v: f32s(&v),
+            acts: client.empty(layout.acts_len * 4),
+            deltas: client.empty(layout.deltas_len * 4),
+            stats: client.empty(train.len() * 2 * 4),
+            sums: client.empty(2 * 4),
+            order_epoch: epoch,
+            train_len: train.len(),
+            cursor,
+            layout,
+            config: config.clone(),
+            device,
+            client,
+        })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn position(&self) -> Position {
+        self.cursor.position
+    }
+
+    /// The wgpu device (without autodiff).
+    pub fn device(&self) -> Device {
+        self.device.clone()
+    }
+
+    /// Trains at most `max_batches` batches, never past the end of the current epoch: the
+    /// launches of every step, then one read of the chunk's loss and hits.
+    pub async fn run(&mut self, max_batches: usize) -> Result<Chunk> {
+        if self.cursor.position.epoch >= self.config.epochs {
+            return Err(ConfigError::Invalid("training already finished".into()).into());
+        }
+        if self.order_epoch != self.cursor.position.epoch {
+            let order: Vec<u32> = self.cursor.order.iter().map(|&i| i as u32).collect();
+            self.order = self.client.create_from_slice(u32::as_bytes(&order));
+            self.order_epoch = self.cursor.position.epoch;
+        }
+        let todo = self.cursor.chunk_len(max_batches);
+        let p = self.cursor.position;
+        let (from, _) = p.batch_rows(self.config.batch_size, self.train_len);
+        let mut samples = 0u64;
+        let mut lr = self.config.learning_rate;
+        for _ in 0..todo {
+            lr = self.step();
+            let (start, end) = self.cursor.position.batch_rows(self.config.batch_size, self.train_len);
+            samples += (end - start) as u64;
+            self.cursor.position.batch += 1;
+            self.cursor.position.steps += 1;
+        }
+        let to = from + samples as usize;
+        unsafe {
+            kernels::sum_stats::launch_unchecked(
+                &self.client,
+                CubeCount::Static(1, 1, 1),
+                CubeDim::new_1d(1),
+                BufferArg::from_raw_parts(self.stats.clone(), self.train_len * 2),
+                BufferArg::from_raw_parts(self.sums.clone(), 2),
+                from as u32,
+                to as u32,
+            );
+        }
+        let bytes = self.client.read_async(vec![self.sums.clone()]).await.map_err(device_error)?;
+        let sums = f32::from_bytes(&bytes[0]);
+        let totals = Totals {
+            loss: sums.first().copied().unwrap_or(f32::NAN) as f64,
+            correct: sums.get(1).copied().unwrap_or(0.0) as f64,
+            samples,
+        };
+        if !totals.loss.is_finite() {
+            return Err(Error::Diverged);
+        }
+        Ok(self.cursor.finish_chunk(todo, totals, &self.config, lr))
+    }
+
+    /// Launches one training step on the next batch; returns its learning rate.
+    fn step(&self) -> f64 {
+        let c = &self.config;
+        let l = &self.layout;
+        let w = &l.widths;
+        let layers = l.layers();
+        let p = self.cursor.position;
+        let (start, end) = p.batch_rows(c.batch_size, self.train_len);
+        let rows = (end - start) as u32;
+        let lr = c.learning_rate_at(p.steps, p.batches_per_epoch);
+        let adam = AdamStep::new(lr, p.steps + 1, c.weight_decay);
+        let threshold = noise::drop_threshold(c.model.dropout);
+        let keep = noise::keep_scale(c.model.dropout);
+        let units = |n: usize| CubeCount::Static(n.div_ceil(WORKGROUP as usize) as u32, 1, 1);
+        let dim = CubeDim::new_1d(WORKGROUP);
+        let tiles = |a: usize, b: usize| a.div_ceil(kernels::TILE as usize) * b.div_ceil(kernels::TILE as usize);
+        let buf = |h: &Handle, len: usize| unsafe { BufferArg::from_raw_parts(h.clone(), len) };
+        let client = &self.client;
+        let (acts, params, deltas) = (l.acts_len, l.params_len, l.deltas_len);
+        // SAFETY (every launch below): each kernel guards its writes by `rows` and the layer's
+        // widths, and reads only clamped indices inside the buffers sized by `Layout`.
+        unsafe {
+            kernels::gather::launch_unchecked(
+                client,
+                units(rows as usize * 196),
+                dim,
+                buf(&self.train_x, self.train_len * 196),
+                buf(&self.order, self.train_len),
+                buf(&self.acts, acts),
+                rows,
+                start as u32,
+                noise::key(c.seed, p.epoch, p.batch, Stream::Flip),
+                c.augment_flip as u32,
+            );
+            for k in 0..layers - 1 {
+                kernels::dense::launch_unchecked(
+                    client,
+                    units(tiles(rows as usize, w[k + 1])),
+                    dim,
+                    buf(&self.acts, acts),
+                    buf(&self.params, params),
+                    rows,
+                    w[k] as u32,
+                    w[k + 1] as u32,
+                    l.input[k] as u32,
+                    l.input[k + 1] as u32,
+                    l.weight[k] as u32,
+                    l.bias[k] as u32,
+                    threshold,
+                    keep,
+                    noise::key(c.seed, p.epoch, p.batch, Stream::Dropout(k)),
+                );
+            }
+            let last = layers - 1;
+            kernels::head::launch_unchecked(
+                client,
+                units(rows as usize),
+                dim,
+                buf(&self.acts, acts),
+                buf(&self.params, params),
+                buf(&self.deltas, deltas),
+                buf(&self.stats, self.train_len * 2),
+                buf(&self.labels, self.train_len),
+                buf(&self.order, self.train_len),
+                rows,
+                w[last] as u32,
+                l.input[last] as u32,
+                l.weight[last] as u32,
+                l.bias[last] as u32,
+                l.delta[last] as u32,
+                start as u32,
+                start as u32,
+                c.label_smoothing as f32,
+                1.0 / rows as f32,
+            );
+            for k in (0..layers - 1).rev() {
+                kernels::backward::launch_unchecked(
+                    client,
+                    units(tiles(rows as usize, w[k + 1])),
+                    dim,
+                    buf(&self.acts, acts),
+                    buf(&self.params, params),
+                    buf(&self.deltas, deltas),
+                    rows,
+                    w[k + 1] as u32,
+                    w[k + 2] as u32,
+                    l.input[k + 1] as u32,
+                    l.delta[k + 1] as u32,
+                    l.delta[k] as u32,
+                    l.weight[k + 1] as u32,
+                    keep,
+                );
+            }
+            for k in 0..layers {
+                kernels::adam::launch_unchecked(
+                    client,
+                    units(tiles(w[k], w[k + 1]) + w[k + 1].div_ceil(kernels::TILE as usize)),
+                    dim,
+                    buf(&self.params, params),
+                    buf(&self.m, params),
+                    buf(&self.v, params),
+                    buf(&self.acts, acts),
+                    buf(&self.deltas, deltas),
+                    rows,
+                    w[k] as u32,
+                    w[k + 1] as u32,
+                    l.input[k] as u32,
+                    l.delta[k] as u32,
+                    l.weight[k] as u32,
+                    l.bias[k] as u32,
+                    adam.lr_t,
+                    adam.eps_t,
+                    adam.weight_decay,
+                );
+            }
+        }
+        lr
+    }
+
+    async fn read(&self, handles: Vec<Handle>) -> Result<Vec<Vec<f32>>> {
+        let bytes = self.client.read_async(handles).await.map_err(device_error)?;
+        Ok(bytes.iter().map(|b| f32::from_bytes(b).to_vec()).collect())
+    }
+
+    fn snapshot(&self, packed: &[f32]) -> Snapshot {
+        Snapshot {
+            config: MlpConfig {
+                hidden: self.config.model.hidden.clone(),
+                dropout: self.config.model.dropout,
+            },
+            tensors: self.layout.unpack(packed),
+            metadata: Default::default(),
+        }
+    }
+
+    /// The current parameters as a burn model on the training device.
+    pub async fn model(&self) -> Result<Mlp> {
+        let packed = self.read(vec![self.params.clone()]).await?;
+        Ok(self.snapshot(&packed[0]).to_model(&self.device)?)
+    }
+
+    /// Weights, moments and position in one read.
+    pub async fn checkpoint(&self, train_limit: Option<usize>) -> Result<Checkpoint> {
+        let mut read = self
+            .read(vec![self.params.clone(), self.m.clone(), self.v.clone()])
+            .await?
+            .into_iter();
+        let (params, m, v) = (
+            read.next().unwrap_or_default(),
+            read.next().unwrap_or_default(),
+            read.next().unwrap_or_default(),
+        );
+        let moments = self
+            .layout
+            .unpack(&m)
+            .into_iter()
+            .zip(self.layout.unpack(&v))
+            .map(|((name, _, m), (_, _, v))| (name, m, v))
+            .collect();
+        Ok(Checkpoint {
+            config: self.config.clone(),
+            epoch: self.cursor.position.epoch,
+            adam_steps: self.cursor.position.steps,
+            train_limit,
+            weights: self.snapshot(&params),
+            moments,
+        })
+    }
+}
+
+fn shape_of(snapshot: &Snapshot, name: &str) -> Vec<usize> {
+    snapshot
+        .tensors
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, s, _)| s.clone())
+        .unwrap_or_default()
+}

@@ -32,8 +32,27 @@ fn split_hint(name: &str) -> Option<bool> {
     }
 }
 
+/// A CSV by name, or text bytes in a file whose name does not say IDX. A file named like an IDX
+/// file (.gz, ubyte, idx) is read as one, so its errors speak of IDX, not of CSV columns.
 fn is_csv(name: &str, bytes: &[u8]) -> bool {
-    name.to_ascii_lowercase().ends_with(".csv") || bytes.first().is_some_and(|b| b.is_ascii_alphanumeric() && *b != 0)
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".csv") {
+        return !idx::is_gzip(bytes);
+    }
+    let idx_named = lower.ends_with(".gz") || lower.contains("ubyte") || lower.contains("idx");
+    !idx_named && !idx::is_gzip(bytes) && bytes.first().is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// Which IDX kind the name says ("...labels...", "...images..."), if it says.
+fn named_kind(name: &str) -> Option<idx::Kind> {
+    let lower = name.to_ascii_lowercase();
+    if lower.contains("label") {
+        Some(idx::Kind::Labels)
+    } else if lower.contains("image") {
+        Some(idx::Kind::Images)
+    } else {
+        None
+    }
 }
 
 fn parse_part(name: &str, bytes: &[u8]) -> Result<Part, DataError> {
@@ -49,9 +68,20 @@ fn parse_part(name: &str, bytes: &[u8]) -> Result<Part, DataError> {
             labels: None,
         });
     }
-    let raw = idx::maybe_gunzip(name, bytes)?;
-    if raw.len() >= 4 && raw[..4] == [0, 0, 8, 1] {
-        let labels = idx::parse_labels(name, &raw)?;
+    // The magic number says what the file holds; a name that says otherwise is an error of its own.
+    let found = idx::peek_magic(name, bytes)?.and_then(idx::Kind::of_magic);
+    let named = named_kind(name);
+    if let (Some(n), Some(f)) = (named, found)
+        && n != f
+    {
+        return Err(DataError::WrongKind {
+            file: name.into(),
+            named: n.noun(),
+            found: f.noun(),
+        });
+    }
+    if found.or(named) == Some(idx::Kind::Labels) {
+        let labels = idx::parse_labels(name, bytes)?;
         return Ok(Part {
             name: name.into(),
             role: Role::Labels,
@@ -61,7 +91,7 @@ fn parse_part(name: &str, bytes: &[u8]) -> Result<Part, DataError> {
             labels: Some(labels),
         });
     }
-    let images = idx::parse_images(name, &raw)?;
+    let images = idx::parse_images(name, bytes)?;
     Ok(Part {
         name: name.into(),
         role: Role::Images,

@@ -1,0 +1,237 @@
+//! Test images rendered the way people draw them on the page's pad, to measure the model along
+//! the path a drawing takes (`draw::prepare`) rather than on the dataset's own photographs.
+//!
+//! A Fashion-MNIST image is a photograph of a product; a drawing is a shape made of strokes.
+//! Two renderings bracket what people draw: the garment's filled silhouette, and its outline
+//! only (a closed line at the pad's stroke width with an empty interior), each drawn on a pad-
+//! sized canvas in the pad's ink and then prepared exactly as a drawing is.
+
+use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+
+/// The pad's canvas side in pixels (www/index.html) and its default brush (www/index.html).
+pub const PAD_SIDE: usize = 280;
+pub const PAD_BRUSH: f32 = 22.0;
+/// The pad's ink level (pad.js INK, #f4f4f4) on black paper.
+const INK: u8 = 0xf4;
+/// A dataset pixel at or above this is part of the garment.
+const GARMENT: u8 = 12;
+
+/// How a test image becomes a drawing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendering {
+    /// The garment's shape, filled with ink.
+    Silhouette,
+    /// The garment's outline at the pad's stroke width, nothing inside.
+    Outline,
+}
+
+impl std::str::FromStr for Rendering {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "silhouette" => Ok(Rendering::Silhouette),
+            "outline" => Ok(Rendering::Outline),
+            other => Err(format!("unknown rendering '{other}' (expected silhouette or outline)")),
+        }
+    }
+}
+
+/// The garment's mask on the 28×28 grid, with enclosed holes filled (a silhouette has none).
+fn garment_mask(image: &[u8]) -> Vec<bool> {
+    let mask: Vec<bool> = image.iter().map(|&p| p >= GARMENT).collect();
+    fill_enclosed(&mask, IMAGE_SIDE, IMAGE_SIDE)
+}
+
+/// `mask` with every region of `false` that does not touch the border set to `true`.
+pub fn fill_enclosed(mask: &[bool], width: usize, height: usize) -> Vec<bool> {
+    let mut outside = vec![false; mask.len()];
+    let mut stack: Vec<usize> = (0..width)
+        .flat_map(|x| [x, (height - 1) * width + x])
+        .chain((0..height).flat_map(|y| [y * width, y * width + width - 1]))
+        .filter(|&i| !mask[i])
+        .collect();
+    while let Some(i) = stack.pop() {
+        if outside[i] || mask[i] {
+            continue;
+        }
+        outside[i] = true;
+        let (x, y) = (i % width, i / width);
+        if x > 0 {
+            stack.push(i - 1);
+        }
+        if x + 1 < width {
+            stack.push(i + 1);
+        }
+        if y > 0 {
+            stack.push(i - width);
+        }
+        if y + 1 < height {
+            stack.push(i + width);
+        }
+    }
+    outside.iter().map(|&o| !o).collect()
+}
+
+/// The mask at pad resolution: bilinear upsampling of the 28×28 mask, cut at one half, which
+/// gives the smooth edge a hand would draw rather than 10-pixel steps.
+fn upsample(mask: &[bool]) -> Vec<bool> {
+    let scale = IMAGE_SIDE as f32 / PAD_SIDE as f32;
+    let at = |x: isize, y: isize| -> f32 {
+        if x < 0 || y < 0 || x >= IMAGE_SIDE as isize || y >= IMAGE_SIDE as isize {
+            0.0
+        } else if mask[y as usize * IMAGE_SIDE + x as usize] {
+            1.0
+        } else {
+            0.0
+        }
+    };
+    let mut out = vec![false; PAD_SIDE * PAD_SIDE];
+    for py in 0..PAD_SIDE {
+        let fy = (py as f32 + 0.5) * scale - 0.5;
+        let (y0, ty) = (fy.floor() as isize, fy - fy.floor());
+        for px in 0..PAD_SIDE {
+            let fx = (px as f32 + 0.5) * scale - 0.5;
+            let (x0, tx) = (fx.floor() as isize, fx - fx.floor());
+            let top = at(x0, y0) * (1.0 - tx) + at(x0 + 1, y0) * tx;
+            let bottom = at(x0, y0 + 1) * (1.0 - tx) + at(x0 + 1, y0 + 1) * tx;
+            out[py * PAD_SIDE + px] = top * (1.0 - ty) + bottom * ty >= 0.5;
+        }
+    }
+    out
+}
+
+/// Distance (in pixels, chamfer 3-4 approximation of Euclidean) from every pixel to the nearest
+/// pixel where `edge` is true.
+fn distance_to(edge: &[bool], width: usize, height: usize) -> Vec<f32> {
+    const FAR: f32 = 1e9;
+    let (straight, diagonal) = (1.0f32, std::f32::consts::SQRT_2);
+    let mut d: Vec<f32> = edge.iter().map(|&e| if e { 0.0 } else { FAR }).collect();
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            let mut best = d[i];
+            if x > 0 {
+                best = best.min(d[i - 1] + straight);
+            }
+            if y > 0 {
+                best = best.min(d[i - width] + straight);
+                if x > 0 {
+                    best = best.min(d[i - width - 1] + diagonal);
+                }
+                if x + 1 < width {
+                    best = best.min(d[i - width + 1] + diagonal);
+                }
+            }
+            d[i] = best;
+        }
+    }
+    for y in (0..height).rev() {
+        for x in (0..width).rev() {
+            let i = y * width + x;
+            let mut best = d[i];
+            if x + 1 < width {
+                best = best.min(d[i + 1] + straight);
+            }
+            if y + 1 < height {
+                best = best.min(d[i + width] + straight);
+                if x + 1 < width {
+                    best = best.min(d[i + width + 1] + diagonal);
+                }
+                if x > 0 {
+                    best = best.min(d[i + width - 1] + diagonal);
+                }
+            }
+            d[i] = best;
+        }
+    }
+    d
+}
+
+/// A 28×28 dataset image drawn on a pad-sized canvas as RGBA, the way `draw::prepare` receives
+/// the pad's pixels. `None` when the image has no garment pixels to draw.
+pub fn render(image: &[u8], rendering: Rendering) -> Option<Vec<u8>> {
+    if image.len() != IMAGE_PIXELS {
+        return None;
+    }
+    let shape = upsample(&garment_mask(image));
+    if !shape.iter().any(|&s| s) {
+        return None;
+    }
+    let inked: Vec<bool> = match rendering {
+        Rendering::Silhouette => shape,
+        Rendering::Outline => {
+            // The shape's edge: shape pixels next to a non-shape pixel (or the canvas border).
+            let edge: Vec<bool> = (0..shape.len())
+                .map(|i| {
+                    let (x, y) = (i % PAD_SIDE, i / PAD_SIDE);
+                    shape[i]
+                        && (x == 0
+                            || y == 0
+                            || x + 1 == PAD_SIDE
+                            || y + 1 == PAD_SIDE
+                            || !shape[i - 1]
+                            || !shape[i + 1]
+                            || !shape[i - PAD_SIDE]
+                            || !shape[i + PAD_SIDE])
+                })
+                .collect();
+            // A stroke along it, centred on the edge, as wide as the pad's brush.
+            distance_to(&edge, PAD_SIDE, PAD_SIDE)
+                .into_iter()
+                .map(|d| d <= PAD_BRUSH / 2.0)
+                .collect()
+        }
+    };
+    let mut rgba = vec![0u8; PAD_SIDE * PAD_SIDE * 4];
+    for (i, &ink) in inked.iter().enumerate() {
+        let v = if ink { INK } else { 0 };
+        rgba[i * 4..i * 4 + 4].copy_from_slice(&[v, v, v, 255]);
+    }
+    Some(rgba)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 28×28 image of a hollow square ring of garment pixels (rows/cols 6..22).
+    fn ring() -> Vec<u8> {
+        let mut img = vec![0u8; IMAGE_PIXELS];
+        for y in 6..22 {
+            for x in 6..22 {
+                let border = y == 6 || y == 21 || x == 6 || x == 21;
+                img[y * IMAGE_SIDE + x] = if border { 200 } else { 0 };
+            }
+        }
+        img
+    }
+
+    fn ink(rgba: &[u8]) -> usize {
+        rgba.chunks(4).filter(|p| p[0] > 0).count()
+    }
+
+    #[test]
+    fn enclosed_holes_are_filled_but_open_bays_are_not() {
+        let mut mask = vec![false; 25];
+        for i in [6, 7, 8, 11, 13, 16, 17, 18] {
+            mask[i] = true; // a 3x3 ring around pixel 12
+        }
+        assert!(fill_enclosed(&mask, 5, 5)[12]);
+        mask[17] = false; // open the ring at the bottom
+        assert!(!fill_enclosed(&mask, 5, 5)[12]);
+    }
+
+    #[test]
+    fn a_silhouette_is_filled_and_an_outline_is_a_stroke_around_it() {
+        let silhouette = render(&ring(), Rendering::Silhouette).unwrap();
+        let outline = render(&ring(), Rendering::Outline).unwrap();
+        let centre = (PAD_SIDE / 2 * PAD_SIDE + PAD_SIDE / 2) * 4;
+        assert_eq!(silhouette[centre], INK, "the ring's hole is part of the garment's shape");
+        assert_eq!(outline[centre], 0, "an outline leaves the inside empty");
+        // The square is 160 pad pixels a side: its outline is about 4 × 160 × 22 pixels of ink.
+        let stroke = ink(&outline) as f32;
+        assert!((0.7 * 4.0 * 160.0 * PAD_BRUSH..1.3 * 4.0 * 160.0 * PAD_BRUSH).contains(&stroke), "{stroke}");
+        assert!(ink(&silhouette) > ink(&outline));
+        assert!(render(&vec![0; IMAGE_PIXELS], Rendering::Outline).is_none());
+    }
+}

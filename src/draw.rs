@@ -53,15 +53,35 @@ const BLANK_CONTRAST: f32 = 0.08;
 /// Sources larger than this (per side) are refused: a phone photo is ~4000, so this is generous.
 const MAX_SIDE: usize = 16_384;
 
-/// Prepares a bitmap for the model. A blank picture is `DrawError::Blank`, never a garment.
+/// Prepares a drawing from the pad, drawn with a brush `brush` pixels wide: as `prepare`, and an
+/// outline that closes on itself is filled, because the dataset's garments are solid shapes and
+/// people draw them as outlines (a pair of trousers drawn as a closed line otherwise reads as a
+/// dress). The line's centre is where the hand meant the edge, so the line's outer half goes.
+pub fn prepare_drawing(bitmap: &Bitmap, brush: f32) -> Result<Prepared, DrawError> {
+    prepare_with(bitmap, Some(brush))
+}
+
+/// Prepares a bitmap (an uploaded picture) for the model. A blank picture is
+/// `DrawError::Blank`, never a garment.
 pub fn prepare(bitmap: &Bitmap) -> Result<Prepared, DrawError> {
+    prepare_with(bitmap, None)
+}
+
+/// The ink level given to the inside of a closed outline, relative to the strongest stroke.
+const FILL_LEVEL: f32 = 1.0;
+
+/// `prepare` (`fill: None`) or `prepare_drawing` (`fill: Some(brush)`); both exist to compare.
+pub fn prepare_with(bitmap: &Bitmap, fill: Option<f32>) -> Result<Prepared, DrawError> {
     let (w, h) = (bitmap.width, bitmap.height);
     let Reading {
-        ink,
+        mut ink,
         inverted,
         strongest,
         ..
     } = read(bitmap)?;
+    if let Some(brush) = fill {
+        fill_outlines(&mut ink, w, h, strongest, brush);
+    }
     let (x0, y0, bw, bh) = bounding_box(&ink, w, h, strongest * INK_THRESHOLD).ok_or(DrawError::Blank)?;
     let crop: Vec<f32> = (y0..y0 + bh)
         .flat_map(|y| ink[y * w + x0..y * w + x0 + bw].iter().map(move |&v| v / strongest))
@@ -108,6 +128,107 @@ pub fn prepare_picture(bitmap: &Bitmap) -> Result<Prepared, DrawError> {
         source_box: (0, 0, IMAGE_SIDE, IMAGE_SIDE),
         inverted,
     })
+}
+
+/// Fills every region the ink encloses and trims the enclosing line to its inner half: a line
+/// drawn along an edge with a brush `brush` wide covers the edge ± brush/2. Ink farther from a
+/// filled region than a brush width (strokes drawn as parts, not as outlines) stays as it is.
+fn fill_outlines(ink: &mut [f32], w: usize, h: usize, strongest: f32, brush: f32) {
+    let drawn: Vec<bool> = ink.iter().map(|&v| v > strongest * INK_THRESHOLD).collect();
+    let inside: Vec<bool> = fill_enclosed(&drawn, w, h)
+        .into_iter()
+        .zip(&drawn)
+        .map(|(enclosed, &d)| enclosed && !d)
+        .collect();
+    if !inside.iter().any(|&i| i) {
+        return;
+    }
+    let from_inside = distance_to(&inside, w, h);
+    let half = brush / 2.0;
+    for i in 0..ink.len() {
+        if inside[i] {
+            ink[i] = strongest * FILL_LEVEL;
+        } else if drawn[i] && from_inside[i] > half && from_inside[i] <= brush + 1.0 {
+            ink[i] = 0.0;
+        }
+    }
+}
+
+/// `mask` with every region of `false` that does not touch the border set to `true`.
+pub fn fill_enclosed(mask: &[bool], width: usize, height: usize) -> Vec<bool> {
+    let mut outside = vec![false; mask.len()];
+    let mut stack: Vec<usize> = (0..width)
+        .flat_map(|x| [x, (height - 1) * width + x])
+        .chain((0..height).flat_map(|y| [y * width, y * width + width - 1]))
+        .filter(|&i| !mask[i])
+        .collect();
+    while let Some(i) = stack.pop() {
+        if outside[i] || mask[i] {
+            continue;
+        }
+        outside[i] = true;
+        let (x, y) = (i % width, i / width);
+        if x > 0 {
+            stack.push(i - 1);
+        }
+        if x + 1 < width {
+            stack.push(i + 1);
+        }
+        if y > 0 {
+            stack.push(i - width);
+        }
+        if y + 1 < height {
+            stack.push(i + width);
+        }
+    }
+    outside.iter().map(|&o| !o).collect()
+}
+
+/// Distance (in pixels, chamfer 3-4 approximation of Euclidean) from every pixel to the nearest
+/// pixel where `edge` is true.
+pub fn distance_to(edge: &[bool], width: usize, height: usize) -> Vec<f32> {
+    const FAR: f32 = 1e9;
+    let (straight, diagonal) = (1.0f32, std::f32::consts::SQRT_2);
+    let mut d: Vec<f32> = edge.iter().map(|&e| if e { 0.0 } else { FAR }).collect();
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            let mut best = d[i];
+            if x > 0 {
+                best = best.min(d[i - 1] + straight);
+            }
+            if y > 0 {
+                best = best.min(d[i - width] + straight);
+                if x > 0 {
+                    best = best.min(d[i - width - 1] + diagonal);
+                }
+                if x + 1 < width {
+                    best = best.min(d[i - width + 1] + diagonal);
+                }
+            }
+            d[i] = best;
+        }
+    }
+    for y in (0..height).rev() {
+        for x in (0..width).rev() {
+            let i = y * width + x;
+            let mut best = d[i];
+            if x + 1 < width {
+                best = best.min(d[i + 1] + straight);
+            }
+            if y + 1 < height {
+                best = best.min(d[i + width] + straight);
+                if x + 1 < width {
+                    best = best.min(d[i + width + 1] + diagonal);
+                }
+                if x > 0 {
+                    best = best.min(d[i + width - 1] + diagonal);
+                }
+            }
+            d[i] = best;
+        }
+    }
+    d
 }
 
 /// A checked bitmap's grey levels and ink, with its polarity; blank pictures stop here.
@@ -269,6 +390,17 @@ fn smooth(frame: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enclosed_holes_are_filled_but_open_bays_are_not() {
+        let mut mask = vec![false; 25];
+        for i in [6, 7, 8, 11, 13, 16, 17, 18] {
+            mask[i] = true; // a 3x3 ring around pixel 12
+        }
+        assert!(fill_enclosed(&mask, 5, 5)[12]);
+        mask[17] = false; // open the ring at the bottom
+        assert!(!fill_enclosed(&mask, 5, 5)[12]);
+    }
 
     #[test]
     fn resample_line_keeps_the_mean() {

@@ -39,37 +39,7 @@ impl std::str::FromStr for Rendering {
 /// The garment's mask on the 28×28 grid, with enclosed holes filled (a silhouette has none).
 fn garment_mask(image: &[u8]) -> Vec<bool> {
     let mask: Vec<bool> = image.iter().map(|&p| p >= GARMENT).collect();
-    fill_enclosed(&mask, IMAGE_SIDE, IMAGE_SIDE)
-}
-
-/// `mask` with every region of `false` that does not touch the border set to `true`.
-pub fn fill_enclosed(mask: &[bool], width: usize, height: usize) -> Vec<bool> {
-    let mut outside = vec![false; mask.len()];
-    let mut stack: Vec<usize> = (0..width)
-        .flat_map(|x| [x, (height - 1) * width + x])
-        .chain((0..height).flat_map(|y| [y * width, y * width + width - 1]))
-        .filter(|&i| !mask[i])
-        .collect();
-    while let Some(i) = stack.pop() {
-        if outside[i] || mask[i] {
-            continue;
-        }
-        outside[i] = true;
-        let (x, y) = (i % width, i / width);
-        if x > 0 {
-            stack.push(i - 1);
-        }
-        if x + 1 < width {
-            stack.push(i + 1);
-        }
-        if y > 0 {
-            stack.push(i - width);
-        }
-        if y + 1 < height {
-            stack.push(i + width);
-        }
-    }
-    outside.iter().map(|&o| !o).collect()
+    crate::draw::fill_enclosed(&mask, IMAGE_SIDE, IMAGE_SIDE)
 }
 
 /// The mask at pad resolution: bilinear upsampling of the 28×28 mask, cut at one half, which
@@ -98,53 +68,6 @@ fn upsample(mask: &[bool]) -> Vec<bool> {
         }
     }
     out
-}
-
-/// Distance (in pixels, chamfer 3-4 approximation of Euclidean) from every pixel to the nearest
-/// pixel where `edge` is true.
-fn distance_to(edge: &[bool], width: usize, height: usize) -> Vec<f32> {
-    const FAR: f32 = 1e9;
-    let (straight, diagonal) = (1.0f32, std::f32::consts::SQRT_2);
-    let mut d: Vec<f32> = edge.iter().map(|&e| if e { 0.0 } else { FAR }).collect();
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            let mut best = d[i];
-            if x > 0 {
-                best = best.min(d[i - 1] + straight);
-            }
-            if y > 0 {
-                best = best.min(d[i - width] + straight);
-                if x > 0 {
-                    best = best.min(d[i - width - 1] + diagonal);
-                }
-                if x + 1 < width {
-                    best = best.min(d[i - width + 1] + diagonal);
-                }
-            }
-            d[i] = best;
-        }
-    }
-    for y in (0..height).rev() {
-        for x in (0..width).rev() {
-            let i = y * width + x;
-            let mut best = d[i];
-            if x + 1 < width {
-                best = best.min(d[i + 1] + straight);
-            }
-            if y + 1 < height {
-                best = best.min(d[i + width] + straight);
-                if x + 1 < width {
-                    best = best.min(d[i + width + 1] + diagonal);
-                }
-                if x > 0 {
-                    best = best.min(d[i + width - 1] + diagonal);
-                }
-            }
-            d[i] = best;
-        }
-    }
-    d
 }
 
 /// A 28×28 dataset image drawn on a pad-sized canvas as RGBA, the way `draw::prepare` receives
@@ -176,7 +99,7 @@ pub fn render(image: &[u8], rendering: Rendering) -> Option<Vec<u8>> {
                 })
                 .collect();
             // A stroke along it, centred on the edge, as wide as the pad's brush.
-            distance_to(&edge, PAD_SIDE, PAD_SIDE)
+            crate::draw::distance_to(&edge, PAD_SIDE, PAD_SIDE)
                 .into_iter()
                 .map(|d| d <= PAD_BRUSH / 2.0)
                 .collect()
@@ -211,17 +134,6 @@ mod tests {
     }
 
     #[test]
-    fn enclosed_holes_are_filled_but_open_bays_are_not() {
-        let mut mask = vec![false; 25];
-        for i in [6, 7, 8, 11, 13, 16, 17, 18] {
-            mask[i] = true; // a 3x3 ring around pixel 12
-        }
-        assert!(fill_enclosed(&mask, 5, 5)[12]);
-        mask[17] = false; // open the ring at the bottom
-        assert!(!fill_enclosed(&mask, 5, 5)[12]);
-    }
-
-    #[test]
     fn a_silhouette_is_filled_and_an_outline_is_a_stroke_around_it() {
         let silhouette = render(&ring(), Rendering::Silhouette).unwrap();
         let outline = render(&ring(), Rendering::Outline).unwrap();
@@ -234,4 +146,18 @@ mod tests {
         assert!(ink(&silhouette) > ink(&outline));
         assert!(render(&vec![0; IMAGE_PIXELS], Rendering::Outline).is_none());
     }
+}
+
+/// A test image as the model sees it after being drawn on the pad: rendered, then prepared as
+/// the page prepares a drawing (`fill`: closed outlines filled, as the page does). `None` when
+/// there is nothing to draw.
+pub fn as_drawing(image: &[u8], rendering: Rendering, fill: bool) -> Option<Vec<f32>> {
+    let rgba = render(image, rendering)?;
+    let bitmap = crate::draw::Bitmap {
+        width: PAD_SIDE,
+        height: PAD_SIDE,
+        layout: crate::draw::Layout::Rgba,
+        data: &rgba,
+    };
+    crate::draw::prepare_with(&bitmap, fill.then_some(PAD_BRUSH)).ok().map(|p| p.pixels)
 }

@@ -96,7 +96,7 @@ pub enum DataError {
 /// A weights file does not fit the model, or the model could not be serialised.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum WeightsError {
-    #[error("not a valid safetensors model file: {0}")]
+    #[error("not a model file this app can read: {0}")]
     Format(String),
     #[error("the model file does not match this model: {0}")]
     Mismatch(String),

@@ -70,3 +70,17 @@ pub async fn predict(model: &Mlp, pixels: &[f32], device: &Device) -> Result<Vec
         .map(|c| std::array::from_fn(|i| c[i]))
         .collect())
 }
+
+/// Loss, accuracy and confusion matrix of `model` on images given as `[0, 1]` floats (784 per
+/// image) with their labels: for inputs that are not dataset images (drawings).
+pub async fn evaluate_pixels(model: &Mlp, pixels: &[f32], labels: &[u8], device: &Device) -> Result<EvalReport> {
+    let probs = predict(model, pixels, device).await?;
+    let mut loss = 0.0f64;
+    let mut predictions = Vec::with_capacity(probs.len());
+    for (p, &label) in probs.iter().zip(labels) {
+        loss -= (p[label as usize].max(1e-12) as f64).ln();
+        let best = (0..NUM_CLASSES).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+        predictions.push(best as u8);
+    }
+    Ok(EvalReport::new(loss / labels.len().max(1) as f64, labels, predictions))
+}

@@ -15,8 +15,9 @@ use crate::error::WeightsError;
 use crate::model::{Mlp, MlpConfig};
 
 const FORMAT_KEY: &str = "format";
-/// Tensors under this prefix are a checkpoint's optimiser state, not model parameters.
-const OPTIMISER_PREFIX: &str = "adam.";
+/// Tensors under these prefixes are a checkpoint's training state (optimiser moments, the weights
+/// being trained when the model is their average), not the model's parameters.
+const TRAINING_STATE: [&str; 2] = ["adam.", "train."];
 
 /// `(name, shape, values)` of one tensor.
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
@@ -87,23 +88,10 @@ pub async fn snapshot(model: &Mlp) -> Result<Snapshot, WeightsError> {
 impl Snapshot {
     /// Serialises to safetensors bytes (little-endian f32), with the metadata in the header.
     pub fn to_safetensors(&self) -> Result<Vec<u8>, WeightsError> {
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
-            .tensors
-            .iter()
-            .map(|(n, s, v)| (n.clone(), s.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
-            .collect();
-        let views = bytes
-            .iter()
-            .map(|(n, s, b)| {
-                TensorView::new(Dtype::F32, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| WeightsError::Format(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let mut meta = self.metadata.clone();
         meta.insert(FORMAT_KEY.into(), FORMAT_VALUE.into());
         meta.insert("dropout".into(), self.config.dropout.to_string());
-        safetensors::serialize(views, Some(meta)).map_err(|e| WeightsError::Format(e.to_string()))
+        serialize(&self.tensors, meta)
     }
 
     /// Parses safetensors bytes, checking names, shapes and dtypes against an MLP layout. A
@@ -112,13 +100,18 @@ impl Snapshot {
         Self::from_safetensors_with_extra(bytes).map(|(snap, _)| snap)
     }
 
-    /// Like `from_safetensors`, also returning the optimiser tensors (`adam.*`) a checkpoint holds.
+    /// Like `from_safetensors`, also returning the training state a checkpoint holds (`adam.*`,
+    /// `train.*`).
     pub fn from_safetensors_with_extra(bytes: &[u8]) -> Result<(Self, Vec<NamedTensor>), WeightsError> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
         let metadata = header.metadata().clone().unwrap_or_default();
         let mut by_name: HashMap<String, TensorView> = st.tensors().into_iter().collect();
-        let optimiser_names: Vec<String> = by_name.keys().filter(|n| n.starts_with(OPTIMISER_PREFIX)).cloned().collect();
+        let optimiser_names: Vec<String> = by_name
+            .keys()
+            .filter(|n| TRAINING_STATE.iter().any(|p| n.starts_with(p)))
+            .cloned()
+            .collect();
         let mut extra = Vec::new();
         for name in optimiser_names {
             if let Some(view) = by_name.remove(&name) {
@@ -238,10 +231,80 @@ pub async fn to_bytes(model: &Mlp, metadata: HashMap<String, String>) -> Result<
     snap.to_safetensors()
 }
 
-/// Loads a model from safetensors bytes onto `device`.
+/// Loads a model from this project's safetensors bytes onto `device`.
 pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(Mlp, HashMap<String, String>), WeightsError> {
     let snap = Snapshot::from_safetensors(bytes)?;
     Ok((snap.to_model(device)?, snap.metadata))
+}
+
+/// Little-endian f32 tensors and text metadata as a safetensors file.
+fn serialize(tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Result<Vec<u8>, WeightsError> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, s, v)| (n.clone(), s.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            TensorView::new(Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| WeightsError::Format(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, Some(metadata)).map_err(|e| WeightsError::Format(e.to_string()))
+}
+
+/// Whether safetensors bytes say they were written by this project.
+fn is_ours(bytes: &[u8]) -> bool {
+    SafeTensors::read_metadata(bytes)
+        .ok()
+        .and_then(|(_, header)| header.metadata().as_ref().map(|m| m.get(FORMAT_KEY).map(String::as_str) == Some(FORMAT_VALUE)))
+        .unwrap_or(false)
+}
+
+/// Any model file a user may bring, named `name`: this project's own (a model or a training
+/// checkpoint), or PyTorch weights of this architecture (`torch.save(model.state_dict())` as
+/// .pt/.pth, or a PyTorch safetensors file, in the usual namings). A file that fits neither is an
+/// error that says what is wrong with it; nothing is half-loaded.
+pub fn read_model_file(name: &str, bytes: &[u8]) -> Result<Snapshot, WeightsError> {
+    let ours = match Snapshot::from_safetensors(bytes) {
+        Ok(snap) => return Ok(snap),
+        Err(e) if is_ours(bytes) => return Err(e),
+        Err(e) => e,
+    };
+    let tensors = match pytorch::read(name, bytes) {
+        Ok(t) => t,
+        // Neither format: say what our own reader saw when the bytes are safetensors.
+        Err(_) if SafeTensors::read_metadata(bytes).is_ok() => return Err(ours),
+        Err(e) => return Err(e),
+    };
+    let layers = pytorch::to_model_layers(&tensors)?;
+    // PyTorch files are taken for the reference network only: that is what the page trains and
+    // what a write-up's checkpoint of "this model" holds; anything else says which it is.
+    pytorch::check_widths(&layers, &MlpConfig::default().widths())?;
+    let widths = pytorch::widths(&layers);
+    let config = MlpConfig {
+        hidden: widths[1..widths.len() - 1].to_vec(),
+        dropout: MlpConfig::default().dropout,
+    };
+    config.validate().map_err(|e| WeightsError::Mismatch(e.to_string()))?;
+    if let Some((n, _, _)) = layers.iter().find(|(_, _, v)| v.iter().any(|x| !x.is_finite())) {
+        return Err(WeightsError::Mismatch(format!("{n} holds NaN or infinite values")));
+    }
+    Ok(Snapshot {
+        config,
+        tensors: layers,
+        metadata: HashMap::from([("source".to_string(), format!("PyTorch weights ({name})"))]),
+    })
+}
+
+impl Snapshot {
+    /// The model as a safetensors file PyTorch loads into the reference `nn.Sequential`
+    /// (Linear, ReLU, Dropout, ...): names `0.weight`, `0.bias`, `3.weight`..., weights `[out, in]`.
+    pub fn to_pytorch_safetensors(&self) -> Result<Vec<u8>, WeightsError> {
+        let tensors = pytorch::export(&self.tensors, self.config.dropout > 0.0);
+        serialize(&tensors, HashMap::from([("format".to_string(), "pt".to_string())]))
+    }
 }
 
 /// The metadata a trained model file carries, written the same way by the CLI and the browser:

@@ -1,12 +1,15 @@
-//! In-browser tests (wasm-bindgen-test in headless Chromium with SwiftShader WebGPU): a few
-//! training steps lower the loss on the CPU backend and on WebGPU, the two agree, and nothing
-//! reads tensors synchronously (that would panic on WebGPU).
+//! In-browser tests (wasm-bindgen-test in a dedicated worker of headless Chromium with
+//! SwiftShader's WebGPU): burn's autodiff trains on the CPU backend and on WebGPU alike, the fused
+//! WebGPU step agrees with burn's autodiff on the CPU step by step (gradients and parameters, a
+//! ragged last batch included), and nothing reads tensors synchronously (that would panic on
+//! WebGPU).
 #![cfg(target_arch = "wasm32")]
 
 use burn::tensor::Device;
 use fashion_mlp::data::Dataset;
 use fashion_mlp::model::MlpConfig;
-use fashion_mlp::train::{LrSchedule, TrainConfig, Trainer};
+use fashion_mlp::train::engine::StepKind;
+use fashion_mlp::train::{Engine, LrSchedule, TrainConfig};
 use fashion_mlp::weights;
 use wasm_bindgen_test::*;
 
@@ -39,62 +42,96 @@ fn config() -> TrainConfig {
     TrainConfig {
         model: MlpConfig {
             hidden: vec![64, 32],
-            dropout: 0.0,
+            dropout: 0.2,
         },
         epochs: 1,
-        batch_size: 64,
+        batch_size: 100,
         learning_rate: 0.003,
         schedule: LrSchedule::Constant,
         weight_decay: 0.0,
-        label_smoothing: 0.0,
-        augment_flip: false,
+        label_smoothing: 0.1,
+        augment_flip: true,
+        augment_shift: 2,
+        average: 0.99,
         seed: 7,
     }
 }
 
-/// Losses of each chunk of 2 batches, starting from the same weights on any device.
-async fn losses(device: &Device, initial: &[u8]) -> Vec<f64> {
-    let (model, _) = weights::from_bytes(initial, device).unwrap();
-    let mut trainer = Trainer::resume(config(), model, &synthetic(), device, 0).unwrap();
-    let mut out = Vec::new();
-    while !trainer.is_finished() {
-        out.push(trainer.run(2).await.unwrap().stats.loss);
-    }
-    out
-}
-
-async fn initial_weights() -> Vec<u8> {
-    let cpu = fashion_mlp::backend::cpu();
-    cpu.seed(3);
-    let model = config().model.init(&cpu).unwrap();
-    weights::to_bytes(&model, Default::default()).await.unwrap()
-}
-
-#[wasm_bindgen_test]
-async fn cpu_steps_lower_the_loss() {
-    let l = losses(&fashion_mlp::backend::cpu(), &initial_weights().await).await;
-    assert_eq!(l.len(), 5);
-    assert!(l[4] < l[0] * 0.7, "{l:?}");
-}
-
-#[wasm_bindgen_test]
-async fn webgpu_steps_lower_the_loss_and_agree_with_the_cpu() {
+async fn gpu() -> Device {
     let adapter = fashion_mlp::web::gpu::probe_adapter()
         .await
         .expect("run with --enable-unsafe-webgpu");
     web_sys::console::log_1(&format!("WebGPU adapter: {adapter}").into());
-    let gpu = fashion_mlp::web::gpu::init_device().await.unwrap();
-    let initial = initial_weights().await;
-    let on_gpu = losses(&gpu, &initial).await;
-    let on_cpu = losses(&fashion_mlp::backend::cpu(), &initial).await;
-    assert!(on_gpu[4] < on_gpu[0] * 0.7, "{on_gpu:?}");
+    thread_local!(static GPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) });
+    if let Some(d) = GPU.with(|g| g.borrow().clone()) {
+        return d;
+    }
+    let d = Device::wgpu_options().init_async().await.unwrap();
+    GPU.with(|g| *g.borrow_mut() = Some(d.clone()));
+    d
+}
+
+/// Losses of each batch of one epoch (640 images in batches of 100: the last one is ragged).
+async fn losses(device: &Device, step: StepKind) -> (Vec<f64>, Engine) {
+    let mut engine = Engine::start(&config(), &synthetic(), device, None, step).await.unwrap();
+    let mut out = Vec::new();
+    while !engine.is_finished() {
+        out.push(engine.run(1).await.unwrap().stats.loss);
+    }
+    (out, engine)
+}
+
+#[wasm_bindgen_test]
+async fn cpu_steps_lower_the_loss() {
+    let (l, _) = losses(&fashion_mlp::backend::cpu(), StepKind::Autodiff).await;
+    assert_eq!(l.len(), 7);
+    assert!(l[6] < l[0] * 0.7, "{l:?}");
+}
+
+#[wasm_bindgen_test]
+async fn burn_autodiff_on_webgpu_agrees_with_the_cpu() {
+    let gpu = gpu().await;
+    let (on_gpu, _) = losses(&gpu, StepKind::Autodiff).await;
+    let (on_cpu, _) = losses(&fashion_mlp::backend::cpu(), StepKind::Autodiff).await;
     for (g, c) in on_gpu.iter().zip(&on_cpu) {
         assert!((g - c).abs() < 2e-3 * c.max(1.0), "WebGPU {on_gpu:?} vs CPU {on_cpu:?}");
     }
-    // Evaluation and saving read the device asynchronously: no panic on WebGPU.
+}
+
+#[wasm_bindgen_test]
+async fn the_fused_webgpu_step_agrees_with_burn_autodiff_on_the_cpu() {
+    let gpu = gpu().await;
+    let (fused, fused_engine) = losses(&gpu, StepKind::Fused).await;
+    let (cpu, cpu_engine) = losses(&fashion_mlp::backend::cpu(), StepKind::Autodiff).await;
+    assert_eq!(fused_engine.kind(), StepKind::Fused);
+    for (f, c) in fused.iter().zip(&cpu) {
+        assert!((f - c).abs() < 1e-4 * c, "fused WebGPU {fused:?} vs CPU {cpu:?}");
+    }
+    // After the epoch (7 steps, the last of 40 images), gradients and parameters still agree.
+    let a = fused_engine.checkpoint(None).await.unwrap();
+    let b = cpu_engine.checkpoint(None).await.unwrap();
+    for ((name, _, f), (_, _, c)) in a.weights.tensors.iter().zip(&b.weights.tensors) {
+        let scale = c.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let gap = f.iter().zip(c).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(gap <= 1e-3 * scale, "{name}: {gap} of {scale}");
+    }
+    for ((name, fm, _), (_, cm, _)) in a.moments.iter().zip(&b.moments) {
+        let scale = cm.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let gap = fm.iter().zip(cm).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(gap <= 1e-4 * scale, "{name}'s first moment: {gap} of {scale}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn evaluating_and_saving_read_webgpu_asynchronously() {
+    let gpu = gpu().await;
+    let cpu = fashion_mlp::backend::cpu();
+    cpu.seed(3);
+    let model = config().model.init(&cpu).unwrap();
+    let initial = weights::to_bytes(&model, Default::default()).await.unwrap();
     let (model, _) = weights::from_bytes(&initial, &gpu).unwrap();
     let set = fashion_mlp::train::DeviceSet::upload(&synthetic(), &gpu);
-    let report = fashion_mlp::train::evaluate(&model, &set).await.unwrap();
+    let report = fashion_mlp::infer::evaluate(&model, &set).await.unwrap();
     assert_eq!(report.confusion.total(), 640);
     let bytes = weights::to_bytes(&model, Default::default()).await.unwrap();
     let read = |b: &[u8]| weights::Snapshot::from_safetensors(b).unwrap().tensors;

@@ -41,8 +41,13 @@ fn relative_gap(a: &[f32], b: &[f32]) -> f64 {
 /// tenth of a step.
 fn compare(step: usize, lr: f64, cpu: &Checkpoint, gpu: &Checkpoint, suspect: &mut Vec<Vec<bool>>) {
     suspect.resize_with(cpu.weights.tensors.len(), Vec::new);
-    for (i, (name, _, c)) in cpu.weights.tensors.iter().enumerate() {
-        let g = &gpu.weights.tensors[i].2;
+    let trained = |k: &Checkpoint| k.trained_weights().tensors;
+    let (cpu_trained, gpu_trained) = (trained(cpu), trained(gpu));
+    for (i, (name, _, c)) in cpu_trained.iter().enumerate() {
+        let g = &gpu_trained[i].2;
+        // The reported (averaged) model follows the trained weights closely.
+        let averaged = relative_gap(&cpu.weights.tensors[i].2, &gpu.weights.tensors[i].2);
+        assert!(averaged < 1e-4, "step {step}: the average of {name} differs by {averaged:e}");
         let (cm, gm) = (&cpu.moments[i].1, &gpu.moments[i].1);
         let grads = relative_gap(cm, gm);
         assert!(grads < 1e-4, "step {step}: {name}'s gradient (Adam's first moment) differs by {grads:e}");
@@ -75,6 +80,8 @@ fn fused_steps_match_burn_autodiff_for_several_batch_sizes() {
             weight_decay: 1e-4,
             label_smoothing: 0.1,
             augment_flip: true,
+            augment_shift: 2,
+            average: 0.99,
             seed: 5,
             ..TrainConfig::improved()
         };

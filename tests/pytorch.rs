@@ -242,3 +242,35 @@ fn damaged_fixtures_are_errors() {
         }
     }
 }
+
+/// An exported model, read back through the import path, gives this project's probabilities.
+#[test]
+fn an_exported_model_reads_back_with_the_same_predictions() {
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/ready.safetensors")).unwrap();
+    let ours = fashion_mlp::weights::read_model_file("ready.safetensors", &bytes).unwrap();
+    let exported = ours.to_pytorch_safetensors().unwrap();
+    let back = fashion_mlp::weights::read_model_file("ready-pytorch.safetensors", &exported).unwrap();
+    assert_eq!(back.tensors, ours.tensors, "transposed out and back exactly");
+    assert!(back.metadata["source"].starts_with("PyTorch"));
+    let cpu = fashion_mlp::backend::cpu();
+    let pixels = test_pixels(&(0..100).collect::<Vec<_>>());
+    let a = pollster::block_on(fashion_mlp::infer::predict(&ours.to_model(&cpu).unwrap(), &pixels, &cpu)).unwrap();
+    let b = pollster::block_on(fashion_mlp::infer::predict(&back.to_model(&cpu).unwrap(), &pixels, &cpu)).unwrap();
+    assert_eq!(a, b);
+}
+
+/// The app's own reader takes every PyTorch fixture (whatever its naming or container) and
+/// refuses the wrong network with both shapes named.
+#[test]
+fn the_model_file_reader_takes_pytorch_files() {
+    for name in ["sequential.pt", "fc.pth", "checkpoint-layers.pt", "model.safetensors", "sequential-nodropout.pt", "legacy.pt"] {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        let snap = fashion_mlp::weights::read_model_file(name, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(snap.config.hidden, vec![256, 128, 64], "{name}");
+    }
+    let bytes = std::fs::read(fixture("wrong-shape.pt")).unwrap();
+    let err = fashion_mlp::weights::read_model_file("wrong-shape.pt", &bytes).unwrap_err();
+    assert!(err.to_string().contains("784→128→10") && err.to_string().contains("784→256→128→64→10"), "{err}");
+    let err = fashion_mlp::weights::read_model_file("whole-model.pt", &std::fs::read(fixture("whole-model.pt")).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("784"), "{err}");
+}

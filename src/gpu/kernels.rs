@@ -3,7 +3,8 @@
 //! `gather` (the batch, unpacked and flipped), `L-1` × `dense` (matmul + bias + ReLU + dropout),
 //! `head` (last matmul + softmax cross-entropy + its gradient + per-sample loss and hits),
 //! `L-1` × `backward` (the hidden layers' deltas through ReLU and the dropout mask) and
-//! `L` × `adam` (each weight's gradient and its Adam update, in one pass).
+//! `L` × `adam` (each weight's gradient, its Adam update and the weights' running average, in
+//! one pass).
 //!
 //! Every buffer is one binding: parameters, moments, activations and deltas are each packed into
 //! one buffer with offsets (WebGPU allows 8 storage buffers per shader stage; the most any kernel
@@ -18,6 +19,7 @@ pub const TILE: u32 = 4;
 /// Pixels per packed training word.
 const PIXELS_PER_WORD: u32 = 4;
 const SIDE: u32 = 28;
+const PIXELS: u32 = 784;
 const WORDS_PER_IMAGE: u32 = 196;
 const CLASSES: u32 = 10;
 // Adam's constants rounded to f32 exactly as `train::adam` rounds them on the CPU.
@@ -44,29 +46,51 @@ pub fn noise_bits(key: u32, position: u32) -> u32 {
 }
 
 /// The batch: `rows` images from `order[start..]`, unpacked to [0, 1] floats at the start of
-/// `acts`, mirrored left-right where the flip draw says so. One unit per packed word.
+/// `acts`, each mirrored and shifted as its noise says (`train::augment` is the reference). One
+/// unit per output pixel. A shift is stored offset by `max_shift` so the arithmetic stays
+/// unsigned: the source pixel of `(x, y)` is `(x + s - ox, y + s - oy)`.
 #[cube(launch_unchecked)]
-pub fn gather(train_x: &[u32], order: &[u32], acts: &mut [f32], rows: u32, start: u32, flip_key: u32, flip: u32) {
+pub fn gather(
+    train_x: &[u32],
+    order: &[u32],
+    acts: &mut [f32],
+    rows: u32,
+    start: u32,
+    flip_key: u32,
+    flip: u32,
+    shift_key: u32,
+    max_shift: u32,
+) {
     let pos = ABSOLUTE_POS as u32;
-    if pos >= rows * WORDS_PER_IMAGE {
+    if pos >= rows * PIXELS {
         terminate!();
     }
-    let r = pos / WORDS_PER_IMAGE;
-    let w = pos % WORDS_PER_IMAGE;
-    let image = order[(start + r) as usize];
-    let word = train_x[(image * WORDS_PER_IMAGE + w) as usize];
+    let r = pos / PIXELS;
+    let p = pos % PIXELS;
+    let y = p / SIDE;
+    let x = p % SIDE;
     let mirrored = flip == 1u32 && (noise_bits(flip_key, r) >> 31u32) == 1u32;
-    #[unroll]
-    for k in 0..PIXELS_PER_WORD {
-        let p = w * PIXELS_PER_WORD + k;
-        let y = p / SIDE;
-        let mut x = p % SIDE;
-        if mirrored {
-            x = SIDE - 1u32 - x;
+    let span = 2u32 * max_shift + 1u32;
+    let bits = noise_bits(shift_key, r);
+    let ox = bits % span;
+    let oy = (bits >> 16u32) % span;
+    let mut value = 0.0f32;
+    if x + max_shift >= ox && y + max_shift >= oy {
+        let sx = x + max_shift - ox;
+        let sy = y + max_shift - oy;
+        if sx < SIDE && sy < SIDE {
+            let mut column = sx;
+            if mirrored {
+                column = SIDE - 1u32 - sx;
+            }
+            let q = sy * SIDE + column;
+            let image = order[(start + r) as usize];
+            let word = train_x[(image * WORDS_PER_IMAGE + q / PIXELS_PER_WORD) as usize];
+            let byte = (word >> (8u32 * (q % PIXELS_PER_WORD))) & 0xffu32;
+            value = f32::cast_from(byte) / 255.0f32;
         }
-        let byte = (word >> (8u32 * k)) & 0xffu32;
-        acts[(r * SIDE * SIDE + y * SIDE + x) as usize] = f32::cast_from(byte) / 255.0f32;
     }
+    acts[pos as usize] = value;
 }
 
 /// A hidden layer: `out = dropout(relu(in · W + b))` for a `rows × fan_in` input at `in_off` of
@@ -291,6 +315,7 @@ pub fn adam(
     params: &mut [f32],
     m: &mut [f32],
     v: &mut [f32],
+    avg: &mut [f32],
     acts: &[f32],
     deltas: &[f32],
     rows: u32,
@@ -303,6 +328,8 @@ pub fn adam(
     lr_t: f32,
     eps_t: f32,
     weight_decay: f32,
+    avg_keep: f32,
+    avg_take: f32,
 ) {
     let col_tiles = (fan_out + TILE - 1u32) / TILE;
     let w_tiles = ((fan_in + TILE - 1u32) / TILE) * col_tiles;
@@ -334,7 +361,7 @@ pub fn adam(
             for j in 0..TILE {
                 if i0 + i < fan_in && j0 + j < fan_out {
                     let at = w_off + (i0 + i) * fan_out + j0 + j;
-                    adam_update(params, m, v, at, acc[(i * TILE + j) as usize], lr_t, eps_t, weight_decay);
+                    adam_update(params, m, v, avg, at, acc[(i * TILE + j) as usize], lr_t, eps_t, weight_decay, avg_keep, avg_take);
                 }
             }
         }
@@ -354,14 +381,29 @@ pub fn adam(
         #[unroll]
         for j in 0..TILE {
             if j0 + j < fan_out {
-                adam_update(params, m, v, b_off + j0 + j, acc[j as usize], lr_t, eps_t, weight_decay);
+                adam_update(params, m, v, avg, b_off + j0 + j, acc[j as usize], lr_t, eps_t, weight_decay, avg_keep, avg_take);
             }
         }
     }
 }
 
+/// Adam on one parameter, then (when `avg_take > 0`) the running average of the weights:
+/// `avg = avg·keep + p·take` (`train::average` on the CPU).
 #[cube]
-fn adam_update(params: &mut [f32], m: &mut [f32], v: &mut [f32], at: u32, grad: f32, lr_t: f32, eps_t: f32, weight_decay: f32) {
+#[allow(clippy::too_many_arguments)]
+fn adam_update(
+    params: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    avg: &mut [f32],
+    at: u32,
+    grad: f32,
+    lr_t: f32,
+    eps_t: f32,
+    weight_decay: f32,
+    avg_keep: f32,
+    avg_take: f32,
+) {
     let i = at as usize;
     let p = params[i];
     let g = grad + weight_decay * p;
@@ -369,7 +411,11 @@ fn adam_update(params: &mut [f32], m: &mut [f32], v: &mut [f32], at: u32, grad: 
     let v1 = v[i] * BETA2 + (g * g) * ONE_MINUS_BETA2;
     m[i] = m1;
     v[i] = v1;
-    params[i] = p - (m1 * lr_t) / (v1.sqrt() + eps_t);
+    let next = p - (m1 * lr_t) / (v1.sqrt() + eps_t);
+    params[i] = next;
+    if avg_take > 0.0f32 {
+        avg[i] = avg[i] * avg_keep + next * avg_take;
+    }
 }
 
 /// Sums the per-sample losses and hits of samples `from..to` into `out[0]` and `out[1]`.

@@ -57,6 +57,8 @@ pub struct FusedTrainer {
     params: Handle,
     m: Handle,
     v: Handle,
+    /// The running average of the weights (a placeholder when the recipe does not average).
+    avg: Handle,
     acts: Handle,
     deltas: Handle,
     stats: Handle,
@@ -81,18 +83,24 @@ impl FusedTrainer {
             .into());
         }
         let layout = Layout::new(&config.model.widths(), config.batch_size.min(train.len()));
-        let (snapshot, moments, epoch) = match resume {
+        let (snapshot, average, moments, epoch) = match resume {
             Some(c) => {
                 let m: Vec<_> = c.moments.iter().map(|(n, m, _)| (n.clone(), shape_of(&c.weights, n), m.clone())).collect();
                 let v: Vec<_> = c.moments.iter().map(|(n, _, v)| (n.clone(), shape_of(&c.weights, n), v.clone())).collect();
-                (c.weights.clone(), Some((m, v)), c.epoch)
+                let average = c.trained.is_some().then(|| c.weights.clone());
+                (c.trained_weights(), average, Some((m, v)), c.epoch)
             }
             None => {
                 let model = crate::train::engine::initial_model(config)?;
-                (weights::snapshot(&model).await?, None, 0)
+                (weights::snapshot(&model).await?, None, None, 0)
             }
         };
         let packed = layout.pack(&snapshot.tensors).map_err(crate::error::WeightsError::Mismatch)?;
+        let avg = match (config.average > 0.0, average) {
+            (false, _) => vec![0.0],
+            (true, Some(a)) => layout.pack(&a.tensors).map_err(crate::error::WeightsError::Mismatch)?,
+            (true, None) => packed.clone(),
+        };
         let (m, v) = match moments {
             Some((m, v)) => (
                 layout.pack(&m).map_err(crate::error::WeightsError::Mismatch)?,
@@ -114,6 +122,7 @@ impl FusedTrainer {
             params: f32s(&packed),
             m: f32s(&m),
             v: f32s(&v),
+            avg: f32s(&avg),
             acts: client.empty(layout.acts_len * 4),
             deltas: client.empty(layout.deltas_len * 4),
             stats: client.empty(train.len() * 2 * 4),
@@ -208,12 +217,15 @@ impl FusedTrainer {
         let buf = |h: &Handle, len: usize| unsafe { BufferArg::from_raw_parts(h.clone(), len) };
         let client = &self.client;
         let (acts, params, deltas) = (l.acts_len, l.params_len, l.deltas_len);
+        let averaging = c.average > 0.0;
+        let (avg_keep, avg_take) = if averaging { (c.average as f32, (1.0 - c.average) as f32) } else { (1.0, 0.0) };
+        let avg_len = if averaging { params } else { 1 };
         // SAFETY (every launch below): each kernel guards its writes by `rows` and the layer's
         // widths, and reads only clamped indices inside the buffers sized by `Layout`.
         unsafe {
             kernels::gather::launch_unchecked(
                 client,
-                units(rows as usize * 196),
+                units(rows as usize * crate::data::IMAGE_PIXELS),
                 dim,
                 buf(&self.train_x, self.train_len * 196),
                 buf(&self.order, self.train_len),
@@ -222,6 +234,8 @@ impl FusedTrainer {
                 start as u32,
                 noise::key(c.seed, p.epoch, p.batch, Stream::Flip),
                 c.augment_flip as u32,
+                noise::key(c.seed, p.epoch, p.batch, Stream::Shift),
+                c.augment_shift,
             );
             for k in 0..layers - 1 {
                 kernels::dense::launch_unchecked(
@@ -290,6 +304,7 @@ impl FusedTrainer {
                     buf(&self.params, params),
                     buf(&self.m, params),
                     buf(&self.v, params),
+                    buf(&self.avg, avg_len),
                     buf(&self.acts, acts),
                     buf(&self.deltas, deltas),
                     rows,
@@ -302,6 +317,8 @@ impl FusedTrainer {
                     adam.lr_t,
                     adam.eps_t,
                     adam.weight_decay,
+                    avg_keep,
+                    avg_take,
                 );
             }
         }
@@ -324,19 +341,25 @@ impl FusedTrainer {
         }
     }
 
-    /// The current parameters as a burn model on the training device.
+    /// The buffer holding the model the run reports: the average when the recipe averages.
+    fn of_record(&self) -> Handle {
+        if self.config.average > 0.0 { self.avg.clone() } else { self.params.clone() }
+    }
+
+    /// The model the run reports, as a burn model on the training device.
     pub async fn model(&self) -> Result<Mlp> {
-        let packed = self.read(vec![self.params.clone()]).await?;
+        let packed = self.read(vec![self.of_record()]).await?;
         Ok(self.snapshot(&packed[0]).to_model(&self.device)?)
     }
 
-    /// Weights, moments and position in one read.
+    /// Weights, moments, average and position in one read.
     pub async fn checkpoint(&self, train_limit: Option<usize>) -> Result<Checkpoint> {
         let mut read = self
-            .read(vec![self.params.clone(), self.m.clone(), self.v.clone()])
+            .read(vec![self.params.clone(), self.m.clone(), self.v.clone(), self.of_record()])
             .await?
             .into_iter();
-        let (params, m, v) = (
+        let (params, m, v, reported) = (
+            read.next().unwrap_or_default(),
             read.next().unwrap_or_default(),
             read.next().unwrap_or_default(),
             read.next().unwrap_or_default(),
@@ -348,12 +371,15 @@ impl FusedTrainer {
             .zip(self.layout.unpack(&v))
             .map(|((name, _, m), (_, _, v))| (name, m, v))
             .collect();
+        let trained = (self.config.average > 0.0)
+            .then(|| self.layout.unpack(&params).into_iter().map(|(n, _, v)| (n, v)).collect());
         Ok(Checkpoint {
             config: self.config.clone(),
             epoch: self.cursor.position.epoch,
             adam_steps: self.cursor.position.steps,
             train_limit,
-            weights: self.snapshot(&params),
+            weights: self.snapshot(&reported),
+            trained,
             moments,
         })
     }

@@ -1,20 +1,23 @@
 //! A run's full state at an epoch boundary: the weights, Adam's moments and step count, the
-//! configuration and which training subset it used. One safetensors file: the model's tensors
-//! under their usual names (so any model reader loads a checkpoint as a model) and the moments
-//! as `adam.m.<name>` / `adam.v.<name>`, with the rest in the metadata. The CLI's `--resume`
-//! reads it, and the page keeps the latest one in IndexedDB.
+//! configuration and which training subset it used. One safetensors file: the model the run
+//! reports under the usual names (so any model reader loads a checkpoint as that model), the
+//! weights being trained as `train.<name>` when the reported model is their running average, and
+//! the moments as `adam.m.<name>` / `adam.v.<name>`, with the rest in the metadata. The CLI's
+//! `--resume` reads it, and the page keeps the latest one in IndexedDB.
 
 use std::collections::HashMap;
 
 use burn::tensor::{Device, Tensor, TensorData, Transaction};
 
 use super::adam::{LayerMoments, Moments};
+use super::average::Average;
 use super::config::TrainConfig;
 use crate::error::{Error, WeightsError};
 use crate::weights::{self, Snapshot};
 
 const MOMENT_M: &str = "adam.m.";
 const MOMENT_V: &str = "adam.v.";
+const TRAINED: &str = "train.";
 const KIND_KEY: &str = "kind";
 const KIND_VALUE: &str = "checkpoint";
 
@@ -28,7 +31,10 @@ pub struct Checkpoint {
     pub adam_steps: u64,
     /// Train on a seeded subset of this many images (as the run did).
     pub train_limit: Option<usize>,
+    /// The model the run reports: the running average of the weights when the recipe averages.
     pub weights: Snapshot,
+    /// The weights being trained, when `weights` is their average: `(name, values)`.
+    pub trained: Option<Vec<(String, Vec<f32>)>>,
     /// `(parameter name, first moment, second moment)`, shaped like the parameter.
     pub moments: Vec<(String, Vec<f32>, Vec<f32>)>,
 }
@@ -97,16 +103,37 @@ impl Checkpoint {
             .collect()
     }
 
+    /// The weights to continue training from: the trained ones, whatever the run reports.
+    pub fn trained_weights(&self) -> Snapshot {
+        let mut snap = self.weights.clone();
+        if let Some(trained) = &self.trained {
+            for (name, _, values) in &mut snap.tensors {
+                if let Some((_, v)) = trained.iter().find(|(n, _)| n == name) {
+                    *values = v.clone();
+                }
+            }
+        }
+        snap
+    }
+
+    /// The running average to continue, when the run keeps one.
+    pub fn average_on(&self, device: &Device) -> Result<Option<Average>, WeightsError> {
+        if self.trained.is_none() {
+            return Ok(None);
+        }
+        let model = self.weights.to_model(device)?;
+        Ok(Some(Average::of(&model)))
+    }
+
     /// The checkpoint as a safetensors file; `extra` goes into its metadata (metrics, provenance).
     pub fn to_bytes(&self, extra: HashMap<String, String>) -> Result<Vec<u8>, WeightsError> {
         let mut snap = self.weights.clone();
+        for (name, values) in self.trained.iter().flatten() {
+            let shape = shape_of(&self.weights, name)?;
+            snap.tensors.push((format!("{TRAINED}{name}"), shape, values.clone()));
+        }
         for (name, m, v) in &self.moments {
-            let shape = snap
-                .tensors
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .map(|(_, s, _)| s.clone())
-                .ok_or_else(|| WeightsError::Mismatch(format!("no parameter {name} for its optimiser state")))?;
+            let shape = shape_of(&self.weights, name)?;
             snap.tensors.push((format!("{MOMENT_M}{name}"), shape.clone(), m.clone()));
             snap.tensors.push((format!("{MOMENT_V}{name}"), shape, v.clone()));
         }
@@ -161,7 +188,22 @@ impl Checkpoint {
             };
             moments.push((name.clone(), find(MOMENT_M)?, find(MOMENT_V)?));
         }
+        let trained = if extra.iter().any(|(n, _, _)| n.starts_with(TRAINED)) {
+            let mut trained = Vec::new();
+            for (name, _, _) in &weights.tensors {
+                let values = extra
+                    .iter()
+                    .find(|(n, _, _)| *n == format!("{TRAINED}{name}"))
+                    .map(|(_, _, v)| v.clone())
+                    .ok_or_else(|| WeightsError::Mismatch(format!("{TRAINED}{name} is missing")))?;
+                trained.push((name.clone(), values));
+            }
+            Some(trained)
+        } else {
+            None
+        };
         Ok(Self {
+            trained,
             epoch: number("epochs")? as usize,
             adam_steps: number("adam_steps")?,
             train_limit,
@@ -170,4 +212,13 @@ impl Checkpoint {
             moments,
         })
     }
+}
+
+fn shape_of(snapshot: &Snapshot, name: &str) -> Result<Vec<usize>, WeightsError> {
+    snapshot
+        .tensors
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, s, _)| s.clone())
+        .ok_or_else(|| WeightsError::Mismatch(format!("no parameter {name} for its training state")))
 }

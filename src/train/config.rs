@@ -30,6 +30,11 @@ pub struct TrainConfig {
     pub label_smoothing: f64,
     /// Mirror half of the training images left-right each step (clothes are near-symmetric).
     pub augment_flip: bool,
+    /// Shift each training image by up to this many pixels in x and y (0: none).
+    pub augment_shift: u32,
+    /// Keep an exponential average of the weights with this decay per step, and report and save
+    /// it as the model (0: the trained weights as they are).
+    pub average: f64,
     pub seed: u64,
 }
 
@@ -80,6 +85,8 @@ impl Recipe {
             weight_decay: 0.0,
             label_smoothing: 0.0,
             augment_flip: false,
+            augment_shift: 0,
+            average: 0.0,
             seed: 42,
         };
         match self {
@@ -131,6 +138,12 @@ impl TrainConfig {
         }
         if !self.weight_decay.is_finite() || !(0.0..1.0).contains(&self.weight_decay) {
             return bad(format!("weight decay {} must be within [0, 1)", self.weight_decay));
+        }
+        if self.augment_shift > 8 {
+            return bad(format!("shifts of {} pixels must be within 0..=8", self.augment_shift));
+        }
+        if !self.average.is_finite() || !(0.0..1.0).contains(&self.average) {
+            return bad(format!("weight averaging decay {} must be within [0, 1)", self.average));
         }
         if !self.label_smoothing.is_finite() || !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(format!(

@@ -137,10 +137,11 @@ impl Engine {
         }
     }
 
-    /// The current model as a burn module (the model of record), on the training device.
+    /// The model the run reports (the weights' running average when the recipe averages), as a
+    /// burn module on the training device: the model of record.
     pub async fn model(&self) -> Result<Mlp> {
         match self {
-            Engine::Autodiff(t) => Ok(t.model().clone()),
+            Engine::Autodiff(t) => Ok(t.model_of_record()),
             #[cfg(feature = "gpu")]
             Engine::Fused(t) => t.model().await,
         }
@@ -158,14 +159,25 @@ impl Engine {
     /// The run's full state (only meaningful at an epoch boundary, where resuming is exact).
     pub async fn checkpoint(&self, train_limit: Option<usize>) -> Result<Checkpoint> {
         match self {
-            Engine::Autodiff(t) => Ok(Checkpoint {
-                config: t.config().clone(),
-                epoch: t.position().epoch,
-                adam_steps: t.position().steps,
-                train_limit,
-                weights: weights::snapshot(t.model()).await?,
-                moments: Checkpoint::read_moments(t.moments()).await?,
-            }),
+            Engine::Autodiff(t) => {
+                let trained = weights::snapshot(t.model()).await?;
+                let (weights, trained) = match t.average() {
+                    Some(_) => (
+                        weights::snapshot(&t.model_of_record()).await?,
+                        Some(trained.tensors.into_iter().map(|(n, _, v)| (n, v)).collect()),
+                    ),
+                    None => (trained, None),
+                };
+                Ok(Checkpoint {
+                    config: t.config().clone(),
+                    epoch: t.position().epoch,
+                    adam_steps: t.position().steps,
+                    train_limit,
+                    weights,
+                    trained,
+                    moments: Checkpoint::read_moments(t.moments()).await?,
+                })
+            }
             #[cfg(feature = "gpu")]
             Engine::Fused(t) => t.checkpoint(train_limit).await,
         }

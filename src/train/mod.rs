@@ -5,6 +5,8 @@
 //! `session` (a whole run as a stream of typed events, which the worker and the CLI drive).
 
 pub mod adam;
+pub mod augment;
+pub mod average;
 pub mod checkpoint;
 pub mod chunking;
 pub mod config;

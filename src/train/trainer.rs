@@ -9,11 +9,12 @@ use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 use serde::{Deserialize, Serialize};
 
 use super::adam::{AdamStep, LayerMoments, Moments};
+use super::augment::{self, BatchNoise};
+use super::average::Average;
 use super::checkpoint::Checkpoint;
 use super::config::TrainConfig;
-use super::device_set::DeviceSet;
 use crate::data::dataset::shuffled_indices;
-use crate::data::{Dataset, IMAGE_PIXELS, IMAGE_SIDE};
+use crate::data::{Dataset, IMAGE_PIXELS};
 use crate::error::{ConfigError, Error, Result};
 use crate::model::Mlp;
 use crate::noise::{self, Stream};
@@ -141,14 +142,18 @@ impl Cursor {
     }
 }
 
-/// The training state machine on burn's autodiff (any burn device).
+/// The training state machine on burn's autodiff (any burn device). Batches are put together on
+/// the host (`augment::batch`) and uploaded: on the CPU that is a copy, and the GPU's own trainer
+/// is the fused one.
 pub struct Trainer {
     config: TrainConfig,
     device: Device,
     model: Mlp,
     moments: Vec<LayerMoments>,
+    average: Option<Average>,
     loss: burn::nn::loss::CrossEntropyLoss,
-    train: DeviceSet,
+    pixels: Vec<u8>,
+    labels: Vec<i64>,
     cursor: Cursor,
 }
 
@@ -167,8 +172,9 @@ impl Trainer {
         let config = checkpoint.config.clone();
         config.validate()?;
         let device = device.clone().autodiff();
-        let model = checkpoint.weights.to_model(&device)?.train();
+        let model = checkpoint.trained_weights().to_model(&device)?.train();
         let moments = checkpoint.moments_on(&device.clone().without_autodiff())?;
+        let average = checkpoint.average_on(&device.clone().without_autodiff())?;
         let position = Position::start(checkpoint.epoch, train.len(), config.batch_size);
         if position.steps != checkpoint.adam_steps {
             return Err(ConfigError::Invalid(format!(
@@ -177,7 +183,7 @@ impl Trainer {
             ))
             .into());
         }
-        Self::with_state(config, model, Some(moments), train, &device, checkpoint.epoch)
+        Self::with_state(config, model, Some((moments, average)), train, &device, checkpoint.epoch)
     }
 
     /// Continues training `model` from the start of `epoch` with fresh optimiser moments (a
@@ -192,7 +198,7 @@ impl Trainer {
     fn with_state(
         config: TrainConfig,
         model: Mlp,
-        moments: Option<Vec<LayerMoments>>,
+        state: Option<(Vec<LayerMoments>, Option<Average>)>,
         train: &Dataset,
         device: &Device,
         epoch: usize,
@@ -203,23 +209,31 @@ impl Trainer {
         let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
         let loss = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device);
         let position = Position::start(epoch, train.len(), config.batch_size);
-        let moments = moments.unwrap_or_else(|| {
-            model
+        let (moments, average) = state.unwrap_or_else(|| {
+            let moments = model
                 .layers
                 .iter()
                 .map(|l| LayerMoments {
                     weight: Moments::zeros_like(&l.weight.val()),
                     bias: Moments::zeros_like(&bias_of(l)),
                 })
-                .collect()
+                .collect();
+            (moments, None)
         });
+        let average = match average {
+            Some(a) => Some(a),
+            None if config.average > 0.0 => Some(Average::of(&model)),
+            None => None,
+        };
         Ok(Self {
             cursor: Cursor::new(position, train.len(), config.seed),
-            train: DeviceSet::upload(train, device),
+            pixels: train.pixels().to_vec(),
+            labels: train.labels().iter().map(|&l| l as i64).collect(),
             config,
             device: device.clone(),
             model,
             moments,
+            average,
             loss,
         })
     }
@@ -246,37 +260,38 @@ impl Trainer {
         &self.moments
     }
 
+    /// The running average of the weights, when the recipe keeps one.
+    pub fn average(&self) -> Option<&Average> {
+        self.average.as_ref()
+    }
+
+    /// The model a run reports and saves: the averaged weights when the recipe averages,
+    /// else the trained ones (on the trainer's device, without autodiff).
+    pub fn model_of_record(&self) -> Mlp {
+        match &self.average {
+            Some(a) => a.model(&self.model),
+            None => self.model.valid(),
+        }
+    }
+
     /// The device the trainer runs on, without autodiff (for evaluation sets).
     pub fn eval_device(&self) -> Device {
         self.device.clone().without_autodiff()
-    }
-
-    fn augment(&self, x: Tensor<2>) -> Tensor<2> {
-        if !self.config.augment_flip {
-            return x;
-        }
-        let p = self.cursor.position;
-        let key = noise::key(self.config.seed, p.epoch, p.batch, Stream::Flip);
-        let n = x.dims()[0];
-        let images = x.reshape([n, IMAGE_SIDE, IMAGE_SIDE]);
-        let mirrored = images.clone().flip([2]);
-        let pick = noise::flips_tensor(key, n, &self.device);
-        images
-            .mask_where(pick.expand([n, IMAGE_SIDE, IMAGE_SIDE]), mirrored)
-            .reshape([n, IMAGE_PIXELS])
     }
 
     /// One optimiser step on the next batch; returns the batch's summed loss and hit count
     /// (still on the device).
     fn step(&mut self) -> (Tensor<1>, Tensor<1, Int>, u64) {
         let p = self.cursor.position;
-        let (start, end) = p.batch_rows(self.config.batch_size, self.train.len());
-        let idx = Tensor::<1, Int>::from_data(
-            TensorData::new(self.cursor.order[start..end].to_vec(), [end - start]),
+        let (start, end) = p.batch_rows(self.config.batch_size, self.labels.len());
+        let images = &self.cursor.order[start..end];
+        let noise = BatchNoise::new(self.config.seed, p.epoch, p.batch, self.config.augment_flip, self.config.augment_shift);
+        let x = Tensor::<2>::from_data(
+            TensorData::new(augment::batch(&self.pixels, images, &noise), [end - start, IMAGE_PIXELS]),
             &self.device,
         );
-        let x = self.augment(self.train.gather(idx.clone()));
-        let y = self.train.y.clone().select(0, idx);
+        let labels: Vec<i64> = images.iter().map(|&i| self.labels[i as usize]).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [end - start]), &self.device);
         let dropout = self.config.model.dropout;
         let seed = self.config.seed;
         let mut layer = 0;
@@ -309,6 +324,9 @@ impl Trainer {
                 let next = moments.bias.update(b.without_autodiff(), g, &adam);
                 layer.bias = layer.bias.clone().map(|p| p.map(|_| next.autodiff().require_grad()));
             }
+        }
+        if let Some(average) = &mut self.average {
+            average.update(&self.model, self.config.average);
         }
         self.cursor.position.batch += 1;
         self.cursor.position.steps += 1;

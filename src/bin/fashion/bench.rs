@@ -14,6 +14,9 @@ use crate::cli::BenchArgs;
 use crate::common;
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
+    if args.gpu_costs {
+        return gpu_costs(&args);
+    }
     let mut threads = args.threads.clone();
     threads.sort_unstable();
     threads.dedup();
@@ -115,4 +118,34 @@ fn measure(
         ms_per_step: secs * 1000.0 / done as f64,
         infer_rate: test.len() as f64 / started.elapsed().as_secs_f64(),
     })
+}
+
+/// What a GPU training step costs on the native wgpu device: kernels launched per step by burn's
+/// autodiff (with fusion) and by the fused step, and one 64×784×256 matmul as burn runs it.
+#[cfg(feature = "gpu")]
+fn gpu_costs(args: &BenchArgs) -> Result<(), String> {
+    use fashion_mlp::gpu::probe;
+    use fashion_mlp::train::engine::StepKind;
+    let train = Dataset::load_idx_dir(&args.data_dir, Split::Train).map_err(|e| e.to_string())?;
+    let device = fashion_mlp::backend::native_gpu()?;
+    let origin = Instant::now();
+    let clock: fashion_mlp::train::session::Clock = Box::new(move || origin.elapsed().as_secs_f64() * 1000.0);
+    for &bs in &args.batch_sizes {
+        for step in [StepKind::Autodiff, StepKind::Fused] {
+            let config = TrainConfig {
+                batch_size: bs,
+                ..TrainConfig::reference()
+            };
+            let cost = pollster::block_on(probe::step_cost(&config, &train, &device, step, 20, &clock)).map_err(|e| e.to_string())?;
+            println!("{}", json!({ "where": "native", "backend": "wgpu", "measure": "step", "cost": cost }));
+        }
+    }
+    let (ms, kernels) = pollster::block_on(probe::matmul_ms(&device, [64, 784, 256], 20, &clock)).map_err(|e| e.to_string())?;
+    println!("{}", json!({ "where": "native", "backend": "wgpu", "measure": "matmul", "shape": [64, 784, 256], "ms": ms, "kernels": kernels }));
+    Ok(())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_costs(_: &BenchArgs) -> Result<(), String> {
+    Err("this build has no GPU support (built without the `gpu` feature)".into())
 }

@@ -31,6 +31,28 @@ pub enum Command {
     Predict(PredictArgs),
     /// Training and inference throughput, printed as JSON
     Bench(BenchArgs),
+    /// Write a model for another framework (PyTorch's nn.Sequential names and layout)
+    Export(ExportArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// safetensors with nn.Sequential names (0.weight, 0.bias, 3.weight...), weights [out, in]
+    Pytorch,
+    /// this project's own safetensors layout
+    Safetensors,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A model file: this project's, a training checkpoint, or PyTorch weights
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long, value_enum, default_value = "pytorch")]
+    pub format: ExportFormat,
+    /// Where to write the result
+    #[arg(long, short)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -101,6 +123,12 @@ pub struct TrainArgs {
     /// Random left-right flips of training images (true/false)
     #[arg(long)]
     pub flip: Option<bool>,
+    /// Random shifts of training images by up to this many pixels (0: none)
+    #[arg(long)]
+    pub shift: Option<u32>,
+    /// Report and save a running average of the weights with this decay per step (0: off)
+    #[arg(long)]
+    pub average: Option<f64>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Write the trained model here (safetensors)
@@ -110,7 +138,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Continue the run saved in this checkpoint (its settings; --epochs may extend it)
-    #[arg(long, conflicts_with_all = ["recipe", "batch_size", "lr", "schedule", "dropout", "hidden", "weight_decay", "label_smoothing", "flip", "seed"])]
+    #[arg(long, conflicts_with_all = ["recipe", "batch_size", "lr", "schedule", "dropout", "hidden", "weight_decay", "label_smoothing", "flip", "shift", "average", "seed"])]
     pub resume: Option<PathBuf>,
     /// One JSON object per epoch on stdout instead of progress bars
     #[arg(long)]
@@ -119,9 +147,18 @@ pub struct TrainArgs {
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A model file written by `train --save`
+    /// A model file: this project's (`train --save`), a checkpoint, or PyTorch weights (.pt,
+    /// .pth, safetensors) of the same architecture
     #[arg(long)]
     pub model: PathBuf,
+    /// Evaluate the test images drawn as a person draws them on the page's pad (outline or
+    /// silhouette), through the pad's preprocessing
+    #[arg(long)]
+    pub as_drawings: Option<fashion_mlp::drawings::Rendering>,
+    /// With --as-drawings: read the drawings without filling closed outlines (the page fills
+    /// them), to measure what filling does
+    #[arg(long, requires = "as_drawings")]
+    pub no_fill: bool,
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
@@ -132,6 +169,7 @@ pub struct EvalArgs {
 
 #[derive(Args)]
 pub struct PredictArgs {
+    /// A model file: this project's, a checkpoint, or PyTorch weights of the same architecture
     #[arg(long)]
     pub model: PathBuf,
     /// A PNG or PGM image (any size; colour is turned to grey)
@@ -166,4 +204,8 @@ pub struct BenchArgs {
     /// Training samples per measurement (after a warm-up)
     #[arg(long, default_value_t = 30_000)]
     pub samples: usize,
+    /// Instead: what a GPU step costs (kernels launched per step by each step kind, and one
+    /// 64x784x256 matmul as burn runs it), on the wgpu backend
+    #[arg(long)]
+    pub gpu_costs: bool,
 }

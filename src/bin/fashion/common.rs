@@ -70,9 +70,15 @@ pub fn load_test(args: &DataArgs) -> Result<Dataset, String> {
     })
 }
 
-pub fn read_model(path: &std::path::Path, device: &burn::tensor::Device) -> Result<fashion_mlp::model::Mlp, String> {
+/// A model file of any kind the core reads (this project's, a checkpoint, PyTorch weights).
+pub fn read_snapshot(path: &std::path::Path) -> Result<fashion_mlp::weights::Snapshot, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    fashion_mlp::weights::from_bytes(&bytes, device)
-        .map(|(m, _)| m)
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    fashion_mlp::weights::read_model_file(&name, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn read_model(path: &std::path::Path, device: &burn::tensor::Device) -> Result<fashion_mlp::model::Mlp, String> {
+    read_snapshot(path)?
+        .to_model(device)
         .map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -1,8 +1,12 @@
 //! `fashion eval`: accuracy, confusion matrix and per-class accuracy of a saved model.
 
-use fashion_mlp::data::CLASS_NAMES;
-use fashion_mlp::infer::evaluate;
+use fashion_mlp::data::{CLASS_NAMES, Dataset};
+use fashion_mlp::drawings::{Rendering, as_drawing};
+use fashion_mlp::infer::{evaluate, evaluate_pixels};
+use fashion_mlp::metrics::EvalReport;
+use fashion_mlp::model::Mlp;
 use fashion_mlp::train::DeviceSet;
+use rayon::prelude::*;
 
 use crate::cli::EvalArgs;
 use crate::common;
@@ -11,11 +15,17 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
     let device = common::device(&args.device)?;
     let model = common::read_model(&args.model, &device)?;
     let test = common::load_test(&args.data)?;
-    let set = DeviceSet::upload(&test, &device);
-    let report = pollster::block_on(evaluate(&model, &set)).map_err(|e| e.to_string())?;
+    let (report, images) = match args.as_drawings {
+        None => {
+            let set = DeviceSet::upload(&test, &device);
+            (pollster::block_on(evaluate(&model, &set)).map_err(|e| e.to_string())?, test.len())
+        }
+        Some(rendering) => as_drawings(&model, &test, rendering, !args.no_fill, &device)?,
+    };
     if args.json {
         let out = serde_json::json!({
-            "images": test.len(),
+            "images": images,
+            "as_drawings": args.as_drawings.map(|r| format!("{r:?}").to_lowercase()),
             "loss": report.loss,
             "accuracy": report.accuracy,
             "confusion": report.confusion.matrix,
@@ -25,8 +35,9 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "{} test images: accuracy {:.4}, loss {:.4}\n",
-        test.len(),
+        "{} test images{}: accuracy {:.4}, loss {:.4}\n",
+        images,
+        args.as_drawings.map_or(String::new(), |r| format!(" drawn as {r:?}s on the pad").to_lowercase()),
         report.accuracy,
         report.loss
     );
@@ -52,4 +63,19 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
 
 fn short(name: &str) -> String {
     name.chars().take(9).collect()
+}
+
+/// The test set drawn on the pad (`rendering`) and read back through the pad's preprocessing.
+fn as_drawings(model: &Mlp, test: &Dataset, rendering: Rendering, fill: bool, device: &burn::tensor::Device) -> Result<(EvalReport, usize), String> {
+    let drawn: Vec<(Vec<f32>, u8)> = (0..test.len())
+        .into_par_iter()
+        .filter_map(|i| Some((as_drawing(test.image(i)?, rendering, fill)?, test.labels()[i])))
+        .collect();
+    if drawn.len() < test.len() {
+        eprintln!("{} test images had nothing to draw and are left out", test.len() - drawn.len());
+    }
+    let pixels: Vec<f32> = drawn.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+    let labels: Vec<u8> = drawn.iter().map(|(_, l)| *l).collect();
+    let report = pollster::block_on(evaluate_pixels(model, &pixels, &labels, device)).map_err(|e| e.to_string())?;
+    Ok((report, labels.len()))
 }

@@ -1,4 +1,4 @@
-//! `fashion`: the native shell around the core (train, eval, predict, bench).
+//! `fashion`: the native shell around the core (train, eval, predict, bench, export).
 
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
@@ -8,6 +8,8 @@ mod cli;
 mod common;
 #[cfg(not(target_arch = "wasm32"))]
 mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+mod export;
 #[cfg(not(target_arch = "wasm32"))]
 mod predict;
 #[cfg(not(target_arch = "wasm32"))]
@@ -26,7 +28,7 @@ fn main() -> std::process::ExitCode {
     let threads = match &args.command {
         cli::Command::Train(a) => a.device.threads,
         cli::Command::Eval(a) => a.device.threads,
-        cli::Command::Predict(_) => None,
+        cli::Command::Predict(_) | cli::Command::Export(_) => None,
         // One thread count per bench process (it starts one per count when given several).
         cli::Command::Bench(a) => (a.threads.len() == 1).then(|| a.threads[0]),
     };
@@ -35,6 +37,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Eval(a) => eval::run(a),
         cli::Command::Predict(a) => predict::run(a),
         cli::Command::Bench(a) => bench::run(a),
+        cli::Command::Export(a) => export::run(a),
     })
     .and_then(|r| r);
     match result {

@@ -45,6 +45,12 @@ pub fn config(args: &TrainArgs) -> TrainConfig {
     if let Some(v) = args.flip {
         c.augment_flip = v
     }
+    if let Some(v) = args.shift {
+        c.augment_shift = v
+    }
+    if let Some(v) = args.average {
+        c.average = v
+    }
     if let Some(v) = args.seed {
         c.seed = v
     }

@@ -56,11 +56,37 @@ impl std::str::FromStr for Backend {
 /// lavapipe counts). burn's runtime initialises once per process, so the outcome is kept.
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 pub fn native_gpu() -> Result<Device, String> {
-    static GPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    native_gpu_with_info().map(|(d, _)| d)
+}
+
+/// What wgpu found natively: the adapter's name, type and API.
+#[derive(Debug, Clone, Serialize)]
+pub struct GpuInfo {
+    pub name: String,
+    pub device_type: String,
+    pub backend: String,
+    /// A CPU implementation (lavapipe, SwiftShader, WARP), not a GPU.
+    pub software: bool,
+}
+
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+pub fn native_gpu_with_info() -> Result<(Device, GpuInfo), String> {
+    static GPU: std::sync::OnceLock<Result<(Device, GpuInfo), String>> = std::sync::OnceLock::new();
     GPU.get_or_init(|| {
-        Device::wgpu_options()
-            .init()
-            .map_err(|e| format!("no usable GPU for the wgpu backend: {e}"))
+        let (device, setup) = Device::wgpu_options()
+            .init_with_setup()
+            .map_err(|e| format!("no usable GPU for the wgpu backend: {e}"))?;
+        let info = setup.adapter.get_info();
+        let device_type = format!("{:?}", info.device_type);
+        Ok((
+            device,
+            GpuInfo {
+                software: device_type == "Cpu",
+                name: info.name,
+                device_type,
+                backend: format!("{:?}", info.backend),
+            },
+        ))
     })
     .clone()
 }

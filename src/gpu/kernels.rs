@@ -10,12 +10,16 @@
 //! one buffer with offsets (WebGPU allows 8 storage buffers per shader stage; the most any kernel
 //! here binds is 6 plus cubecl's scalar block). No kernel uses workgroup memory or barriers:
 //! each unit computes a small register tile, which suits software adapters (SwiftShader turns
-//! every barrier into a coroutine switch) and is plenty for matrices this small.
+//! every barrier into a coroutine switch) and is plenty for matrices this small. The matmul-like
+//! kernels give neighbouring units neighbouring columns, so their loads are contiguous across
+//! units (a GPU coalesces them; a CPU implementation runs the units as SIMD lanes).
 
 use cubecl::prelude::*;
 
-/// Rows and columns of the register tile each unit computes.
+/// Rows and columns of the register tile each `backward` unit computes.
 pub const TILE: u32 = 4;
+/// Rows each `dense` and `adam` unit takes for its one column.
+pub const ROWS: u32 = 8;
 /// Pixels per packed training word.
 const PIXELS_PER_WORD: u32 = 4;
 const SIDE: u32 = 28;
@@ -93,14 +97,23 @@ pub fn gather(
     acts[pos as usize] = value;
 }
 
+/// Four floats: the unit of every load and store in `dense` and `adam4`. On a CPU implementation
+/// of WebGPU (SwiftShader, lavapipe) every load costs about the same whatever it fetches, so
+/// these kernels fetch four values at a time; a GPU saves instructions the same way.
+type V4 = Vector<f32, Const<4>>;
+
 /// A hidden layer: `out = dropout(relu(in · W + b))` for a `rows × fan_in` input at `in_off` of
 /// `acts`, written at `out_off`. `W` (`fan_in × fan_out`, row-major) and `b` sit at `w_off` and
 /// `b_off` of `params`. Dropout (when `threshold > 0`) zeroes a unit whose noise bits fall below
-/// `threshold` and scales the rest by `keep`. One unit per 4×4 output tile.
+/// `threshold` and scales the rest by `keep`. Offsets and widths are in floats and multiples of 4.
+///
+/// A unit computes a 4×4 tile: four rows (from the workgroup's y, the same for all its units) by
+/// four neighbouring columns (one `V4`). Per four steps of the sum it loads four input `V4`s and
+/// four weight `V4`s for 64 multiply-adds.
 #[cube(launch_unchecked)]
 pub fn dense(
-    acts: &mut [f32],
-    params: &[f32],
+    acts: &mut [V4],
+    params: &[V4],
     rows: u32,
     fan_in: u32,
     fan_out: u32,
@@ -112,53 +125,64 @@ pub fn dense(
     keep: f32,
     key: u32,
 ) {
-    let col_tiles = (fan_out + TILE - 1u32) / TILE;
-    let tile = ABSOLUTE_POS as u32;
-    let r0 = (tile / col_tiles) * TILE;
-    let c0 = (tile % col_tiles) * TILE;
-    if r0 >= rows {
+    let c4 = ABSOLUTE_POS_X;
+    let cols4 = fan_out / 4u32;
+    let r0 = CUBE_POS_Y * 4u32;
+    if c4 >= cols4 || r0 >= rows {
         terminate!();
     }
-    // Out-of-range rows and columns read a valid neighbour (clamped) and are never written, so
-    // the inner loop needs no branches.
-    let mut acc = Array::<f32>::new(16usize);
-    let mut xr = Array::<u32>::new(4usize);
-    let mut wc = Array::<u32>::new(4usize);
-    #[unroll]
-    for i in 0..TILE {
-        xr[i as usize] = in_off + min(r0 + i, rows - 1u32) * fan_in;
-        wc[i as usize] = w_off + min(c0 + i, fan_out - 1u32);
+    // Rows past the batch read its last row (never written), so the loop has no branch.
+    let last = rows - 1u32;
+    let x0 = (in_off + min(r0, last) * fan_in) / 4u32;
+    let x1 = (in_off + min(r0 + 1u32, last) * fan_in) / 4u32;
+    let x2 = (in_off + min(r0 + 2u32, last) * fan_in) / 4u32;
+    let x3 = (in_off + min(r0 + 3u32, last) * fan_in) / 4u32;
+    let mut a0 = V4::new(0.0f32);
+    let mut a1 = V4::new(0.0f32);
+    let mut a2 = V4::new(0.0f32);
+    let mut a3 = V4::new(0.0f32);
+    let mut w_at = w_off / 4u32 + c4;
+    for kk in 0..fan_in / 4u32 {
+        let w0 = params[w_at as usize];
+        let w1 = params[(w_at + cols4) as usize];
+        let w2 = params[(w_at + 2u32 * cols4) as usize];
+        let w3 = params[(w_at + 3u32 * cols4) as usize];
+        w_at += 4u32 * cols4;
+        let v0 = acts[(x0 + kk) as usize];
+        a0 += w0 * V4::new(v0.extract(0usize)) + w1 * V4::new(v0.extract(1usize)) + w2 * V4::new(v0.extract(2usize)) + w3 * V4::new(v0.extract(3usize));
+        let v1 = acts[(x1 + kk) as usize];
+        a1 += w0 * V4::new(v1.extract(0usize)) + w1 * V4::new(v1.extract(1usize)) + w2 * V4::new(v1.extract(2usize)) + w3 * V4::new(v1.extract(3usize));
+        let v2 = acts[(x2 + kk) as usize];
+        a2 += w0 * V4::new(v2.extract(0usize)) + w1 * V4::new(v2.extract(1usize)) + w2 * V4::new(v2.extract(2usize)) + w3 * V4::new(v2.extract(3usize));
+        let v3 = acts[(x3 + kk) as usize];
+        a3 += w0 * V4::new(v3.extract(0usize)) + w1 * V4::new(v3.extract(1usize)) + w2 * V4::new(v3.extract(2usize)) + w3 * V4::new(v3.extract(3usize));
     }
-    for k in 0..fan_in {
-        let wk = k * fan_out;
-        #[unroll]
-        for i in 0..TILE {
-            let x = acts[(xr[i as usize] + k) as usize];
+    let bias = params[(b_off / 4u32 + c4) as usize];
+    dense_out(acts, a0 + bias, r0, rows, c4, fan_out, out_off, threshold, keep, key);
+    dense_out(acts, a1 + bias, r0 + 1u32, rows, c4, fan_out, out_off, threshold, keep, key);
+    dense_out(acts, a2 + bias, r0 + 2u32, rows, c4, fan_out, out_off, threshold, keep, key);
+    dense_out(acts, a3 + bias, r0 + 3u32, rows, c4, fan_out, out_off, threshold, keep, key);
+}
+
+/// ReLU and dropout of four `dense` outputs (row `r`, columns `4·c4..`), written when the row is
+/// in the batch.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn dense_out(acts: &mut [V4], pre: V4, r: u32, rows: u32, c4: u32, fan_out: u32, out_off: u32, threshold: u32, keep: f32, key: u32) {
+    if r < rows {
+        let mut h = max(pre, V4::new(0.0f32));
+        if threshold > 0u32 {
+            let base = r * fan_out + 4u32 * c4;
             #[unroll]
-            for j in 0..TILE {
-                acc[(i * TILE + j) as usize] += x * params[(wc[j as usize] + wk) as usize];
-            }
-        }
-    }
-    #[unroll]
-    for i in 0..TILE {
-        let r = r0 + i;
-        #[unroll]
-        for j in 0..TILE {
-            let c = c0 + j;
-            if r < rows && c < fan_out {
-                let a = acc[(i * TILE + j) as usize] + params[(b_off + c) as usize];
-                let mut h = max(a, 0.0f32);
-                if threshold > 0u32 {
-                    if noise_bits(key, r * fan_out + c) < threshold {
-                        h = 0.0f32;
-                    } else {
-                        h *= keep;
-                    }
+            for t in 0..4u32 {
+                let mut value = h.extract(t as usize) * keep;
+                if noise_bits(key, base + t) < threshold {
+                    value = 0.0f32;
                 }
-                acts[(out_off + r * fan_out + c) as usize] = h;
+                h.insert(t as usize, value);
             }
         }
+        acts[((out_off + r * fan_out) / 4u32 + c4) as usize] = h;
     }
 }
 
@@ -305,9 +329,104 @@ pub fn backward(
     }
 }
 
-/// One layer's gradients and their Adam update, in place. Units `0..w_tiles` each take a 4×4
-/// tile of the weight (`g[i, j] = Σ_r in[r, i] · d[r, j]`); the units after them take 4 biases
-/// each (`g[j] = Σ_r d[r, j]`). Then, per parameter, PyTorch's Adam with L2 weight decay:
+/// `adam` for a layer whose widths are multiples of 4, four columns per unit (`V4`): a unit
+/// takes four rows of the weight by four neighbouring columns, or (after the weight's last block)
+/// four biases. Per sample it loads one delta `V4` and one input `V4` for 16 multiply-adds.
+#[cube(launch_unchecked)]
+pub fn adam4(
+    params: &mut [V4],
+    m: &mut [V4],
+    v: &mut [V4],
+    avg: &mut [V4],
+    acts: &[V4],
+    deltas: &[V4],
+    rows: u32,
+    fan_in: u32,
+    fan_out: u32,
+    in_off: u32,
+    delta_off: u32,
+    w_off: u32,
+    b_off: u32,
+    lr_t: f32,
+    eps_t: f32,
+    weight_decay: f32,
+    avg_keep: f32,
+    avg_take: f32,
+) {
+    let j4 = ABSOLUTE_POS_X;
+    let cols4 = fan_out / 4u32;
+    let block = CUBE_POS_Y;
+    let blocks = fan_in / 4u32;
+    if j4 >= cols4 || block > blocks {
+        terminate!();
+    }
+    let mut d_at = delta_off / 4u32 + j4;
+    if block < blocks {
+        let mut g0 = V4::new(0.0f32);
+        let mut g1 = V4::new(0.0f32);
+        let mut g2 = V4::new(0.0f32);
+        let mut g3 = V4::new(0.0f32);
+        let mut x_at = in_off / 4u32 + block;
+        for _ in 0..rows {
+            let d = deltas[d_at as usize];
+            let x = acts[x_at as usize];
+            g0 += d * V4::new(x.extract(0usize));
+            g1 += d * V4::new(x.extract(1usize));
+            g2 += d * V4::new(x.extract(2usize));
+            g3 += d * V4::new(x.extract(3usize));
+            d_at += cols4;
+            x_at += fan_in / 4u32;
+        }
+        let row = w_off / 4u32 + 4u32 * block * cols4 + j4;
+        adam_update4(params, m, v, avg, row, g0, lr_t, eps_t, weight_decay, avg_keep, avg_take);
+        adam_update4(params, m, v, avg, row + cols4, g1, lr_t, eps_t, weight_decay, avg_keep, avg_take);
+        adam_update4(params, m, v, avg, row + 2u32 * cols4, g2, lr_t, eps_t, weight_decay, avg_keep, avg_take);
+        adam_update4(params, m, v, avg, row + 3u32 * cols4, g3, lr_t, eps_t, weight_decay, avg_keep, avg_take);
+    } else {
+        let mut g = V4::new(0.0f32);
+        for _ in 0..rows {
+            g += deltas[d_at as usize];
+            d_at += cols4;
+        }
+        adam_update4(params, m, v, avg, b_off / 4u32 + j4, g, lr_t, eps_t, weight_decay, avg_keep, avg_take);
+    }
+}
+
+/// `adam_update` on four neighbouring parameters at `V4` index `at`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn adam_update4(
+    params: &mut [V4],
+    m: &mut [V4],
+    v: &mut [V4],
+    avg: &mut [V4],
+    at: u32,
+    grad: V4,
+    lr_t: f32,
+    eps_t: f32,
+    weight_decay: f32,
+    avg_keep: f32,
+    avg_take: f32,
+) {
+    let i = at as usize;
+    let p = params[i];
+    let g = grad + V4::new(weight_decay) * p;
+    let m1 = m[i] * V4::new(BETA1) + g * V4::new(ONE_MINUS_BETA1);
+    let v1 = v[i] * V4::new(BETA2) + (g * g) * V4::new(ONE_MINUS_BETA2);
+    m[i] = m1;
+    v[i] = v1;
+    let next = p - (m1 * V4::new(lr_t)) / (v1.sqrt() + V4::new(eps_t));
+    params[i] = next;
+    if avg_take > 0.0f32 {
+        avg[i] = avg[i] * V4::new(avg_keep) + next * V4::new(avg_take);
+    }
+}
+
+/// One layer's gradients and their Adam update, in place. A unit takes one column `j` of the
+/// weight and a block of `ROWS` of its rows (`g[i, j] = Σ_r in[r, i] · d[r, j]`); the block after
+/// the weight's last is the bias (`g[j] = Σ_r d[r, j]`, as if the input had a row of ones).
+/// Neighbouring units take neighbouring columns, so deltas and parameters are read and written
+/// contiguously across units. Then, per parameter, PyTorch's Adam with L2 weight decay:
 /// `g += wd·p; m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²; p -= lr_t·m / (√v + eps_t)`, with the
 /// bias corrections folded into `lr_t` and `eps_t` (see `train::adam::AdamStep`).
 #[cube(launch_unchecked)]
@@ -331,59 +450,47 @@ pub fn adam(
     avg_keep: f32,
     avg_take: f32,
 ) {
-    let col_tiles = (fan_out + TILE - 1u32) / TILE;
-    let w_tiles = ((fan_in + TILE - 1u32) / TILE) * col_tiles;
-    let tile = ABSOLUTE_POS as u32;
-    if tile < w_tiles {
-        let i0 = (tile / col_tiles) * TILE;
-        let j0 = (tile % col_tiles) * TILE;
-        let mut acc = Array::<f32>::new(16usize);
-        let mut ic = Array::<u32>::new(4usize);
-        let mut jc = Array::<u32>::new(4usize);
+    // Column from x, row block from the workgroup's y (uniform across a workgroup, see `dense`).
+    let j = ABSOLUTE_POS_X;
+    let block = CUBE_POS_Y;
+    let blocks = (fan_in + ROWS - 1u32) / ROWS;
+    if j >= fan_out || block > blocks {
+        terminate!();
+    }
+    if block < blocks {
+        let i0 = block * ROWS;
+        let mut acc = Array::<f32>::new(8usize);
+        let mut x_at = Array::<u32>::new(8usize);
         #[unroll]
-        for i in 0..TILE {
-            ic[i as usize] = in_off + min(i0 + i, fan_in - 1u32);
-            jc[i as usize] = delta_off + min(j0 + i, fan_out - 1u32);
+        for i in 0..ROWS {
+            x_at[i as usize] = in_off + min(i0 + i, fan_in - 1u32);
         }
-        for r in 0..rows {
+        let mut d_at = delta_off + j;
+        let mut row = 0u32;
+        for _ in 0..rows {
+            let d = deltas[d_at as usize];
             #[unroll]
-            for i in 0..TILE {
-                let x = acts[(ic[i as usize] + r * fan_in) as usize];
-                #[unroll]
-                for j in 0..TILE {
-                    acc[(i * TILE + j) as usize] += x * deltas[(jc[j as usize] + r * fan_out) as usize];
-                }
+            for i in 0..ROWS {
+                acc[i as usize] += acts[(x_at[i as usize] + row) as usize] * d;
             }
+            d_at += fan_out;
+            row += fan_in;
         }
         #[unroll]
-        for i in 0..TILE {
-            #[unroll]
-            for j in 0..TILE {
-                if i0 + i < fan_in && j0 + j < fan_out {
-                    let at = w_off + (i0 + i) * fan_out + j0 + j;
-                    adam_update(params, m, v, avg, at, acc[(i * TILE + j) as usize], lr_t, eps_t, weight_decay, avg_keep, avg_take);
-                }
+        for i in 0..ROWS {
+            if i0 + i < fan_in {
+                let at = w_off + (i0 + i) * fan_out + j;
+                adam_update(params, m, v, avg, at, acc[i as usize], lr_t, eps_t, weight_decay, avg_keep, avg_take);
             }
         }
     } else {
-        let j0 = (tile - w_tiles) * TILE;
-        if j0 >= fan_out {
-            terminate!();
+        let mut g = 0.0f32;
+        let mut d_at = delta_off + j;
+        for _ in 0..rows {
+            g += deltas[d_at as usize];
+            d_at += fan_out;
         }
-        let mut acc = Array::<f32>::new(4usize);
-        for r in 0..rows {
-            let d0 = delta_off + r * fan_out;
-            #[unroll]
-            for j in 0..TILE {
-                acc[j as usize] += deltas[(d0 + min(j0 + j, fan_out - 1u32)) as usize];
-            }
-        }
-        #[unroll]
-        for j in 0..TILE {
-            if j0 + j < fan_out {
-                adam_update(params, m, v, avg, b_off + j0 + j, acc[j as usize], lr_t, eps_t, weight_decay, avg_keep, avg_take);
-            }
-        }
+        adam_update(params, m, v, avg, b_off + j, g, lr_t, eps_t, weight_decay, avg_keep, avg_take);
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor, Transaction};
 use cubecl::logging::{LaunchObservation, LaunchObserver};
 use serde::Serialize;
 
@@ -55,22 +55,25 @@ pub async fn step_cost(config: &TrainConfig, train: &Dataset, device: &Device, s
     })
 }
 
-/// Milliseconds of one `m × k` by `k × n` matmul as burn runs it on `device` (mean of `reps`,
-/// after one untimed run that compiles the kernel), and the kernels it launches.
+/// Milliseconds of one `m × k` by `k × n` matmul as burn runs it on `device` (mean of `reps`
+/// matmuls whose results are all read back in one go, after one untimed run that compiles the
+/// kernel), and the kernels launched per matmul.
 pub async fn matmul_ms(device: &Device, [m, k, n]: [usize; 3], reps: usize, clock: &Clock) -> Result<(f64, f64)> {
     let a = Tensor::<2>::random([m, k], Distribution::Default, device);
     let b = Tensor::<2>::random([k, n], Distribution::Default, device);
-    let read = |t: Tensor<2>| async move { t.sum().into_data_async().await.map_err(|e| Error::Device(format!("{e:?}"))) };
-    read(a.clone().matmul(b.clone())).await?;
+    let read = |ts: Vec<Tensor<2>>| async move {
+        ts.into_iter()
+            .fold(Transaction::default(), |tx, t| tx.register(t))
+            .execute_async()
+            .await
+            .map_err(|e| Error::Device(format!("{e:?}")))
+    };
+    read(vec![a.clone().matmul(b.clone())]).await?;
     let counter = Arc::new(Counter::default());
     let started = clock();
     {
         let _watch = LaunchObservation::new(counter.clone());
-        let mut acc = a.clone().matmul(b.clone());
-        for _ in 1..reps {
-            acc = acc + a.clone().matmul(b.clone());
-        }
-        read(acc).await?;
+        read((0..reps).map(|_| a.clone().matmul(b.clone())).collect()).await?;
     }
     let kernels = counter.0.load(Ordering::Relaxed) as f64 / reps as f64;
     Ok(((clock() - started) / reps as f64, kernels))

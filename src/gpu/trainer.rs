@@ -76,6 +76,12 @@ impl FusedTrainer {
         if train.is_empty() {
             return Err(ConfigError::Invalid("the training set is empty".into()).into());
         }
+        if !Self::supports(config) {
+            return Err(ConfigError::Invalid(
+                "the fused GPU step needs hidden layer widths that are multiples of 4".into(),
+            )
+            .into());
+        }
         if config.batch_size > MAX_BATCH {
             return Err(ConfigError::Invalid(format!(
                 "the fused GPU step takes batches of at most {MAX_BATCH} images"
@@ -135,6 +141,12 @@ impl FusedTrainer {
             device,
             client,
         })
+    }
+
+    /// Whether the fused step takes this configuration (widths in fours, batches it can hold);
+    /// otherwise a GPU run uses burn's autodiff.
+    pub fn supports(config: &TrainConfig) -> bool {
+        config.model.hidden.iter().all(|h| h % 4 == 0) && config.batch_size <= MAX_BATCH
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -214,6 +226,9 @@ impl FusedTrainer {
         let units = |n: usize| CubeCount::Static(n.div_ceil(WORKGROUP as usize) as u32, 1, 1);
         let dim = CubeDim::new_1d(WORKGROUP);
         let tiles = |a: usize, b: usize| a.div_ceil(kernels::TILE as usize) * b.div_ceil(kernels::TILE as usize);
+        let rows_of_4 = (rows as usize).div_ceil(4);
+        // Workgroups of WORKGROUP columns by one row block each.
+        let columns = |cols: usize, blocks: usize| CubeCount::Static(cols.div_ceil(WORKGROUP as usize) as u32, blocks as u32, 1);
         let buf = |h: &Handle, len: usize| unsafe { BufferArg::from_raw_parts(h.clone(), len) };
         let client = &self.client;
         let (acts, params, deltas) = (l.acts_len, l.params_len, l.deltas_len);
@@ -240,10 +255,10 @@ impl FusedTrainer {
             for k in 0..layers - 1 {
                 kernels::dense::launch_unchecked(
                     client,
-                    units(tiles(rows as usize, w[k + 1])),
+                    columns(w[k + 1] / 4, rows_of_4),
                     dim,
-                    buf(&self.acts, acts),
-                    buf(&self.params, params),
+                    buf(&self.acts, acts / 4),
+                    buf(&self.params, params / 4),
                     rows,
                     w[k] as u32,
                     w[k + 1] as u32,
@@ -299,7 +314,7 @@ impl FusedTrainer {
             for k in 0..layers {
                 kernels::adam::launch_unchecked(
                     client,
-                    units(tiles(w[k], w[k + 1]) + w[k + 1].div_ceil(kernels::TILE as usize)),
+                    columns(w[k + 1], w[k].div_ceil(kernels::ROWS as usize) + 1),
                     dim,
                     buf(&self.params, params),
                     buf(&self.m, params),

@@ -31,6 +31,16 @@ pub enum StepKind {
     Fused,
 }
 
+#[cfg(feature = "gpu")]
+fn fused_supports(config: &TrainConfig) -> bool {
+    crate::gpu::FusedTrainer::supports(config)
+}
+
+#[cfg(not(feature = "gpu"))]
+fn fused_supports(_: &TrainConfig) -> bool {
+    false
+}
+
 impl std::str::FromStr for StepKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -70,7 +80,7 @@ impl Engine {
         let fused = match step {
             StepKind::Autodiff => false,
             StepKind::Fused => true,
-            StepKind::Auto => !crate::backend::is_cpu(device),
+            StepKind::Auto => !crate::backend::is_cpu(device) && fused_supports(config),
         };
         if fused {
             #[cfg(feature = "gpu")]

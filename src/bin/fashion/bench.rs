@@ -17,6 +17,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if args.gpu_costs {
         return gpu_costs(&args);
     }
+    if args.gpu_info {
+        return gpu_info();
+    }
     let mut threads = args.threads.clone();
     threads.sort_unstable();
     threads.dedup();
@@ -127,7 +130,8 @@ fn gpu_costs(args: &BenchArgs) -> Result<(), String> {
     use fashion_mlp::gpu::probe;
     use fashion_mlp::train::engine::StepKind;
     let train = Dataset::load_idx_dir(&args.data_dir, Split::Train).map_err(|e| e.to_string())?;
-    let device = fashion_mlp::backend::native_gpu()?;
+    let (device, info) = fashion_mlp::backend::native_gpu_with_info()?;
+    println!("{}", json!({ "where": "native", "measure": "adapter", "adapter": info }));
     let origin = Instant::now();
     let clock: fashion_mlp::train::session::Clock = Box::new(move || origin.elapsed().as_secs_f64() * 1000.0);
     for &bs in &args.batch_sizes {
@@ -143,6 +147,18 @@ fn gpu_costs(args: &BenchArgs) -> Result<(), String> {
     let (ms, kernels) = pollster::block_on(probe::matmul_ms(&device, [64, 784, 256], 20, &clock)).map_err(|e| e.to_string())?;
     println!("{}", json!({ "where": "native", "backend": "wgpu", "measure": "matmul", "shape": [64, 784, 256], "ms": ms, "kernels": kernels }));
     Ok(())
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_info() -> Result<(), String> {
+    let (_, info) = fashion_mlp::backend::native_gpu_with_info()?;
+    println!("{}", json!(info));
+    Ok(())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_info() -> Result<(), String> {
+    Err("this build has no GPU support (built without the `gpu` feature)".into())
 }
 
 #[cfg(not(feature = "gpu"))]

@@ -208,4 +208,7 @@ pub struct BenchArgs {
     /// 64x784x256 matmul as burn runs it), on the wgpu backend
     #[arg(long)]
     pub gpu_costs: bool,
+    /// Instead: what wgpu finds natively (adapter name, type, API; whether it is a software one)
+    #[arg(long)]
+    pub gpu_info: bool,
 }

@@ -6,8 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 : "${FASHION_DATA_DIR:=/usr/share/datasets/fashion-mnist}"
 trunk build --release --offline
+python3 scripts/harden-page.py dist
 python3 scripts/stamp-sw.py dist
+# The four official files (their names are written once, in src/data/dataset.rs).
 mkdir -p dist/data
-for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
-  cp "$FASHION_DATA_DIR/$f" dist/data/
-done
+cp "$FASHION_DATA_DIR"/*-ubyte.gz dist/data/

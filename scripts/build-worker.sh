@@ -15,8 +15,9 @@ out="$TRUNK_STAGING_DIR/train"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name trainer "$wasm"
 # FASHION_WASM_OPT=0 skips the optimiser (minutes on this module) for quick local iterations.
+# The wasm features to allow are the page module's, written once in www/index.html.
 if [ "$profile" = release ] && [ "${FASHION_WASM_OPT:-1}" != 0 ]; then
-  wasm-opt -O2 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$out/trainer_bg.wasm" -o "$out/trainer_bg.wasm"
+  read -r -a features <<< "$(sed -n 's/.*data-wasm-opt-params="\([^"]*\)".*/\1/p' "$ROOT/www/index.html")"
+  [ ${#features[@]} -gt 0 ] || { echo "no data-wasm-opt-params in www/index.html" >&2; exit 1; }
+  wasm-opt -O2 "${features[@]}" "$out/trainer_bg.wasm" -o "$out/trainer_bg.wasm"
 fi

@@ -7,10 +7,24 @@ use wasm_bindgen::prelude::*;
 use web_sys::HtmlCanvasElement;
 
 use crate::data::CLASS_NAMES;
+use crate::facts::{PALETTE, rgb};
 
-const BG: RGBColor = RGBColor(0x15, 0x1b, 0x2b);
-const GRID: RGBColor = RGBColor(0x2a, 0x33, 0x48);
-const TEXT: RGBColor = RGBColor(0xc8, 0xd0, 0xe0);
+fn color(hex: &str) -> RGBColor {
+    let (r, g, b) = rgb(hex);
+    RGBColor(r, g, b)
+}
+
+fn bg() -> RGBColor {
+    color(PALETTE.chart_bg)
+}
+
+fn grid() -> RGBColor {
+    color(PALETTE.chart_grid)
+}
+
+fn text() -> RGBColor {
+    color(PALETTE.chart_text)
+}
 
 #[derive(Deserialize)]
 struct Series {
@@ -23,16 +37,6 @@ struct Series {
     dots: bool,
 }
 
-fn hex(color: &str) -> RGBColor {
-    let c = color.trim_start_matches('#');
-    let p = |i: usize| {
-        c.get(i..i + 2)
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .unwrap_or(200)
-    };
-    RGBColor(p(0), p(2), p(4))
-}
-
 fn err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
@@ -42,7 +46,7 @@ fn blank(canvas: HtmlCanvasElement) -> Result<DrawingArea<CanvasBackend, plotter
     let root = CanvasBackend::with_canvas_object(canvas)
         .ok_or_else(|| err("no 2D canvas"))?
         .into_drawing_area();
-    root.fill(&BG).map_err(err)?;
+    root.fill(&bg()).map_err(err)?;
     Ok(root)
 }
 
@@ -79,10 +83,10 @@ pub fn draw_curves(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .bold_line_style(GRID)
-        .light_line_style(BG)
-        .axis_style(GRID)
-        .label_style(("sans-serif", 12).into_font().color(&TEXT))
+        .bold_line_style(grid())
+        .light_line_style(bg())
+        .axis_style(grid())
+        .label_style(("sans-serif", 12).into_font().color(&text()))
         .x_desc("epoch")
         .y_desc(y_label)
         .y_label_formatter(&|v| {
@@ -95,7 +99,7 @@ pub fn draw_curves(
         .draw()
         .map_err(err)?;
     for s in &series {
-        let color = hex(&s.color);
+        let color = color(&s.color);
         let points = s.points.iter().copied().filter(|p| p.1.is_finite());
         if s.dots {
             chart
@@ -113,9 +117,9 @@ pub fn draw_curves(
     }
     chart
         .configure_series_labels()
-        .background_style(BG.mix(0.85))
-        .border_style(GRID)
-        .label_font(("sans-serif", 12).into_font().color(&TEXT))
+        .background_style(bg().mix(0.85))
+        .border_style(grid())
+        .label_font(("sans-serif", 12).into_font().color(&text()))
         .position(if percent {
             SeriesLabelPosition::LowerRight
         } else {
@@ -164,13 +168,13 @@ pub fn draw_confusion(canvas: HtmlCanvasElement, matrix: Vec<u32>) -> Result<(),
     chart
         .configure_mesh()
         .disable_mesh()
-        .axis_style(GRID)
+        .axis_style(grid())
         .x_labels(10)
         .y_labels(10)
         .x_label_formatter(&class_number)
         .y_label_formatter(&|y| class_label(y, true))
-        .x_label_style(("sans-serif", 12).into_font().color(&TEXT))
-        .y_label_style(("sans-serif", 12).into_font().color(&TEXT))
+        .x_label_style(("sans-serif", 12).into_font().color(&text()))
+        .y_label_style(("sans-serif", 12).into_font().color(&text()))
         .x_desc("predicted")
         .y_desc("true")
         .draw()
@@ -228,27 +232,27 @@ pub fn draw_per_class(canvas: HtmlCanvasElement, accuracy: Vec<f64>) -> Result<(
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .bold_line_style(GRID)
-        .light_line_style(BG)
-        .axis_style(GRID)
+        .bold_line_style(grid())
+        .light_line_style(bg())
+        .axis_style(grid())
         .x_labels(5)
         .y_labels(10)
         .x_label_formatter(&|v| format!("{:.0}%", v * 100.0))
         .y_label_formatter(&|y| class_label(y, true))
-        .label_style(("sans-serif", 12).into_font().color(&TEXT))
+        .label_style(("sans-serif", 12).into_font().color(&text()))
         .x_desc("per-class accuracy")
         .draw()
         .map_err(err)?;
     chart
         .draw_series(accuracy.iter().take(10).enumerate().map(|(c, &a)| {
             let y = 9 - c as i32;
-            let color = if a >= 0.9 {
-                RGBColor(62, 207, 142)
+            let color = color(if a >= 0.9 {
+                PALETTE.ok
             } else if a >= 0.75 {
-                RGBColor(79, 157, 255)
+                PALETTE.accent
             } else {
-                RGBColor(255, 140, 90)
-            };
+                PALETTE.warn
+            });
             let mut bar = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(y + 1)),

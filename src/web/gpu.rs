@@ -1,7 +1,6 @@
-//! WebGPU: ask the browser for an adapter (to report what it is, or why there is none), then let
-//! burn initialise its device asynchronously (the sync init panics in wasm).
+//! WebGPU: ask the browser for an adapter, to report what it is (a software fallback adapter is
+//! always named as such) or why there is none. burn then initialises its own device from it.
 
-use burn::tensor::Device;
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -50,12 +49,4 @@ pub async fn probe_adapter() -> Result<String, String> {
         parts.push("unnamed adapter".into());
     }
     Ok(parts.join(", "))
-}
-
-/// burn's WebGPU device; once per worker, so keep the result.
-pub async fn init_device() -> Result<Device, String> {
-    Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| format!("WebGPU device initialisation failed: {e}"))
 }

@@ -1,25 +1,34 @@
-//! The only part of the crate that knows about JavaScript. Compiled for wasm32 only.
-//! - `worker`: the training worker (a module Web Worker drives it with `protocol` messages).
-//! - `page`: what the page's own small module needs (a CPU model for instant predictions).
-//! - `gpu`: WebGPU detection and burn's async WebGPU initialisation, with fallback reasons.
+//! The only part of the crate that knows about JavaScript.
+//! - `protocol`: the page/worker messages (plain serde types, also compiled natively to test them).
+//! - `worker`: the training worker: message plumbing around a core `Session`.
+//! - `devices`: the worker's CPU and WebGPU devices, Auto's measurement, GPU loss.
+//! - `gpu`: WebGPU adapter detection, with the reasons shown when there is none.
+//! - `page`: what the page's own small module exports (a CPU model, preprocessing, the facts).
+//! - `charts`: plotters drawing onto the page's canvases.
 
-pub mod charts;
-#[cfg(feature = "gpu")]
-pub mod gpu;
-pub mod page;
 pub mod protocol;
+
+#[cfg(target_arch = "wasm32")]
+pub mod charts;
+#[cfg(target_arch = "wasm32")]
+pub mod devices;
+#[cfg(all(target_arch = "wasm32", feature = "gpu"))]
+pub mod gpu;
+#[cfg(target_arch = "wasm32")]
+pub mod page;
+#[cfg(target_arch = "wasm32")]
 pub mod worker;
 
-use wasm_bindgen::JsValue;
-
 /// Serialises a message as plain JS objects (maps become objects, u64 become numbers).
-pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsValue::from_str(&e.to_string()))
+        .map_err(|e| wasm_bindgen::JsValue::from_str(&e.to_string()))
 }
 
 /// Milliseconds since the epoch (workers and pages alike; `Instant` panics on wasm32).
+#[cfg(target_arch = "wasm32")]
 pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()
 }

@@ -7,24 +7,37 @@ use crate::data::IMAGE_PIXELS;
 use crate::draw::{self, Bitmap, Layout};
 use crate::error::DrawError;
 use crate::model::Mlp;
-use crate::train::predict;
+use crate::infer::predict;
 use crate::weights;
 
-/// A model on the page's CPU, loaded from safetensors bytes.
+/// A model on the page's CPU, loaded from a model file.
 #[wasm_bindgen]
 pub struct Classifier {
     model: Mlp,
-    metadata: std::collections::HashMap<String, String>,
+    snapshot: weights::Snapshot,
 }
 
 #[wasm_bindgen]
 impl Classifier {
-    /// Loads a model file; a wrong or corrupt file is an error and nothing changes.
+    /// Loads a model file named `name`: this project's, a training checkpoint, or PyTorch weights
+    /// of the same architecture. A wrong or corrupt file is an error and nothing changes.
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: &[u8]) -> Result<Classifier, JsError> {
-        let (model, metadata) =
-            weights::from_bytes(bytes, &crate::backend::cpu()).map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(Classifier { model, metadata })
+    pub fn new(bytes: &[u8], name: &str) -> Result<Classifier, JsError> {
+        let snapshot = weights::read_model_file(name, bytes).map_err(|e| JsError::new(&e.to_string()))?;
+        let model = snapshot
+            .to_model(&crate::backend::cpu())
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(Classifier { model, snapshot })
+    }
+
+    /// The model as this project's safetensors file (a PyTorch file loaded here becomes one).
+    pub fn model_bytes(&self) -> Result<Vec<u8>, JsError> {
+        self.snapshot.to_safetensors().map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// The model as a safetensors file PyTorch's reference `nn.Sequential` loads.
+    pub fn pytorch_bytes(&self) -> Result<Vec<u8>, JsError> {
+        self.snapshot.to_pytorch_safetensors().map_err(|e| JsError::new(&e.to_string()))
     }
 
     /// Probabilities of the ten classes for 784 pixels scaled to [0, 1] (or several images
@@ -44,7 +57,7 @@ impl Classifier {
 
     /// The text metadata stored in the file (accuracy, epochs, recipe...), as a plain object.
     pub fn metadata(&self) -> Result<JsValue, JsError> {
-        super::to_js(&self.metadata).map_err(|e| JsError::new(&format!("{e:?}")))
+        super::to_js(&self.snapshot.metadata).map_err(|e| JsError::new(&format!("{e:?}")))
     }
 
     /// Layer widths, e.g. [784, 256, 128, 64, 10].
@@ -53,11 +66,12 @@ impl Classifier {
     }
 }
 
-/// A drawing pad's RGBA pixels -> the model's 784 inputs, framed like a Fashion-MNIST product.
-/// `undefined` when nothing is drawn (a blank pad is not a garment).
+/// A drawing pad's RGBA pixels, drawn with a brush `brush` pixels wide -> the model's 784 inputs,
+/// framed like a Fashion-MNIST product, closed outlines filled. `undefined` when nothing is
+/// drawn (a blank pad is not a garment).
 #[wasm_bindgen]
-pub fn prepare_drawing(rgba: &[u8], width: usize, height: usize) -> Result<Option<Vec<f32>>, JsError> {
-    prepared(draw::prepare(&rgba_bitmap(rgba, width, height)))
+pub fn prepare_drawing(rgba: &[u8], width: usize, height: usize, brush: f32) -> Result<Option<Vec<f32>>, JsError> {
+    prepared(draw::prepare_drawing(&rgba_bitmap(rgba, width, height), brush))
 }
 
 /// An uploaded picture's RGBA pixels -> the model's 784 inputs. A 28x28 picture is taken as it is
@@ -94,8 +108,36 @@ fn ready<F: std::future::Future>(future: F) -> Option<F::Output> {
     }
 }
 
-/// Installs a panic hook that prints Rust panics to the console readably.
+/// The facts the page shares with the core (image size, class names, dataset files and sizes,
+/// recipes, palette), as a plain object.
+#[wasm_bindgen]
+pub fn facts() -> Result<JsValue, JsError> {
+    super::to_js(&crate::facts::facts()).map_err(|e| JsError::new(&format!("{e:?}")))
+}
+
+/// Installs a panic hook that prints Rust panics to the console readably, and gives the page's
+/// CSS its palette (`--accent`, `--ok`, ...) before anything is drawn.
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
+    set_palette();
+}
+
+fn set_palette() {
+    let Some(style) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        .map(|e| e.style())
+    else {
+        return; // not a page (the worker or a test runner)
+    };
+    let palette = serde_json::to_value(crate::facts::PALETTE).unwrap_or_default();
+    if let Some(colors) = palette.as_object() {
+        for (name, color) in colors {
+            if let Some(color) = color.as_str() {
+                let _ = style.set_property(&format!("--{}", name.replace('_', "-")), color);
+            }
+        }
+    }
 }

@@ -1,43 +1,52 @@
-//! Messages between the page and the training worker. The worker posts `Ready` first; the page
-//! sends nothing before it (earlier messages would be lost).
+//! Messages between the page and the training worker: the whole contract in one file. The
+//! worker posts `Ready` first; the page sends nothing before it (earlier messages would be
+//! lost). Every message is an object tagged by `type`; fields nobody knows are refused
+//! (`deny_unknown_fields`), so a misspelled setting is an error instead of a silent default.
+//! Training payloads (`Started`, `Progress`, `EpochReport`, ...) are the core session's events
+//! as they are.
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ErrorKind;
 use crate::train::TrainConfig;
+use crate::train::session::{CheckpointReady, EpochReport, Progress, Started};
 
 /// Which compute backend the page asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
-    /// WebGPU when the browser gives an adapter and a device, else CPU.
+    /// Measure WebGPU against the CPU on the real data and keep the faster; the CPU when the
+    /// browser gives no GPU.
     #[default]
     Auto,
     WebGpu,
     Cpu,
 }
 
+/// The backend a run trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    WebGpu,
+    Cpu,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NamedFile {
     pub name: String,
     #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
 }
 
-/// Continue a run from a saved model at the start of `epoch`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ResumeFrom {
-    #[serde(with = "serde_bytes")]
-    pub weights: Vec<u8>,
-    pub epoch: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ToWorker {
-    /// Dataset files: the four IDX files (gzipped or not) or two Kaggle CSVs.
-    LoadData {
-        files: Vec<NamedFile>,
-    },
+    /// Dataset files: the four IDX files (gzipped or not) or two Kaggle CSVs. When they do not
+    /// make a dataset, the worker keeps the one it had and says so.
+    LoadData { files: Vec<NamedFile> },
+    /// Train a new run (`checkpoint: None`) or continue the one in `checkpoint` (a file from
+    /// `FromWorker::Checkpoint`; its own settings and subset apply).
     Start {
         config: TrainConfig,
         #[serde(default)]
@@ -47,63 +56,37 @@ pub enum ToWorker {
         train_limit: Option<usize>,
         #[serde(default)]
         test_limit: Option<usize>,
-        #[serde(default)]
-        resume: Option<ResumeFrom>,
+        #[serde(default, with = "serde_bytes")]
+        checkpoint: Option<Vec<u8>>,
     },
-    Pause,
-    Resume,
-    Stop,
+    // Empty struct variants, not unit ones: serde ignores stray fields of a unit variant even
+    // under deny_unknown_fields.
+    Pause {},
+    Resume {},
+    Stop {},
     /// One test image, for the page's classifier (answered with `FromWorker::TestImage`).
-    TestImage {
-        index: usize,
-    },
+    TestImage { index: usize },
+    /// Diagnostics for tests and benchmarks (`hook`: "lose_gpu" destroys the WebGPU device,
+    /// "memory" reports the worker's memory, "gpu_costs" measures a GPU step on the loaded data).
+    Debug { hook: String },
 }
 
+/// The backend a run uses, and why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackendInfo {
-    /// "webgpu" or "cpu".
-    pub name: String,
-    /// Adapter description (vendor, architecture, whether it is a software fallback).
+    pub backend: Backend,
+    /// What the backend runs on (adapter vendor and architecture, "software fallback adapter").
     pub adapter: String,
     /// Why WebGPU is not used, when it is not.
     pub fallback_reason: Option<String>,
+    /// Auto's measurement, when it measured: samples/s of each backend on the real data.
+    pub measured: Option<Measured>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Progress {
-    pub epoch: usize,
-    pub epochs: usize,
-    pub batch: usize,
-    pub batches_per_epoch: usize,
-    pub steps: u64,
-    /// Over the batches since the previous progress message.
-    pub loss: f64,
-    pub accuracy: f64,
-    /// Over the epoch so far.
-    pub epoch_loss: f64,
-    pub epoch_accuracy: f64,
-    pub samples_per_sec: f64,
-    pub eta_seconds: f64,
-    pub learning_rate: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochReport {
-    pub epoch: usize,
-    pub epochs: usize,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub test_loss: f64,
-    pub test_accuracy: f64,
-    pub confusion: [[u32; 10]; 10],
-    pub per_class_accuracy: [f64; 10],
-    /// Predictions for the sample grid images (same order as `DataLoaded::grid_labels`).
-    pub grid_predictions: Vec<u8>,
-    pub seconds: f64,
-    pub samples_per_sec: f64,
-    /// The model after this epoch, as a safetensors file.
-    #[serde(with = "serde_bytes")]
-    pub weights: Vec<u8>,
+pub struct Measured {
+    pub webgpu_samples_per_sec: f64,
+    pub cpu_samples_per_sec: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,16 +101,16 @@ pub enum FromWorker {
         grid_pixels: Vec<u8>,
         grid_labels: Vec<u8>,
     },
+    /// The backend chosen for the run that is starting (Auto may have measured first).
     Backend(BackendInfo),
-    Started {
-        train: usize,
-        test: usize,
-        batches_per_epoch: usize,
-        epoch: usize,
-    },
+    /// Auto is measuring the backends (a few seconds).
+    Measuring,
+    Started(Started),
     Progress(Progress),
-    /// Boxed: the report (confusion matrix, per-class accuracy) dwarfs every other message.
+    /// Boxed: the report (weights, confusion matrix) dwarfs every other message.
     Epoch(Box<EpochReport>),
+    /// The run's full state after an epoch, for an exact resume.
+    Checkpoint(CheckpointReady),
     TestImage {
         index: usize,
         label: u8,
@@ -137,14 +120,50 @@ pub enum FromWorker {
     },
     Paused,
     Resumed,
-    Stopped,
-    Finished,
-    /// `fatal`: the worker cannot go on (the page should restart it).
+    Stopped {
+        epoch: usize,
+    },
+    Finished {
+        epoch: usize,
+        test_accuracy: f64,
+    },
+    /// `fatal`: the worker cannot go on (the page restarts it). Whatever failed, the worker
+    /// keeps the dataset it had.
     Error {
+        kind: ErrorKind,
         message: String,
         fatal: bool,
+    },
+    /// Answer to `Debug { hook: "memory" }`.
+    Memory {
+        wasm_bytes: f64,
+        gpu_bytes: Option<f64>,
+    },
+    /// Answer to other diagnostics (`Debug { hook: "gpu_costs" }`): a measurement as JSON.
+    Diagnostics {
+        hook: String,
+        report: serde_json::Value,
     },
 }
 
 /// How many test images the prediction grid shows.
 pub const GRID_IMAGES: usize = 32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_and_types_are_refused() {
+        let ok: ToWorker = serde_json::from_str(r#"{"type": "start", "config": {"epochs": 2}}"#).unwrap();
+        assert!(matches!(ok, ToWorker::Start { .. }));
+        for bad in [
+            r#"{"type": "start", "config": {"epochs": 2}, "bakend": "cpu"}"#,
+            r#"{"type": "start", "config": {"epocs": 2}}"#,
+            r#"{"type": "pause", "now": true}"#,
+            r#"{"type": "explode"}"#,
+        ] {
+            assert!(serde_json::from_str::<ToWorker>(bad).is_err(), "{bad}");
+        }
+    }
+}

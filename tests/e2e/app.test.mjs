@@ -24,13 +24,13 @@ test('trains on WebGPU (SwiftShader): accuracy reported, confusion matrix drawn'
   try {
     const { page, errors } = await open(browser, `${server.url}?testLimit=500`);
     await waitForStatus(page, /Ready to train/);
-    await setSettings(page, { backend: 'webgpu', epochs: 1, limit: 1000, batch: 64 });
+    await setSettings(page, { recipe: 'reference', backend: 'webgpu', epochs: 1, limit: 1000, batch: 64 });
     await page.click('#train');
     const status = await waitForStatus(page, /Training on WebGPU/, 120_000);
     assert.match(status, /WebGPU \(.+\)/, 'the adapter is named');
     await waitForStatus(page, /Finished 1 epochs/, 500_000);
-    const app = await page.evaluate(() => ({ acc: window.fashionApp.history.testAcc, cm: window.fashionApp.confusion, backend: window.fashionApp.backend }));
-    assert.equal(app.backend.name, 'webgpu');
+    const app = await page.evaluate(() => ({ acc: window.fashionTest.history().testAcc, cm: window.fashionTest.confusion(), backend: window.fashionTest.backend() }));
+    assert.equal(app.backend.backend, 'webgpu');
     assert.equal(app.acc.length, 1);
     assert.ok(app.acc[0][1] > 0.4, `accuracy after one short epoch on WebGPU: ${app.acc[0][1]}`);
     assert.equal(app.cm.flat().reduce((a, b) => a + b, 0), 500);
@@ -59,7 +59,7 @@ test('falls back to the CPU without a WebGPU adapter, stays responsive, pause/re
       const tick = (t) => { window.jank.maxFrameGap = Math.max(window.jank.maxFrameGap, t - last); last = t; requestAnimationFrame(tick); };
       requestAnimationFrame(tick);
     });
-    await setSettings(page, { backend: 'auto', epochs: 3, limit: 12000, batch: 64 });
+    await setSettings(page, { recipe: 'reference', backend: 'auto', epochs: 3, limit: 12000, batch: 64 });
     await page.click('#train');
     const status = await waitForStatus(page, /Training on the CPU/);
     assert.match(status, /no adapter|WebGPU/, `the fallback reason is shown: ${status}`);
@@ -68,19 +68,19 @@ test('falls back to the CPU without a WebGPU adapter, stays responsive, pause/re
 
     await page.click('#pause');
     await waitForStatus(page, /Paused/);
-    const steps = () => page.evaluate(() => window.fashionApp.history.liveLoss.length);
+    const steps = () => page.evaluate(() => window.fashionTest.history().liveLoss.length);
     const before = await steps();
     await page.waitForTimeout(1500);
     assert.equal(await steps(), before, 'no progress while paused');
     assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'true');
     await page.click('#pause');
     await waitForStatus(page, /resumed|Epoch/);
-    await page.waitForFunction((n) => window.fashionApp.history.liveLoss.length > n, before, { timeout: 60_000 });
+    await page.waitForFunction((n) => window.fashionTest.history().liveLoss.length > n, before, { timeout: 60_000 });
     await page.click('#stop');
     await waitForStatus(page, /Stopped after epoch/);
     assert.equal(await page.isDisabled('#train'), false, 'can train again');
 
-    const app = await page.evaluate(() => ({ acc: window.fashionApp.history.testAcc, jank: window.jank }));
+    const app = await page.evaluate(() => ({ acc: window.fashionTest.history().testAcc, jank: window.jank }));
     assert.ok(app.acc[0][1] > 0.7, `CPU accuracy after one epoch of 12k images: ${app.acc[0][1]}`);
     const maxLong = Math.max(0, ...app.jank.longTasks);
     console.log(`main thread while training: ${app.jank.longTasks.length} long tasks, longest ${maxLong.toFixed(0)} ms, largest frame gap ${app.jank.maxFrameGap.toFixed(0)} ms`);

@@ -1,7 +1,8 @@
 // Browser training benchmark: the real page in headless Debian Chromium trains on the full 60k
 // training set for each backend and batch size; prints one JSON line per measurement with the
 // worker's own samples/s (moving average over chunks, after a warm-up).
-//   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--batches 64,256] [--seconds 30]
+//   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--batches 64,256] [--seconds 30] [--gpu]
+// (--gpu: the machine's GPU through Vulkan instead of SwiftShader)
 import { serve, launch, open, waitForStatus, setSettings } from './harness.mjs';
 
 const arg = (name, fallback) => {
@@ -11,25 +12,26 @@ const arg = (name, fallback) => {
 const backends = arg('backends', 'cpu,webgpu').split(',');
 const batches = arg('batches', '64,256').split(',').map(Number);
 const seconds = Number(arg('seconds', '30'));
+const realGpu = process.argv.includes('--gpu');
 
 const server = await serve();
 try {
   for (const backend of backends) {
-    const browser = await launch({ webgpu: backend === 'webgpu' });
+    const browser = await launch({ webgpu: backend === 'webgpu', realGpu });
     try {
       for (const batch of batches) {
         const { page } = await open(browser, `${server.url}?testLimit=1000`);
         await waitForStatus(page, /Ready to train/);
         // Enough epochs that the run outlasts the measuring window.
-        await setSettings(page, { backend, epochs: 50, limit: 60000, batch });
+        await setSettings(page, { recipe: 'reference', backend, epochs: 50, limit: 60000, batch });
         await page.click('#train');
-        await page.waitForFunction(() => window.fashionApp.lastProgress, null, { timeout: 180_000 });
-        const warm = await page.evaluate(() => window.fashionApp.lastProgress.steps);
+        await page.waitForFunction(() => window.fashionTest.lastProgress(), null, { timeout: 180_000 });
+        const warm = await page.evaluate(() => window.fashionTest.lastProgress().steps);
         const t0 = Date.now();
         await page.waitForTimeout(seconds * 1000);
-        const p = await page.evaluate(() => window.fashionApp.lastProgress);
+        const p = await page.evaluate(() => window.fashionTest.lastProgress());
         const elapsed = (Date.now() - t0) / 1000;
-        const adapter = await page.evaluate(() => window.fashionApp.backend?.adapter);
+        const adapter = await page.evaluate(() => window.fashionTest.backend()?.adapter);
         console.log(JSON.stringify({
           where: 'chromium', backend, batch_size: batch, adapter,
           samples_per_sec: Math.round(p.samples_per_sec),

@@ -1,6 +1,7 @@
 // End-to-end: drawing and classifying on the page, the ready model, saved models (IndexedDB,
-// download/load, corrupt files), resuming after a reload or a crash, in headless Debian Chromium
-// against the page served as the run command serves it.
+// download/load, corrupt files, PyTorch files in and out), resuming after a reload, in headless
+// Debian Chromium against the page served as the run command serves it. (Crashes and a lost GPU:
+// recovery.test.mjs.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -30,13 +31,13 @@ async function modelReady(page, pattern = /Ready model/) {
   await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('model-info').textContent), pattern.source, { timeout: 60_000 });
 }
 
-const probabilities = (page) => page.evaluate(() => Array.from(window.fashionApp.classify.probabilities ?? []));
+const probabilities = (page) => page.evaluate(() => Array.from(window.fashionTest.classify().probabilities ?? []));
 
 async function classifyTestImage(page, index) {
   await page.waitForFunction(() => !document.getElementById('test-show').disabled, null, { timeout: 60_000 });
   await page.fill('#test-index', String(index));
   await page.click('#test-show');
-  await page.waitForFunction((i) => window.fashionApp.classify.inputLabel?.startsWith(`test image ${i} `), index, { timeout: 30_000 });
+  await page.waitForFunction((i) => window.fashionTest.classify().inputLabel?.startsWith(`test image ${i} `), index, { timeout: 30_000 });
   return probabilities(page);
 }
 
@@ -47,7 +48,7 @@ test('drawing on the pad gives live probabilities from the ready model, before a
   try {
     const { page, errors } = await open(browser, server.url);
     await modelReady(page);
-    const t = await page.evaluate(() => window.fashionApp.timings.classifierReadyMs);
+    const t = await page.evaluate(() => window.fashionTest.timings().classifierReadyMs);
     console.log(`page load to first possible prediction (ready model loaded): ${t.toFixed(0)} ms`);
     assert.match(await page.textContent('#model-info'), /89\.77% test accuracy/);
     assert.equal(await page.textContent('#top-class'), 'Nothing drawn yet');
@@ -72,7 +73,7 @@ test('drawing on the pad gives live probabilities from the ready model, before a
       return n;
     });
     assert.ok(lit > 60, `the 28x28 preview shows the drawing (${lit} lit pixels)`);
-    const stats = await page.evaluate(() => window.fashionApp.classify.stats());
+    const stats = await page.evaluate(() => window.fashionTest.classify().stats);
     console.log(`drawing -> probabilities: median ${stats.median.toFixed(2)} ms, p95 ${stats.p95.toFixed(2)} ms over ${stats.count} predictions (live while drawing and after each stroke)`);
     assert.ok(stats.count > 3, 'predictions while drawing, not only at the end');
 
@@ -87,7 +88,7 @@ test('drawing on the pad gives live probabilities from the ready model, before a
 
     // An uploaded picture of any size and colour: a big colour PNG of a dataset bag.
     await page.setInputFiles('#picture', path.join(ROOT, 'tests/e2e/fixtures/bag.png'));
-    await page.waitForFunction(() => window.fashionApp.classify.inputLabel === 'picture bag.png', null, { timeout: 30_000 });
+    await page.waitForFunction(() => window.fashionTest.classify().inputLabel === 'picture bag.png', null, { timeout: 30_000 });
     const bag = await probabilities(page);
     assert.equal(argmax(bag), 8, `the bag picture reads as ${bag}`);
     // A file that is not a picture is a clear message.
@@ -115,7 +116,7 @@ test('test images classified on the page match the CLI for the same model', { ti
     // The keyboard path: type an index and press Enter.
     await page.fill('#test-index', '7');
     await page.press('#test-index', 'Enter');
-    await page.waitForFunction(() => window.fashionApp.classify.inputLabel?.startsWith('test image 7 '));
+    await page.waitForFunction(() => window.fashionTest.classify().inputLabel?.startsWith('test image 7 '));
   } finally {
     await browser.close();
   }
@@ -127,12 +128,12 @@ test('a trained model survives a reload, resumes, downloads and loads back; bad 
     const { page, errors } = await open(browser, `${server.url}?testLimit=500`);
     await waitForStatus(page, /Ready to train/);
     await modelReady(page);
-    await setSettings(page, { backend: 'cpu', epochs: 4, limit: 6000, batch: 64 });
+    await setSettings(page, { recipe: 'reference', backend: 'cpu', epochs: 4, limit: 6000, batch: 64 });
     await page.click('#train');
     await modelReady(page, /Trained here: epoch 1 of 4/);
     await page.click('#stop');
     await waitForStatus(page, /Stopped after epoch/);
-    const stoppedAt = await page.evaluate(() => window.fashionApp.lastEpoch);
+    const stoppedAt = await page.evaluate(() => window.fashionTest.lastEpoch());
     const trained = await classifyTestImage(page, 3);
 
     // Reload: the model, its metrics and the run come back from IndexedDB.
@@ -140,7 +141,7 @@ test('a trained model survives a reload, resumes, downloads and loads back; bad 
     await modelReady(page, new RegExp(`Restored from this browser: epoch ${stoppedAt} of 4`));
     assert.deepEqual(await classifyTestImage(page, 3), trained, 'same predictions after the reload');
     assert.equal(await page.inputValue('#limit'), '6000', 'the run\'s settings are restored');
-    assert.equal((await page.evaluate(() => window.fashionApp.history.testAcc)).length, stoppedAt);
+    assert.equal((await page.evaluate(() => window.fashionTest.history().testAcc)).length, stoppedAt);
 
     // Download, switch to the ready model, load the download: the same predictions again.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-model')]);
@@ -169,7 +170,7 @@ test('a trained model survives a reload, resumes, downloads and loads back; bad 
     assert.match(await page.textContent('#resume'), /Resume from epoch/);
     await page.click('#resume');
     await waitForStatus(page, /Finished 4 epochs/, 300_000);
-    const acc = await page.evaluate(() => window.fashionApp.history.testAcc.map(([e]) => e));
+    const acc = await page.evaluate(() => window.fashionTest.history().testAcc.map(([e]) => e));
     assert.deepEqual(acc, [1, 2, 3, 4], 'history continues from the saved epoch');
     assertNoPanics(errors);
   } finally {
@@ -177,24 +178,81 @@ test('a trained model survives a reload, resumes, downloads and loads back; bad 
   }
 });
 
-test('after a worker crash the last model stays and training resumes on the CPU', { timeout: 600_000 }, async () => {
-  const browser = await launch({ webgpu: true });
+/** Draws a closed outline through `points` (pad coordinates) as one stroke. */
+async function outline(page, points) {
+  await stroke(page, [...points, points[0]]);
+}
+
+// Garments drawn the way people draw them: a closed line around the shape, the default brush.
+const OUTLINES = {
+  Trouser: [[95, 25], [185, 25], [205, 262], [155, 262], [140, 95], [125, 262], [75, 262]],
+  Bag: [[40, 105], [240, 105], [240, 255], [40, 255], [40, 105], [95, 105], [105, 45], [175, 45], [185, 105]],
+  Sneaker: [[20, 205], [22, 150], [80, 140], [130, 105], [175, 110], [215, 150], [262, 172], [262, 205]],
+  'T-shirt/top': [[105, 35], [175, 35], [245, 60], [268, 125], [218, 135], [215, 255], [65, 255], [62, 135], [12, 125], [35, 60]],
+};
+
+test('garments drawn as outlines on the pad are read as what they are', { timeout: 180_000 }, async () => {
+  const browser = await launch({ webgpu: false });
   try {
-    const { page } = await open(browser, `${server.url}?testLimit=300`);
-    await waitForStatus(page, /Ready to train/);
-    await setSettings(page, { backend: 'webgpu', epochs: 2, limit: 600, batch: 100 });
-    await page.click('#train');
-    await modelReady(page, /Trained here: epoch 1 of 2/);
-    // What the browser does when a worker dies (an uncaught error, a lost GPU device).
-    await page.evaluate(() => window.fashionApp.worker.dispatchEvent(new ErrorEvent('error', { message: 'GPU device lost (simulated)' })));
-    await page.waitForFunction(() => /model from epoch 1 is kept/.test(document.getElementById('error').textContent));
-    assert.equal(await page.inputValue('#backend'), 'cpu', 'a failed GPU run resumes on the CPU');
-    assert.match(await page.textContent('#model-info'), /epoch 1 of 2/, 'the last good model still classifies');
-    await page.waitForSelector('#resume:not([hidden]):not([disabled])', { timeout: 60_000 });
-    await page.click('#resume');
-    await waitForStatus(page, /Training on the CPU/);
-    await waitForStatus(page, /Finished 2 epochs/, 300_000);
-    assert.equal((await page.evaluate(() => window.fashionApp.history.testAcc)).length, 2);
+    const { page, errors } = await open(browser, server.url);
+    await modelReady(page);
+    const names = await page.evaluate(() => Array.from(document.querySelectorAll('#probs li .name'), (e) => e.textContent).sort());
+    for (const [garment, points] of Object.entries(OUTLINES)) {
+      await page.focus('#pad');
+      await page.keyboard.press('Delete');
+      await outline(page, points);
+      const top = await page.textContent('#top-class');
+      const lit = await page.evaluate(() => {
+        const d = document.getElementById('preview').getContext('2d').getImageData(0, 0, 28, 28).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++;
+        return n;
+      });
+      console.log(`${garment} drawn as an outline: ${top} (${lit} bright pixels in the 28x28 input)`);
+      assert.ok(top.startsWith(`${garment} ·`), `the ${garment} outline reads as ${top}`);
+      await page.screenshot({ path: `/tmp/fashion-outline-${garment.replace('/', '-')}.png`, clip: await page.locator('.draw').boundingBox() });
+    }
+    assert.equal(names.length, 10);
+    assertNoPanics(errors);
+  } finally {
+    await browser.close();
+  }
+});
+
+const FIXTURES = path.join(ROOT, 'tests/fixtures/pytorch');
+
+test('PyTorch weights load in the page, and the model downloads for PyTorch', { timeout: 180_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser, server.url);
+    await modelReady(page);
+    const expected = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'probabilities.json'), 'utf8'));
+    for (const file of ['sequential.pt', 'fc.pth', 'model.safetensors']) {
+      await page.setInputFiles('#load-model', path.join(FIXTURES, file));
+      await modelReady(page, new RegExp(`Loaded from ${file.replace('.', '\\.')} \\(PyTorch weights\\)`));
+      for (const index of [0, 1, 2]) {
+        const p = await classifyTestImage(page, index);
+        p.forEach((v, c) => assert.ok(Math.abs(v - expected.probabilities[index][c]) < 1e-5, `${file}, image ${index}, class ${c}: ${v} vs PyTorch ${expected.probabilities[index][c]}`));
+      }
+    }
+    const pytorch = await classifyTestImage(page, 7);
+    // Download for PyTorch, then load the download: the same predictions.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-pytorch')]);
+    assert.match(download.suggestedFilename(), /-pytorch\.safetensors$/);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fashion-')), download.suggestedFilename());
+    await download.saveAs(file);
+    const header = JSON.parse(fs.readFileSync(file).subarray(8, 8 + Number(fs.readFileSync(file).readBigUInt64LE(0))).toString());
+    assert.deepEqual(Object.keys(header).filter((k) => k !== '__metadata__').sort(), ['0.bias', '0.weight', '3.bias', '3.weight', '6.bias', '6.weight', '9.bias', '9.weight']);
+    assert.deepEqual(header['0.weight'].shape, [256, 784], 'PyTorch\'s [out, in] layout');
+    await page.setInputFiles('#load-model', file);
+    await modelReady(page, /PyTorch weights/);
+    assert.deepEqual(await classifyTestImage(page, 7), pytorch);
+    // Another network is refused, saying which it is; the model in use stays.
+    await page.setInputFiles('#load-model', path.join(FIXTURES, 'wrong-shape.pt'));
+    await page.waitForFunction(() => document.getElementById('draw-error').textContent.includes('wrong-shape.pt was refused'));
+    assert.match(await page.textContent('#draw-error'), /784→128→10.*784→256→128→64→10/);
+    assert.deepEqual(await classifyTestImage(page, 7), pytorch);
+    assertNoPanics(errors);
   } finally {
     await browser.close();
   }

@@ -33,24 +33,33 @@ export async function serve(dir = path.join(ROOT, 'dist')) {
 }
 
 /** Headless Debian Chromium (playwright gives each launch a fresh profile); `webgpu` adds
- * SwiftShader's WebGPU adapter, without it `requestAdapter()` resolves to null. */
-export async function launch({ webgpu }) {
+ * SwiftShader's WebGPU adapter, without it `requestAdapter()` resolves to null. `realGpu` asks for
+ * the machine's GPU through Vulkan instead (for GPU machines). */
+export async function launch({ webgpu, realGpu = false }) {
   const args = [
     '--headless=new', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
   ];
   if (webgpu) args.push('--enable-unsafe-webgpu');
+  if (realGpu) args.push('--enable-features=Vulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist', '--use-vulkan=native');
   return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args, headless: true });
 }
 
-/** Opens the page, collecting console errors and worker messages' types. */
+/** Opens the page, collecting console errors and every request that leaves its origin (none
+ * may: the page is same-origin only, and such a request is answered with an error). */
 export async function open(browser, url, { viewport = { width: 1440, height: 1000 } } = {}) {
   const page = await browser.newPage({ viewport });
   const errors = [];
+  const foreign = [];
+  const origin = new URL(url).origin;
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.context().route((u) => u.origin !== origin && /^https?:|^wss?:/.test(u.protocol), (route) => {
+    foreign.push(route.request().url());
+    return route.abort('blockedbyclient');
+  });
   await page.goto(url);
-  return { page, errors };
+  return { page, errors, foreign };
 }
 
 export async function waitForStatus(page, pattern, timeout = 120_000) {
@@ -58,10 +67,13 @@ export async function waitForStatus(page, pattern, timeout = 120_000) {
   return page.textContent('#status');
 }
 
+/** Fills the settings form: `recipe` first (it sets the other fields), then the rest. */
 export async function setSettings(page, values) {
-  for (const [id, v] of Object.entries(values)) {
-    if (id === 'backend') await page.selectOption('#backend', v);
-    else if (id === 'improved') await page.setChecked('#improved', v);
+  const { recipe, ...rest } = values;
+  if (recipe) await page.selectOption('#recipe', recipe);
+  for (const [id, v] of Object.entries(rest)) {
+    if (['backend', 'schedule'].includes(id)) await page.selectOption(`#${id}`, v);
+    else if (id === 'flip') await page.setChecked('#flip', v);
     else await page.fill(`#${id}`, String(v));
   }
 }

@@ -35,7 +35,7 @@ async function drawSomething(page) {
   await page.mouse.down();
   await page.mouse.move(box.x + 220, box.y + 220, { steps: 10 });
   await page.mouse.up();
-  const p = await page.evaluate(() => Array.from(window.fashionApp.classify.probabilities ?? []));
+  const p = await page.evaluate(() => Array.from(window.fashionTest.classify().probabilities ?? []));
   assert.equal(p.length, 10);
   assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-4);
 }

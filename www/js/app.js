@@ -1,384 +1,364 @@
-// The page: fetches the dataset, drives the training worker, and draws what it reports.
-// Training never runs here; this thread only renders.
-import { fetchDataset } from './dataset.js';
-import { drawGrid } from './grid.js';
+// The page's wiring: starts the page module, the training worker, the dataset download and the
+// drawing panel, and turns what the worker reports into what the other modules show. Training
+// never runs on this thread; it only renders. Every failure keeps what was there: a bad dataset
+// leaves the previous one in use, a lost GPU or a crashed worker continues the run on the CPU
+// from its last checkpoint, a bad model file leaves the current model.
+import { WorkerClient } from './worker-client.js';
+import { Settings } from './settings.js';
+import { ProgressView } from './progress.js';
 import { ClassifyPanel } from './classify.js';
-import * as store from './store.js';
+import { fetchDataset } from './dataset.js';
+import * as saved from './saved-run.js';
+import { setStatus, showError, pct, count } from './status.js';
 import { registerOffline } from './offline.js';
+import { installTestApi } from './test-api.js';
 
 const $ = (id) => document.getElementById(id);
-const ui = {
-  status: $('status'), error: $('error'), dataBar: $('data-bar'), dataInfo: $('data-info'),
-  files: $('files'), drop: $('drop'), train: $('train'), resume: $('resume'), pause: $('pause'), stop: $('stop'),
-  epoch: $('s-epoch'), acc: $('s-acc'), rate: $('s-rate'), eta: $('s-eta'), backendOut: $('s-backend'),
-  epochBar: $('epoch-bar'), lossChart: $('loss-chart'), accChart: $('acc-chart'), grid: $('grid'),
-  confusion: $('confusion'), perClass: $('per-class'),
-};
-
-const emptyHistory = () => ({ trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] });
-
-// What the page knows; everything on screen is drawn from this.
-const state = {
-  worker: null, workerReady: false, pendingFiles: null, dataReady: false,
-  running: false, paused: false, epochs: 50, backend: null,
-  grid: null, gridPredictions: null,
-  history: emptyHistory(),
-  lastWeights: null, lastEpoch: 0, lastConfig: null, lastTrainLimit: null, dataSource: null,
-  classify: null, timings: {},
-};
-window.fashionApp = state; // inspected by the end-to-end tests
-
-let wasm = null; // the page's own module (charts, CPU model)
-const wasmReady = new Promise((resolve) => {
-  if (window.wasmBindings) resolve(window.wasmBindings);
-  addEventListener('TrunkApplicationStarted', () => resolve(window.wasmBindings), { once: true });
-}).then((w) => { wasm = w; redraw(); return w; });
 const READY_MODEL = 'ready.safetensors';
+/** Automatic continuations (after a lost GPU or a crash) per run before the user decides. */
+const MAX_RECOVERIES = 2;
 
+class App {
+  constructor(wasm, facts) {
+    this.wasm = wasm;
+    this.facts = facts;
+    this.settings = new Settings(facts);
+    this.progress = new ProgressView({ wasm, facts });
+    // The dataset the worker holds (`files` are kept to hand to a restarted worker) and the
+    // files being checked.
+    this.data = { ready: false, files: null, info: null, checking: null };
+    // The latest run: settings, last epoch's model and checkpoint, metrics.
+    this.run = null;
+    this.running = false;
+    this.paused = false;
+    this.backend = null;
+    this.recoveries = 0;
+    this.afterData = null;
+    this.timings = {};
+    this.worker = new WorkerClient({ onMessage: (m) => this.received(m), onCrash: (text) => this.crashed(text) });
+  }
 
-function setStatus(text) { ui.status.textContent = text; }
-function showError(message) {
-  ui.error.textContent = message;
-  ui.error.hidden = !message;
-}
-function fmtTime(s) {
-  if (!Number.isFinite(s)) return '–';
-  if (s < 60) return `${Math.round(s)} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
-}
-const pct = (x) => `${(x * 100).toFixed(2)}%`;
+  // ---- the dataset -----------------------------------------------------------------------------
 
-function updateButtons() {
-  const canStart = state.dataReady && state.workerReady && !state.running;
-  ui.train.disabled = !canStart;
-  const resumable = state.lastWeights && state.lastConfig && state.lastEpoch < state.lastConfig.epochs;
-  ui.resume.hidden = !resumable || state.running;
-  ui.resume.disabled = !canStart;
-  if (resumable) ui.resume.textContent = `Resume from epoch ${state.lastEpoch}`;
-  for (const id of ['test-index', 'test-show', 'test-random']) $(id).disabled = !(state.dataReady && state.workerReady);
-  ui.pause.disabled = !state.running;
-  ui.stop.disabled = !state.running;
-  ui.pause.textContent = state.paused ? 'Resume' : 'Pause';
-  ui.pause.setAttribute('aria-pressed', String(state.paused));
-  for (const el of document.querySelectorAll('#settings input, #settings select')) el.disabled = state.running;
-  ui.files.disabled = state.running;
-}
+  /** Hands files to the worker to check; the dataset in use stays until they prove good. */
+  useFiles(files, source, cache = null) {
+    this.data.checking = { files, source, cache };
+    $('data-info').textContent = `Checking ${files.map((f) => f.name).join(', ')}…`;
+    const copies = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
+    this.worker.send({ type: 'load_data', files: copies }, copies.map((f) => f.bytes.buffer));
+    this.updateButtons();
+  }
 
-// ---- worker -------------------------------------------------------------------------------
+  dataLoaded(msg) {
+    const checking = this.data.checking ?? { files: this.data.files, source: this.data.info?.source };
+    checking.cache?.keep();
+    this.data = { ready: true, files: checking.files, info: { train: msg.train, test: msg.test, source: checking.source }, checking: null };
+    this.progress.setGrid(new Uint8Array(msg.grid_pixels), msg.grid_labels);
+    this.settings.setTrainSize(msg.train);
+    this.classify?.setTestCount(msg.test);
+    $('data-bar').style.width = '100%';
+    $('data-info').textContent = `${count(msg.train)} training and ${count(msg.test)} test images ready (${checking.source}).`;
+    if (!this.running) setStatus('Ready to train');
+    const next = this.afterData;
+    this.afterData = null;
+    next?.();
+  }
 
-function startWorker() {
-  state.workerReady = false;
-  const worker = new Worker('train-worker.js', { type: 'module' });
-  worker.onmessage = (e) => onWorkerMessage(e.data);
-  worker.onerror = (e) => {
-    e.preventDefault?.();
-    workerLost(`the training worker failed: ${e.message || 'unknown error'}`);
-  };
-  state.worker = worker;
-}
-
-function workerLost(message) {
-  state.worker?.terminate();
-  state.worker = null;
-  state.running = false;
-  state.paused = false;
-  const onGpu = state.backend?.name === 'webgpu';
-  // A crashed or lost GPU is not retried automatically: the resume goes to the CPU.
-  if (onGpu) $('backend').value = 'cpu';
-  const kept = state.lastWeights
-    ? ` The model from epoch ${state.lastEpoch} is kept: press Resume to continue${onGpu ? ' on the CPU' : ''}.`
-    : ` Press Train to start again${onGpu ? ' (the backend is now set to CPU)' : ''}.`;
-  showError(`${message}.${kept}`);
-  setStatus('Training stopped by an error');
-  startWorker();
-  updateButtons();
-}
-
-function send(msg, transfer = []) { state.worker.postMessage(msg, transfer); }
-
-function sendData(files) {
-  state.dataReady = false;
-  updateButtons();
-  const copies = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
-  send({ type: 'load_data', files: copies }, copies.map((f) => f.bytes.buffer));
-}
-
-function onWorkerMessage(msg) {
-  switch (msg.type) {
-    case 'ready':
-      state.workerReady = true;
-      if (state.pendingFiles) sendData(state.pendingFiles);
-      break;
-    case 'data_loaded':
-      state.dataReady = true;
-      state.dataCache?.keep();
-      state.dataCache = null;
-      state.grid = { pixels: new Uint8Array(msg.grid_pixels), labels: msg.grid_labels };
-      state.gridPredictions = null;
-      $('test-index').max = String(msg.test - 1);
-      ui.dataInfo.textContent = `${msg.train.toLocaleString()} training and ${msg.test.toLocaleString()} test images ready`
-        + (state.dataSource ? ` (${state.dataSource}).` : '.');
-      state.dataSource = null;
-      setStatus('Ready to train');
-      showError('');
-      redraw();
-      break;
-    case 'backend':
-      state.backend = msg;
-      ui.backendOut.textContent = msg.name === 'webgpu' ? 'WebGPU' : 'CPU';
-      ui.backendOut.title = msg.adapter + (msg.fallback_reason ? ` — ${msg.fallback_reason}` : '');
-      setStatus(msg.name === 'webgpu'
-        ? `Training on WebGPU (${msg.adapter})`
-        : `Training on the CPU${msg.fallback_reason ? ` — ${msg.fallback_reason}` : ''}`);
-      break;
-    case 'started':
-      state.running = true;
-      break;
-    case 'progress': {
-      state.lastProgress = msg;
-      const x = msg.epoch - 1 + msg.batch / msg.batches_per_epoch;
-      state.history.liveLoss.push([x, msg.loss]);
-      state.history.liveAcc.push([x, msg.accuracy]);
-      ui.epoch.textContent = `${msg.epoch} / ${msg.epochs}`;
-      ui.rate.textContent = Math.round(msg.samples_per_sec).toLocaleString();
-      ui.eta.textContent = fmtTime(msg.eta_seconds);
-      ui.epochBar.style.width = `${(100 * msg.batch) / msg.batches_per_epoch}%`;
-      scheduleRedraw();
-      break;
+  dataRefused(message) {
+    const checking = this.data.checking;
+    this.data.checking = null;
+    checking?.cache?.forget();
+    if (this.data.ready) {
+      const { train, test, source } = this.data.info;
+      showError(`${message}. The dataset already loaded stays in use: ${count(train)} training and ${count(test)} test images (${source}).`);
+      $('data-info').textContent = `${count(train)} training and ${count(test)} test images ready (${source}); the last files were refused.`;
+    } else {
+      showError(`${message}. Pick the four IDX files or two Kaggle CSVs yourself.`);
+      $('data-info').textContent = 'No usable dataset yet.';
+      setStatus('No usable dataset');
     }
-    case 'epoch': {
-      const h = state.history;
-      h.trainLoss.push([msg.epoch, msg.train_loss]);
-      h.trainAcc.push([msg.epoch, msg.train_accuracy]);
-      h.testLoss.push([msg.epoch, msg.test_loss]);
-      h.testAcc.push([msg.epoch, msg.test_accuracy]);
-      state.lastWeights = new Uint8Array(msg.weights);
-      state.lastEpoch = msg.epoch;
-      state.confusion = msg.confusion;
-      state.perClass = msg.per_class_accuracy;
-      state.gridPredictions = msg.grid_predictions;
-      useTrainedModel(msg);
-      ui.acc.textContent = pct(msg.test_accuracy);
-      const where = state.backend?.name === 'webgpu' ? 'WebGPU' : 'CPU';
-      setStatus(`Epoch ${msg.epoch} of ${msg.epochs} on ${where}: test accuracy ${pct(msg.test_accuracy)}`);
-      redraw();
-      break;
-    }
-    case 'test_image':
-      state.classify?.showTestImage({ ...msg, pixels: new Uint8Array(msg.pixels) });
-      break;
-    case 'paused': state.paused = true; setStatus('Paused'); break;
-    case 'resumed': state.paused = false; setStatus('Training resumed'); break;
-    case 'stopped':
-      state.running = false; state.paused = false;
-      ui.eta.textContent = '–';
-      setStatus(`Stopped after epoch ${state.lastEpoch}`);
-      break;
-    case 'finished': {
-      state.running = false;
-      const last = state.history.testAcc.at(-1);
-      setStatus(`Finished ${state.lastEpoch} epochs: test accuracy ${last ? pct(last[1]) : '–'}`);
-      break;
-    }
-    case 'error':
-      if (msg.fatal) { workerLost(msg.message); return; }
-      if (!state.running && state.dataReady) { showError(msg.message); break; }
-      state.running = false; state.paused = false;
-      if (!state.dataReady) {
-        ui.dataInfo.textContent = 'The dataset could not be used.';
-        state.dataCache?.forget();
-        state.dataCache = null;
-      }
-      showError(msg.message);
-      setStatus(state.dataReady ? 'Error — see the message' : 'No usable dataset');
-      break;
-    default:
-      console.warn('unknown worker message', msg);
   }
-  updateButtons();
-}
 
-// ---- drawing --------------------------------------------------------------------------------
-
-let redrawQueued = false;
-function scheduleRedraw() {
-  if (redrawQueued) return;
-  redrawQueued = true;
-  requestAnimationFrame(() => { redrawQueued = false; redraw(); });
-}
-
-function redraw() {
-  if (state.grid) drawGrid(ui.grid, state.grid.pixels, state.grid.labels, state.gridPredictions);
-  if (!wasm) return;
-  const h = state.history;
-  const epochs = state.epochs;
-  try {
-    wasm.draw_curves(ui.lossChart, [
-      { label: 'train (live)', color: '#4f9dff', points: h.liveLoss },
-      { label: 'train (epoch)', color: '#9cc7ff', points: h.trainLoss, dots: true },
-      { label: 'test', color: '#ffb454', points: h.testLoss, dots: true },
-    ], epochs, 'loss', false);
-    wasm.draw_curves(ui.accChart, [
-      { label: 'train (live)', color: '#4f9dff', points: h.liveAcc },
-      { label: 'train (epoch)', color: '#9cc7ff', points: h.trainAcc, dots: true },
-      { label: 'test', color: '#ffb454', points: h.testAcc, dots: true },
-    ], epochs, 'accuracy', true);
-    $('cm-empty').hidden = Boolean(state.confusion);
-    if (state.confusion) {
-      wasm.draw_confusion(ui.confusion, new Uint32Array(state.confusion.flat()));
-      wasm.draw_per_class(ui.perClass, new Float64Array(state.perClass));
-    }
-  } catch (e) {
-    console.error('drawing failed', e);
-  }
-}
-
-// ---- controls -------------------------------------------------------------------------------
-
-function readConfig() {
-  const num = (id) => Number($(id).value);
-  const improved = $('improved').checked;
-  return {
-    model: { hidden: [256, 128, 64], dropout: num('dropout') },
-    epochs: num('epochs'),
-    batch_size: num('batch'),
-    learning_rate: num('lr'),
-    schedule: improved ? 'cosine' : 'constant',
-    weight_decay: 0,
-    label_smoothing: improved ? 0.1 : 0,
-    augment_flip: improved,
-    seed: num('seed'),
-  };
-}
-
-function startTraining(config, trainLimit, resume) {
-  state.epochs = config.epochs;
-  state.lastConfig = config;
-  state.lastTrainLimit = trainLimit;
-  showError('');
-  setStatus(resume ? `Resuming from epoch ${resume.epoch}…` : 'Starting…');
-  state.running = true;
-  updateButtons();
-  const testLimit = Number(new URLSearchParams(location.search).get('testLimit')) || null;
-  send({ type: 'start', config, backend: $('backend').value, train_limit: trainLimit, test_limit: testLimit, resume });
-  redraw();
-}
-
-ui.train.addEventListener('click', () => {
-  if (!$('settings').reportValidity()) return;
-  state.history = emptyHistory();
-  state.lastEpoch = 0;
-  const limit = Number($('limit').value);
-  startTraining(readConfig(), limit && limit < 60000 ? limit : null, null);
-});
-// Continues the last run (after a crash, a lost GPU, a Stop or a reload) from its last epoch.
-// Adam's moments restart; the weights, shuffle order and schedule carry on.
-ui.resume.addEventListener('click', () => {
-  const h = state.history;
-  const keep = (list) => list.filter(([x]) => x <= state.lastEpoch);
-  for (const k of Object.keys(h)) h[k] = keep(h[k]);
-  startTraining(state.lastConfig, state.lastTrainLimit, { weights: state.lastWeights.slice(), epoch: state.lastEpoch });
-});
-ui.pause.addEventListener('click', () => send({ type: state.paused ? 'resume' : 'pause' }));
-ui.stop.addEventListener('click', () => send({ type: 'stop' }));
-
-async function useFiles(fileList) {
-  const files = await Promise.all([...fileList].map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
-  if (!files.length) return;
-  ui.dataInfo.textContent = `Checking ${files.map((f) => f.name).join(', ')}…`;
-  state.pendingFiles = files;
-  state.dataCache = null;
-  if (state.workerReady) sendData(files);
-}
-ui.files.addEventListener('change', () => useFiles(ui.files.files));
-ui.drop.addEventListener('dragover', (e) => { e.preventDefault(); ui.drop.classList.add('over'); });
-ui.drop.addEventListener('dragleave', () => ui.drop.classList.remove('over'));
-ui.drop.addEventListener('drop', (e) => { e.preventDefault(); ui.drop.classList.remove('over'); useFiles(e.dataTransfer.files); });
-ui.drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); ui.files.click(); } });
-
-// ---- start ------------------------------------------------------------------------------------
-
-async function loadDefaultData() {
-  const params = new URLSearchParams(location.search);
-  const base = new URL(params.get('data') || 'data/', location.href);
-  const started = performance.now();
-  try {
-    const { files, fromCache, keep, forget } = await fetchDataset(base, (loaded, total) => {
-      ui.dataBar.style.width = total ? `${(100 * loaded) / total}%` : '100%';
-      ui.dataInfo.textContent = `Downloading the dataset: ${(loaded / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
-    });
-    const ms = Math.round(performance.now() - started);
-    state.dataSource = `${fromCache ? 'read from the browser cache' : 'downloaded'} in ${ms} ms`;
-    ui.dataInfo.textContent = `Dataset ${state.dataSource}; checking it…`;
-    state.pendingFiles = files;
-    state.dataCache = { keep, forget };
-    if (state.workerReady) sendData(files);
-  } catch (e) {
-    showError(`The dataset could not be downloaded: ${e.message}. You can pick the files yourself.`);
-    ui.dataInfo.textContent = 'No dataset yet.';
-    setStatus('No dataset');
-  }
-}
-
-// ---- models: the page's classifier and the saved model -----------------------------------------
-
-function useTrainedModel(msg) {
-  const info = { source: 'trained', epoch: msg.epoch, epochs: msg.epochs, accuracy: msg.test_accuracy };
-  try {
-    state.classify?.setModel(state.lastWeights, info);
-  } catch (e) {
-    console.error('the new epoch\'s model did not load', e);
-  }
-  saveChoice('trained');
-  store.save('trained', {
-    weights: state.lastWeights, epoch: msg.epoch, epochs: msg.epochs,
-    accuracy: msg.test_accuracy, config: state.lastConfig, trainLimit: state.lastTrainLimit,
-    history: state.history, confusion: state.confusion, perClass: state.perClass,
-    gridPredictions: state.gridPredictions, backend: state.backend?.name ?? null,
-  }).catch((e) => showError(`The model could not be saved in this browser: ${e.message || e}`));
-}
-
-function fillSettings(config, trainLimit) {
-  $('epochs').value = config.epochs;
-  $('batch').value = config.batch_size;
-  $('lr').value = config.learning_rate;
-  $('dropout').value = config.model.dropout;
-  $('seed').value = config.seed;
-  $('limit').value = trainLimit ?? 60000;
-  $('improved').checked = config.schedule === 'cosine';
-}
-
-function saveChoice(choice) {
-  store.save('choice', choice).catch((e) => console.warn('the model choice was not saved', e));
-}
-
-/** Restores the last run (history, settings, resumable weights) and the model the page used last:
- * the trained one, a loaded file, or the shipped ready model. */
-async function loadStartingModel(panel) {
-  const read = (key) => store.load(key).catch((e) => { console.warn(`no saved ${key}`, e); return null; });
-  const [run, loaded, choice] = await Promise.all([read('trained'), read('loaded'), read('choice')]);
-  if (run?.weights && run.config) {
-    Object.assign(state, {
-      lastWeights: run.weights, lastEpoch: run.epoch, lastConfig: run.config, lastTrainLimit: run.trainLimit,
-      history: run.history, confusion: run.confusion, perClass: run.perClass,
-      gridPredictions: run.gridPredictions, epochs: run.epochs,
-    });
-    fillSettings(run.config, run.trainLimit);
-    ui.epoch.textContent = `${run.epoch} / ${run.epochs}`;
-    ui.acc.textContent = pct(run.accuracy);
-    setStatus(`Restored the run from epoch ${run.epoch} of ${run.epochs} (${pct(run.accuracy)})`);
-  }
-  const saved = choice === 'loaded' ? loaded : choice === 'trained' ? run : null;
-  if (saved) {
+  async download() {
+    const params = new URLSearchParams(location.search);
+    const base = new URL(params.get('data') || 'data/', location.href);
+    const started = performance.now();
     try {
-      panel.setModel(saved.weights, { ...saved, source: choice === 'trained' ? 'saved' : 'file' });
-      return;
+      const { files, fromCache, keep, forget } = await fetchDataset(base, this.facts.dataset_files, (loaded, total) => {
+        $('data-bar').style.width = total ? `${(100 * loaded) / total}%` : '100%';
+        $('data-info').textContent = `Downloading the dataset: ${(loaded / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
+      });
+      const ms = Math.round(performance.now() - started);
+      this.useFiles(files, `${fromCache ? 'read from the browser cache' : 'downloaded'} in ${ms} ms`, { keep, forget });
     } catch (e) {
-      showError(`The model saved in this browser could not be read (${e.message || e}); using the ready model.`);
+      showError(`The dataset could not be downloaded: ${e.message}. You can pick the files yourself.`);
+      $('data-info').textContent = 'No dataset yet.';
+      setStatus('No dataset');
     }
   }
-  panel.setModel(await readyModelBytes(), { source: 'ready' });
+
+  // ---- runs --------------------------------------------------------------------------------------
+
+  /** Starts a new run, or continues `checkpoint` (a run's own settings and subset apply). */
+  start({ config, backend, trainLimit, checkpoint = null, keepEpoch = 0 }) {
+    const testLimit = Number(new URLSearchParams(location.search).get('testLimit')) || null;
+    this.run = { ...(checkpoint ? this.run : {}), config, trainLimit, epochs: config.epochs, epoch: keepEpoch };
+    this.running = true;
+    this.paused = false;
+    this.progress.begin(config.epochs, keepEpoch);
+    setStatus(checkpoint ? `Continuing from epoch ${keepEpoch}…` : 'Starting…');
+    this.worker.send({
+      type: 'start', config, backend, train_limit: trainLimit, test_limit: testLimit,
+      checkpoint: checkpoint ? checkpoint.slice() : null,
+    });
+    this.updateButtons();
+  }
+
+  train() {
+    if (!this.settings.valid()) return;
+    showError('');
+    this.recoveries = 0;
+    this.start(this.settings.read());
+  }
+
+  resume() {
+    const { run } = this;
+    showError('');
+    this.recoveries = 0;
+    this.start({ config: run.config, backend: this.settings.backend(), trainLimit: run.trainLimit, checkpoint: run.checkpoint, keepEpoch: run.epoch });
+  }
+
+  /** After a lost GPU or a crashed worker: the run goes on, on the CPU, from its last checkpoint. */
+  recover(why) {
+    const interrupted = this.run;
+    this.running = false;
+    this.paused = false;
+    this.settings.setBackend('cpu');
+    if (!interrupted || this.recoveries >= MAX_RECOVERIES) {
+      showError(`${why}.${interrupted?.checkpoint ? ` The model of epoch ${interrupted.epoch} is kept: press Resume to continue.` : ''}`);
+      setStatus('Training stopped by an error');
+      this.updateButtons();
+      return;
+    }
+    this.recoveries += 1;
+    const from = interrupted.checkpoint ? `from epoch ${interrupted.epoch}, its last checkpoint` : 'from the start';
+    showError(`${why}. Training continues on the CPU ${from}.`);
+    const go = () => this.start({
+      config: interrupted.config, backend: 'cpu', trainLimit: interrupted.trainLimit,
+      checkpoint: interrupted.checkpoint ?? null, keepEpoch: interrupted.checkpoint ? interrupted.epoch : 0,
+    });
+    if (this.data.ready) go();
+    else this.afterData = go;
+    this.updateButtons();
+  }
+
+  crashed(text) {
+    if (this.crashing) return; // a panic reports itself and then trips the error event too
+    this.crashing = true;
+    const wasRunning = this.running;
+    this.worker.restart();
+    this.backend = null;
+    // The new worker gets the dataset it had.
+    if (this.data.files) {
+      this.data.ready = false;
+      this.data.checking = { files: this.data.files, source: this.data.info?.source ?? 'kept' };
+      const copies = this.data.files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
+      this.worker.send({ type: 'load_data', files: copies }, copies.map((f) => f.bytes.buffer));
+    }
+    setTimeout(() => { this.crashing = false; }, 0);
+    if (wasRunning) this.recover(`The training worker stopped (${text})`);
+    else { showError(`The training worker stopped (${text}); it has been restarted.`); this.updateButtons(); }
+  }
+
+  // ---- the worker's messages ------------------------------------------------------------------
+
+  received(msg) {
+    switch (msg.type) {
+      case 'ready':
+        break;
+      case 'data_loaded':
+        this.dataLoaded(msg);
+        break;
+      case 'measuring':
+        setStatus('Measuring WebGPU against the CPU on a few batches of the real data…');
+        break;
+      case 'backend': {
+        this.backend = msg;
+        this.progress.setBackend(msg);
+        const m = msg.measured;
+        const measured = m ? ` — measured WebGPU ${count(m.webgpu_samples_per_sec)} vs CPU ${count(m.cpu_samples_per_sec)} samples/s` : '';
+        setStatus(msg.backend === 'webgpu'
+          ? `Training on WebGPU (${msg.adapter})${measured}`
+          : `Training on the CPU — ${msg.fallback_reason ?? 'chosen'}`);
+        break;
+      }
+      case 'started':
+        this.running = true;
+        break;
+      case 'progress':
+        this.progress.progress(msg);
+        break;
+      case 'epoch':
+        this.epochDone(msg);
+        break;
+      case 'checkpoint':
+        this.run.checkpoint = new Uint8Array(msg.bytes);
+        this.saveRun();
+        break;
+      case 'test_image':
+        this.classify?.showTestImage({ ...msg, pixels: new Uint8Array(msg.pixels) });
+        break;
+      case 'paused': this.paused = true; setStatus('Paused'); break;
+      case 'resumed': this.paused = false; setStatus('Training resumed'); break;
+      case 'stopped':
+        this.running = false;
+        this.paused = false;
+        this.progress.stopped();
+        setStatus(`Stopped after epoch ${this.run?.epoch ?? 0}`);
+        break;
+      case 'finished':
+        this.running = false;
+        setStatus(`Finished ${msg.epoch} epochs: test accuracy ${pct(msg.test_accuracy)}`);
+        break;
+      case 'memory':
+      case 'diagnostics':
+        break;
+      case 'error':
+        this.failed(msg);
+        break;
+      default:
+        console.warn('unknown worker message', msg);
+    }
+    this.updateButtons();
+  }
+
+  failed({ kind, message, fatal }) {
+    if (fatal) { this.crashed(message); return; }
+    if (kind === 'data' && this.data.checking) { this.dataRefused(message); return; }
+    if (kind === 'gpu' && this.running) { this.recover(`The GPU failed: ${message}`); return; }
+    if (this.running) {
+      this.running = false;
+      this.paused = false;
+      setStatus('Training stopped by an error');
+      const kept = this.run?.checkpoint ? ` The model of epoch ${this.run.epoch} is kept.` : '';
+      showError(`${message}.${kept}`);
+      return;
+    }
+    showError(message);
+  }
+
+  epochDone(msg) {
+    this.progress.epoch(msg);
+    Object.assign(this.run, { epoch: msg.epoch, epochs: msg.epochs, weights: new Uint8Array(msg.weights), accuracy: msg.test_accuracy });
+    const where = this.backend?.backend === 'webgpu' ? 'WebGPU' : 'CPU';
+    setStatus(`Epoch ${msg.epoch} of ${msg.epochs} on ${where}: test accuracy ${pct(msg.test_accuracy)}`);
+    try {
+      this.classify?.setModel(this.run.weights, { source: 'trained', epoch: msg.epoch, epochs: msg.epochs, accuracy: msg.test_accuracy });
+      this.saveChoice('trained');
+    } catch (e) {
+      console.error('the new epoch\'s model did not load', e);
+    }
+  }
+
+  saveRun() {
+    const { run, progress } = this;
+    saved.saveRun({
+      weights: run.weights, checkpoint: run.checkpoint, epoch: run.epoch, epochs: run.epochs, accuracy: run.accuracy,
+      config: run.config, trainLimit: run.trainLimit, history: progress.history, confusion: progress.confusion,
+      perClass: progress.perClass, gridPredictions: progress.gridPredictions, backend: this.backend?.backend ?? null,
+    }).catch((e) => this.storageFailed(e));
+  }
+
+  saveChoice(choice) { saved.saveChoice(choice).catch((e) => this.storageFailed(e)); }
+
+  storageFailed(e) {
+    showError(`This browser's storage refused to keep the model (${e.message || e}). It stays in use on this page, but a reload will lose it.`);
+  }
+
+  // ---- buttons ------------------------------------------------------------------------------------
+
+  updateButtons() {
+    const canStart = this.data.ready && !this.running;
+    $('train').disabled = !canStart;
+    const r = this.run;
+    const resumable = Boolean(r?.checkpoint && r.epoch < r.epochs);
+    $('resume').hidden = !resumable || this.running;
+    $('resume').disabled = !canStart;
+    if (resumable) $('resume').textContent = `Resume from epoch ${r.epoch}`;
+    for (const id of ['test-index', 'test-show', 'test-random']) $(id).disabled = !this.data.ready;
+    $('pause').disabled = !this.running;
+    $('stop').disabled = !this.running;
+    $('pause').textContent = this.paused ? 'Resume' : 'Pause';
+    $('pause').setAttribute('aria-pressed', String(this.paused));
+    this.settings.setEnabled(!this.running);
+    $('files').disabled = this.running;
+  }
+
+  wireControls() {
+    $('train').addEventListener('click', () => this.train());
+    $('resume').addEventListener('click', () => this.resume());
+    $('pause').addEventListener('click', () => this.worker.send({ type: this.paused ? 'resume' : 'pause' }));
+    $('stop').addEventListener('click', () => this.worker.send({ type: 'stop' }));
+    const useDropped = async (list) => {
+      const files = await Promise.all([...list].map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
+      if (files.length) this.useFiles(files, `your files: ${files.map((f) => f.name).join(', ')}`);
+    };
+    const files = $('files');
+    const drop = $('drop');
+    files.addEventListener('change', () => { useDropped(files.files); files.value = ''; });
+    drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+    drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+    drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); useDropped(e.dataTransfer.files); });
+    drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); files.click(); } });
+  }
+
+  // ---- the drawing panel and the saved models --------------------------------------------------------
+
+  async startClassifier() {
+    const panel = new ClassifyPanel({
+      wasm: this.wasm,
+      facts: this.facts,
+      requestTestImage: (index) => { if (this.data.ready) this.worker.send({ type: 'test_image', index }); },
+      onModelFile: (bytes, name, meta) => {
+        saved.saveLoaded({ weights: bytes, name, meta }).then(() => saved.saveChoice('loaded')).catch((e) => this.storageFailed(e));
+      },
+      onError: (message) => { $('draw-error').textContent = message; $('draw-error').hidden = !message; },
+    });
+    this.classify = panel;
+    if (this.data.info) panel.setTestCount(this.data.info.test);
+    $('use-ready').addEventListener('click', async () => {
+      try {
+        panel.setModel(await readyModelBytes(), { source: 'ready' });
+        this.saveChoice('ready');
+      } catch (e) {
+        panel.onError(`The ready model could not be loaded: ${e.message || e}`);
+      }
+    });
+    await this.restore(panel);
+    this.timings.classifierReadyMs = performance.now();
+    this.updateButtons();
+  }
+
+  /** The last run (history, settings, checkpoint) and the model the panel used last. */
+  async restore(panel) {
+    const { run, loaded, choice } = await saved.loadAll((key, e) => console.warn(`the saved ${key} could not be read`, e));
+    if (run) {
+      this.run = { config: run.config, trainLimit: run.trainLimit, epoch: run.epoch, epochs: run.epochs, weights: run.weights, checkpoint: run.checkpoint ?? null, accuracy: run.accuracy };
+      this.settings.fill(run.config, { trainLimit: run.trainLimit });
+      this.progress.restore(run);
+      setStatus(`Restored the run from epoch ${run.epoch} of ${run.epochs} (${pct(run.accuracy)})`);
+    }
+    const chosen = choice === 'loaded' ? loaded : choice === 'trained' ? run : null;
+    if (chosen) {
+      try {
+        panel.setModel(chosen.weights, { ...chosen, source: choice === 'trained' ? 'saved' : 'file' });
+        return;
+      } catch (e) {
+        showError(`The model saved in this browser could not be read (${e.message || e}); using the ready model.`);
+      }
+    }
+    panel.setModel(await readyModelBytes(), { source: 'ready' });
+  }
 }
 
 async function readyModelBytes() {
@@ -387,41 +367,24 @@ async function readyModelBytes() {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-const drawError = $('draw-error');
+const wasmReady = new Promise((resolve) => {
+  if (window.wasmBindings) resolve(window.wasmBindings);
+  addEventListener('TrunkApplicationStarted', () => resolve(window.wasmBindings), { once: true });
+});
 
-async function startClassifier() {
-  const w = await wasmReady;
-  const panel = new ClassifyPanel({
-    wasm: w,
-    requestTestImage: (index) => { if (state.workerReady) send({ type: 'test_image', index }); },
-    onModelFile: (bytes, name, meta) => {
-      store.save('loaded', { weights: bytes, name, meta })
-        .then(() => saveChoice('loaded'))
-        .catch((e) => showError(`The model could not be saved in this browser: ${e.message || e}`));
-    },
-    onError: (message) => { drawError.textContent = message; drawError.hidden = !message; },
+async function main() {
+  const wasm = await wasmReady;
+  const app = new App(wasm, wasm.facts());
+  installTestApi(app);
+  app.wireControls();
+  app.updateButtons();
+  app.progress.redraw();
+  app.download();
+  app.startClassifier().catch((e) => {
+    $('model-info').textContent = 'No model could be loaded.';
+    showError(`The classifier could not start: ${e.message || e}`);
   });
-  state.classify = panel;
-  $('use-ready').addEventListener('click', async () => {
-    try {
-      panel.setModel(await readyModelBytes(), { source: 'ready' });
-      saveChoice('ready');
-    } catch (e) {
-      panel.onError(`The ready model could not be loaded: ${e.message || e}`);
-    }
-  });
-  await loadStartingModel(panel);
-  state.timings.classifierReadyMs = performance.now();
-  updateButtons();
-  redraw();
+  registerOffline();
 }
 
-startWorker();
-updateButtons();
-redraw();
-loadDefaultData();
-startClassifier().catch((e) => {
-  $('model-info').textContent = 'No model could be loaded.';
-  showError(`The classifier could not start: ${e.message || e}`);
-});
-registerOffline();
+main();

@@ -3,24 +3,28 @@
 // the worker trains. The model is the shipped ready one until a trained, saved or loaded one
 // replaces it.
 import { DrawingPad } from './pad.js';
-import { NAMES as CLASS_NAMES } from './grid.js';
 
 const LIVE_MS = 40; // at most one prediction per this many ms while a stroke is being drawn
+const MAX_MODEL_BYTES = 64 * 2 ** 20; // far above any model of this network (about 1 MB)
 
 const $ = (id) => document.getElementById(id);
 
 export class ClassifyPanel {
-  /** wasm: the page module's exports; requestTestImage(index) asks the worker for one image;
-   * onModelFile(bytes, name, meta) is told about a model file the user loaded. */
-  constructor({ wasm, requestTestImage, onModelFile, onError }) {
+  /** wasm: the page module's exports; facts: its shared facts (image size, class names);
+   * requestTestImage(index) asks the worker for one image; onModelFile(bytes, name, meta) is
+   * told about a model file the user loaded. */
+  constructor({ wasm, facts, requestTestImage, onModelFile, onError }) {
     this.wasm = wasm;
+    this.names = facts.class_names;
+    this.side = facts.image_side;
+    this.testCount = facts.test_size;
     this.requestTestImage = requestTestImage;
     this.onModelFile = onModelFile;
     this.onError = onError;
     this.classifier = null;
     this.modelBytes = null;
     this.modelInfo = null;
-    this.input = null;      // the 784 inputs last classified
+    this.input = null;      // the model inputs last classified
     this.inputLabel = null; // what they are ("your drawing", "test image 12 (Bag)")
     this.probabilities = null;
     this.latencyMs = [];    // draw -> probabilities, per prediction
@@ -29,7 +33,8 @@ export class ClassifyPanel {
       pad: $('pad'), preview: $('preview'), probs: $('probs'), top: $('top-class'), source: $('input-source'),
       latency: $('latency'), brush: $('brush'), undo: $('undo'), clear: $('clear'), picture: $('picture'),
       testIndex: $('test-index'), testShow: $('test-show'), testRandom: $('test-random'),
-      modelInfo: $('model-info'), download: $('download-model'), load: $('load-model'), ready: $('use-ready'),
+      modelInfo: $('model-info'), download: $('download-model'), downloadPytorch: $('download-pytorch'),
+      load: $('load-model'), ready: $('use-ready'),
     };
     this.pad = new DrawingPad(this.ui.pad, { onChange: (final) => this.padChanged(final) });
     this.buildBars();
@@ -59,10 +64,11 @@ export class ClassifyPanel {
     ui.testShow.addEventListener('click', show);
     ui.testIndex.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); show(); } });
     ui.testRandom.addEventListener('click', () => {
-      ui.testIndex.value = String(Math.floor(Math.random() * 10000));
+      ui.testIndex.value = String(Math.floor(Math.random() * this.testCount));
       show();
     });
-    ui.download.addEventListener('click', () => this.download());
+    ui.download.addEventListener('click', () => this.download('model'));
+    ui.downloadPytorch.addEventListener('click', () => this.download('pytorch'));
     ui.load.addEventListener('change', async () => {
       const file = ui.load.files[0];
       ui.load.value = '';
@@ -71,7 +77,7 @@ export class ClassifyPanel {
   }
 
   buildBars() {
-    this.bars = CLASS_NAMES.map((name, c) => {
+    this.bars = this.names.map((name, c) => {
       const li = document.createElement('li');
       li.dataset.class = String(c);
       li.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="pct">–</span>';
@@ -81,10 +87,10 @@ export class ClassifyPanel {
     });
   }
 
-  /** Uses a model file (safetensors bytes). Throws, with the current model untouched, when the
-   * file does not fit. */
+  /** Uses a model file: this project's safetensors, a checkpoint, or PyTorch weights (.pt, .pth,
+   * safetensors). Throws, with the current model untouched, when the file does not fit. */
   setModel(bytes, info) {
-    const next = new this.wasm.Classifier(bytes);
+    const next = new this.wasm.Classifier(bytes, info.name ?? 'model.safetensors');
     const meta = next.metadata() ?? {};
     this.classifier?.free();
     this.classifier = next;
@@ -103,9 +109,11 @@ export class ClassifyPanel {
     if (source === 'ready') text = `Ready model, shipped with the page: ${accText} (${meta.epochs ?? '?'} epochs, trained by the CLI)`;
     else if (source === 'trained') text = `Trained here: epoch ${epoch} of ${epochs}, ${accText}`;
     else if (source === 'saved') text = `Restored from this browser: epoch ${epoch} of ${epochs}, ${accText}`;
+    else if (meta.source?.startsWith('PyTorch')) text = `Loaded from ${name} (PyTorch weights): ${accText}`;
     else text = `Loaded from ${name}: ${accText}${meta.epochs ? `, ${meta.epochs} epochs` : ''}`;
     this.ui.modelInfo.textContent = text;
-    this.ui.download.disabled = !this.modelBytes;
+    this.ui.download.disabled = !this.classifier;
+    this.ui.downloadPytorch.disabled = !this.classifier;
     this.ui.ready.hidden = source === 'ready';
   }
 
@@ -121,7 +129,7 @@ export class ClassifyPanel {
     const shown = this.pad.picture && this.pictureInputs.get(this.pad.picture);
     if (shown) { this.classify(shown.input, shown.label, started); return; }
     const { width, height } = this.ui.pad;
-    const input = this.pad.isEmpty ? null : this.wasm.prepare_drawing(this.pad.pixels(), width, height);
+    const input = this.pad.isEmpty ? null : this.wasm.prepare_drawing(this.pad.pixels(), width, height, this.pad.lineWidth());
     this.classify(input, 'your drawing', started);
   }
 
@@ -154,16 +162,22 @@ export class ClassifyPanel {
     }
   }
 
-  /** A test image from the worker: 784 dataset bytes, classified exactly as the CLI does. */
+  /** The loaded test set's size (the Random button and the index field stay inside it). */
+  setTestCount(n) {
+    this.testCount = n;
+    this.ui.testIndex.max = String(n - 1);
+  }
+
+  /** A test image from the worker: its dataset bytes, classified exactly as the CLI does. */
   showTestImage({ index, label, pixels }) {
     this.onError('');
     const started = performance.now();
     const input = Float32Array.from(pixels, (v) => v / 255);
-    const img = new ImageData(28, 28);
+    const img = new ImageData(this.side, this.side);
     pixels.forEach((v, i) => { img.data.set([v, v, v, 255], i * 4); });
-    const canvas = new OffscreenCanvas(28, 28);
+    const canvas = new OffscreenCanvas(this.side, this.side);
     canvas.getContext('2d').putImageData(img, 0, 0);
-    const text = `test image ${index} (true class: ${CLASS_NAMES[label]})`;
+    const text = `test image ${index} (true class: ${this.names[label]})`;
     this.pad.showPicture(canvas);
     this.pictureInputs.set(canvas, { input, label: text });
     this.classify(input, text, started);
@@ -203,7 +217,7 @@ export class ClassifyPanel {
       return;
     }
     const order = [...p.keys()].sort((a, b) => p[b] - p[a]);
-    ui.top.textContent = `${CLASS_NAMES[order[0]]} · ${(p[order[0]] * 100).toFixed(1)}%`;
+    ui.top.textContent = `${this.names[order[0]]} · ${(p[order[0]] * 100).toFixed(1)}%`;
     order.forEach((c, rank) => {
       const li = this.bars[c];
       li.querySelector('.fill').style.width = `${(p[c] * 100).toFixed(1)}%`;
@@ -217,17 +231,26 @@ export class ClassifyPanel {
 
   renderPreview() {
     const ctx = this.ui.preview.getContext('2d');
-    const img = new ImageData(28, 28);
+    const img = new ImageData(this.side, this.side);
     if (this.input) this.input.forEach((v, i) => { const g = Math.round(v * 255); img.data.set([g, g, g, 255], i * 4); });
-    else for (let i = 0; i < 784; i++) img.data.set([0, 0, 0, 255], i * 4);
+    else for (let i = 0; i < this.side * this.side; i++) img.data.set([0, 0, 0, 255], i * 4);
     ctx.putImageData(img, 0, 0);
   }
 
-  download() {
-    if (!this.modelBytes) return;
+  /** Saves the model in use: this project's file ('model') or one PyTorch loads ('pytorch'). */
+  download(kind) {
+    if (!this.classifier) return;
     const { source, epoch } = this.modelInfo;
-    const name = source === 'ready' ? 'fashion-mlp-ready.safetensors' : `fashion-mlp-epoch${epoch ?? 'x'}.safetensors`;
-    const url = URL.createObjectURL(new Blob([this.modelBytes], { type: 'application/octet-stream' }));
+    const stem = source === 'ready' ? 'fashion-mlp-ready' : `fashion-mlp-epoch${epoch ?? 'x'}`;
+    const name = kind === 'pytorch' ? `${stem}-pytorch.safetensors` : `${stem}.safetensors`;
+    let bytes;
+    try {
+      bytes = kind === 'pytorch' ? this.classifier.pytorch_bytes() : this.classifier.model_bytes();
+    } catch (e) {
+      this.onError(`The model could not be written: ${e.message || e}`);
+      return;
+    }
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
     const a = Object.assign(document.createElement('a'), { href: url, download: name });
     document.body.append(a);
     a.click();
@@ -237,6 +260,11 @@ export class ClassifyPanel {
 
   async loadFile(file) {
     this.onError('');
+    // A model of this architecture is about 1 MB; a bigger file is not one, and is not read.
+    if (file.size > MAX_MODEL_BYTES) {
+      this.onError(`${file.name} was refused: it is ${(file.size / 2 ** 20).toFixed(0)} MB, and a model of this network is about 1 MB (at most ${MAX_MODEL_BYTES / 2 ** 20} MB are read). The current model is still in use.`);
+      return;
+    }
     const bytes = new Uint8Array(await file.arrayBuffer());
     try {
       const meta = this.setModel(bytes, { source: 'file', name: file.name });

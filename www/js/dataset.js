@@ -2,12 +2,6 @@
 // Cache API so a second visit (or an offline one) reads them locally. Files are only kept once
 // the worker has checked them: a corrupt download must not stick.
 
-export const FILES = [
-  'train-images-idx3-ubyte.gz',
-  'train-labels-idx1-ubyte.gz',
-  't10k-images-idx3-ubyte.gz',
-  't10k-labels-idx1-ubyte.gz',
-];
 const CACHE = 'fashion-data-v1';
 
 async function readWithProgress(response, onBytes) {
@@ -28,23 +22,24 @@ async function readWithProgress(response, onBytes) {
   return out;
 }
 
-/** Resolves to {files: [{name, bytes}], fromCache, keep(), forget()}: `keep` stores downloaded
- * files once they proved good, `forget` drops cached ones that proved bad. onProgress(loaded, total). */
-export async function fetchDataset(base, onProgress) {
+/** Fetches `names` (the dataset's files) from `base`. Resolves to {files: [{name, bytes}],
+ * fromCache, keep(), forget()}: `keep` stores downloaded files once they proved good, `forget`
+ * drops cached ones that proved bad. onProgress(loaded, total). */
+export async function fetchDataset(base, names, onProgress) {
   const cache = 'caches' in self ? await caches.open(CACHE).catch(() => null) : null;
-  const urls = FILES.map((f) => new URL(f, base).href);
+  const urls = names.map((f) => new URL(f, base).href);
   const responses = await Promise.all(urls.map(async (u, i) => {
     const hit = cache ? await cache.match(u) : undefined;
     if (hit) return { r: hit, hit: true };
     const r = await fetch(u);
-    if (!r.ok) throw new Error(`${FILES[i]}: HTTP ${r.status} ${r.statusText}`);
+    if (!r.ok) throw new Error(`${names[i]}: HTTP ${r.status} ${r.statusText}`);
     return { r, hit: false };
   }));
   const total = responses.reduce((s, { r }) => s + Number(r.headers.get('content-length') || 0), 0);
   let loaded = 0;
   const files = await Promise.all(responses.map(async ({ r, hit }, i) => {
     const bytes = await readWithProgress(r, (n) => { loaded += n; onProgress(loaded, total); });
-    return { name: FILES[i], bytes };
+    return { name: names[i], bytes };
   }));
   onProgress(loaded, loaded);
   // A Response copies the bytes it is given, so the page's own copies can be stored as they are.

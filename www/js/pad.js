@@ -135,6 +135,13 @@ export class DrawingPad {
     }
   }
 
+  /** The widest line drawn so far, in canvas pixels (the preprocessing trims outlines by it). */
+  lineWidth() {
+    let widest = 0;
+    for (const { size, points } of this.strokes) for (const [, , p] of points) widest = Math.max(widest, size * p);
+    return widest || this.brush;
+  }
+
   /** The pad's pixels as RGBA bytes. */
   pixels() {
     return this.ctx.getImageData(0, 0, this.canvas.width, this.canvas.height).data;

@@ -1,0 +1,267 @@
+//! The worker's compute devices: the CPU always, WebGPU when the browser gives an adapter and a
+//! device. burn's WebGPU runtime initialises once per worker, so the outcome is kept. The wgpu
+//! device is watched: a lost device (`device.lost`) or an uncaptured error ends the run with a
+//! GPU error, and the page continues on the CPU from the last checkpoint.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use burn::tensor::Device;
+
+use super::protocol::{Backend, BackendChoice, BackendInfo, Measured};
+use crate::data::Dataset;
+use crate::error::ErrorKind;
+use crate::train::TrainConfig;
+use crate::train::race::{Trial, samples_per_sec};
+use crate::train::session::{Clock, Failure};
+
+/// A device chosen for a run, with what to tell the user.
+pub struct Chosen {
+    pub device: Device,
+    pub info: BackendInfo,
+}
+
+impl Chosen {
+    pub fn label(&self) -> &'static str {
+        match self.info.backend {
+            Backend::WebGpu => "webgpu",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Gpu {
+    device: Device,
+    adapter: String,
+    #[cfg(feature = "gpu")]
+    wgpu: burn::tensor::wgpu::wgpu::Device,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// `None` until the first run asks; then the device or why there is none.
+    gpu: Option<Result<Gpu, String>>,
+    /// Auto's verdict, measured once per worker.
+    measured: Option<Measured>,
+}
+
+/// Shared by the worker's message handler and its run.
+#[derive(Clone, Default)]
+pub struct Devices {
+    inner: Rc<RefCell<Inner>>,
+    /// Set by wgpu's callbacks (which must be `Send`), read between chunks.
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+fn cpu_info(reason: Option<String>, measured: Option<Measured>) -> BackendInfo {
+    BackendInfo {
+        backend: Backend::Cpu,
+        adapter: "ndarray on the CPU (WebAssembly SIMD)".into(),
+        fallback_reason: reason,
+        measured,
+    }
+}
+
+impl Devices {
+    /// The device for a run: the CPU, WebGPU, or (Auto) whichever trains `config` faster on
+    /// this data, measured once per worker. `measuring` is called before a measurement starts.
+    pub async fn choose(
+        &self,
+        choice: BackendChoice,
+        config: &TrainConfig,
+        train: &Dataset,
+        measuring: impl FnOnce(),
+    ) -> Result<Chosen, Failure> {
+        let cpu = crate::backend::cpu();
+        if choice == BackendChoice::Cpu {
+            return Ok(Chosen {
+                device: cpu,
+                info: cpu_info(Some("CPU chosen in the settings".into()), None),
+            });
+        }
+        if let Some(reason) = self.lost_reason() {
+            if choice == BackendChoice::WebGpu {
+                return Err(gpu_failure(format!("the GPU was lost earlier: {reason}")));
+            }
+            return Ok(Chosen {
+                device: cpu,
+                info: cpu_info(Some(format!("the GPU was lost: {reason}")), None),
+            });
+        }
+        let gpu = match self.gpu().await {
+            Ok(gpu) => gpu,
+            Err(reason) if choice == BackendChoice::WebGpu => {
+                return Err(gpu_failure(format!("WebGPU is not available: {reason}")));
+            }
+            Err(reason) => {
+                return Ok(Chosen {
+                    device: cpu,
+                    info: cpu_info(Some(reason), None),
+                });
+            }
+        };
+        let webgpu = |measured| Chosen {
+            device: gpu.device.clone(),
+            info: BackendInfo {
+                backend: Backend::WebGpu,
+                adapter: gpu.adapter.clone(),
+                fallback_reason: None,
+                measured,
+            },
+        };
+        if choice == BackendChoice::WebGpu {
+            return Ok(webgpu(None));
+        }
+        let known = self.inner.borrow().measured.clone();
+        let measured = match known {
+            Some(m) => m,
+            None => {
+                measuring();
+                let clock: Clock = Box::new(super::now_ms);
+                let trial = Trial::QUICK;
+                let on_gpu = samples_per_sec(config, train, &gpu.device, trial, &clock)
+                    .await
+                    .map_err(|e| Failure::from(&e))?;
+                let on_cpu = samples_per_sec(config, train, &cpu, trial, &clock)
+                    .await
+                    .map_err(|e| Failure::from(&e))?;
+                let m = Measured {
+                    webgpu_samples_per_sec: on_gpu,
+                    cpu_samples_per_sec: on_cpu,
+                };
+                self.inner.borrow_mut().measured = Some(m.clone());
+                m
+            }
+        };
+        if measured.webgpu_samples_per_sec >= measured.cpu_samples_per_sec {
+            Ok(webgpu(Some(measured)))
+        } else {
+            let reason = format!(
+                "measured WebGPU ({}) at {:.0} samples/s and the CPU at {:.0}: the CPU is faster",
+                gpu.adapter, measured.webgpu_samples_per_sec, measured.cpu_samples_per_sec
+            );
+            Ok(Chosen {
+                device: cpu,
+                info: cpu_info(Some(reason), Some(measured)),
+            })
+        }
+    }
+
+    async fn gpu(&self) -> Result<Gpu, String> {
+        let known = self.inner.borrow().gpu.clone();
+        if let Some(known) = known {
+            return known;
+        }
+        let fresh = self.init_gpu().await;
+        self.inner.borrow_mut().gpu = Some(fresh.clone());
+        fresh
+    }
+
+    #[cfg(feature = "gpu")]
+    async fn init_gpu(&self) -> Result<Gpu, String> {
+        let adapter = super::gpu::probe_adapter().await?;
+        let (device, setup) = Device::wgpu_options()
+            .init_with_setup_async()
+            .await
+            .map_err(|e| format!("WebGPU device initialisation failed: {e}"))?;
+        let lost = self.lost.clone();
+        setup.device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = lost.lock() {
+                l.get_or_insert(format!("the WebGPU device was lost ({reason:?}{})", detail(&message)));
+            }
+        });
+        let lost = self.lost.clone();
+        setup.device.on_uncaptured_error(Arc::new(move |error| {
+            if let Ok(mut l) = lost.lock() {
+                l.get_or_insert(format!("WebGPU reported an error: {error}"));
+            }
+        }));
+        Ok(Gpu {
+            device,
+            adapter,
+            wgpu: setup.device,
+        })
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    async fn init_gpu(&self) -> Result<Gpu, String> {
+        Err("this build has no WebGPU support".into())
+    }
+
+    /// Why the GPU is gone, once it is.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// Destroys the WebGPU device, as a driver reset would (tests of the loss path).
+    pub fn lose_gpu(&self) {
+        #[cfg(feature = "gpu")]
+        if let Some(Ok(gpu)) = &self.inner.borrow().gpu {
+            gpu.wgpu.destroy();
+        }
+    }
+
+    /// What a training step costs on this worker's GPU: kernels and milliseconds per step for
+    /// burn's autodiff and for the fused step at batch 64, 256 and 1024, and one 64×784×256
+    /// matmul as burn runs it.
+    #[cfg(feature = "gpu")]
+    pub async fn gpu_costs(&self, train: &Dataset) -> Result<serde_json::Value, String> {
+        use crate::gpu::probe;
+        use crate::train::engine::StepKind;
+        let gpu = self.gpu().await?;
+        let clock: Clock = Box::new(super::now_ms);
+        let mut steps = Vec::new();
+        for batch_size in [64, 256, 1024] {
+            for step in [StepKind::Autodiff, StepKind::Fused] {
+                let config = TrainConfig {
+                    batch_size,
+                    ..TrainConfig::reference()
+                };
+                let n = if batch_size > 256 { 3 } else { 6 };
+                let cost = probe::step_cost(&config, train, &gpu.device, step, n, &clock)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                steps.push(cost);
+            }
+        }
+        let (matmul_ms, matmul_kernels) = probe::matmul_ms(&gpu.device, [64, 784, 256], 10, &clock)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(serde_json::json!({
+            "adapter": gpu.adapter,
+            "steps": steps,
+            "matmul": { "shape": [64, 784, 256], "ms": matmul_ms, "kernels": matmul_kernels },
+        }))
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    pub async fn gpu_costs(&self, _: &Dataset) -> Result<serde_json::Value, String> {
+        Err("this build has no WebGPU support".into())
+    }
+
+    /// Bytes burn's GPU allocator has in use, when there is a GPU.
+    pub fn gpu_bytes_in_use(&self) -> Option<f64> {
+        match &self.inner.borrow().gpu {
+            Some(Ok(gpu)) => gpu.device.memory_pool_usage().map(|u| u.bytes_in_use as f64),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn detail(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+fn gpu_failure(message: String) -> Failure {
+    Failure {
+        kind: ErrorKind::Gpu,
+        message,
+    }
+}

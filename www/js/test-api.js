@@ -1,0 +1,40 @@
+// The page's test interface, used by tests/e2e and the browser benchmarks. It is the only way
+// in from outside: read-only copies of what the page shows, and a few hooks. Documented here:
+//   history()        the curves' points {trainLoss, trainAcc, testLoss, testAcc, liveLoss, liveAcc}
+//   lastProgress()   the worker's latest progress message (samples/s, steps, ...)
+//   lastEpoch()      epochs completed by the latest run
+//   backend()        the run's backend {backend, adapter, fallback_reason, measured}
+//   confusion()      the latest confusion matrix (10x10)
+//   dataset()        {ready, train, test, source} of the dataset in use
+//   classify()       the drawing panel: {probabilities, inputLabel, stats}
+//   timings()        {classifierReadyMs}
+//   weightsBase64()  the latest run's last model file (safetensors), base64
+//   debug(hook)      worker diagnostics: 'memory' resolves {wasm_bytes, gpu_bytes}; 'lose_gpu'
+//                    destroys the worker's WebGPU device, as a driver reset would
+//   crashWorker(msg) fires the worker's error event, as the browser does when a worker dies
+export function installTestApi(app) {
+  const copy = (v) => (v == null ? v : structuredClone(v));
+  window.fashionTest = Object.freeze({
+    history: () => copy(app.progress.history),
+    lastProgress: () => copy(app.progress.lastProgress),
+    lastEpoch: () => app.run?.epoch ?? 0,
+    backend: () => copy(app.backend),
+    confusion: () => copy(app.progress.confusion),
+    dataset: () => ({ ready: app.data.ready, ...(app.data.info ?? {}) }),
+    classify: () => ({
+      probabilities: app.classify?.probabilities ? Array.from(app.classify.probabilities) : null,
+      inputLabel: app.classify?.inputLabel ?? null,
+      stats: app.classify?.stats() ?? null,
+    }),
+    timings: () => ({ ...app.timings }),
+    weightsBase64: () => {
+      const w = app.run?.weights;
+      if (!w) return null;
+      let text = '';
+      for (let i = 0; i < w.length; i += 0x8000) text += String.fromCharCode(...w.subarray(i, i + 0x8000));
+      return btoa(text);
+    },
+    debug: (hook) => app.worker.debug(hook),
+    crashWorker: (message) => app.worker.simulateCrash(message),
+  });
+}

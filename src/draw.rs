@@ -69,6 +69,8 @@ pub fn prepare(bitmap: &Bitmap) -> Result<Prepared, DrawError> {
 
 /// The ink level given to the inside of a closed outline, relative to the strongest stroke.
 const FILL_LEVEL: f32 = 1.0;
+/// Enclosed regions smaller than this share of the largest one are holes (a handle), not filled.
+const HOLE_SHARE: f32 = 0.25;
 
 /// `prepare` (`fill: None`) or `prepare_drawing` (`fill: Some(brush)`); both exist to compare.
 pub fn prepare_with(bitmap: &Bitmap, fill: Option<f32>) -> Result<Prepared, DrawError> {
@@ -140,6 +142,7 @@ fn fill_outlines(ink: &mut [f32], w: usize, h: usize, strongest: f32, brush: f32
         .zip(&drawn)
         .map(|(enclosed, &d)| enclosed && !d)
         .collect();
+    let inside = without_small_holes(&inside, w, h);
     if !inside.iter().any(|&i| i) {
         return;
     }
@@ -152,6 +155,45 @@ fn fill_outlines(ink: &mut [f32], w: usize, h: usize, strongest: f32, brush: f32
             ink[i] = 0.0;
         }
     }
+}
+
+/// `inside` keeping only its connected regions of at least `HOLE_SHARE` of the largest one: a
+/// bag's handle or the gap inside a strap encloses a small region that is a hole in the garment,
+/// not part of it (Fashion-MNIST's bags show their handles open).
+fn without_small_holes(inside: &[bool], w: usize, h: usize) -> Vec<bool> {
+    let mut region = vec![usize::MAX; inside.len()];
+    let mut areas = Vec::new();
+    for start in 0..inside.len() {
+        if !inside[start] || region[start] != usize::MAX {
+            continue;
+        }
+        let id = areas.len();
+        let mut area = 0usize;
+        let mut stack = vec![start];
+        region[start] = id;
+        while let Some(i) = stack.pop() {
+            area += 1;
+            let (x, y) = (i % w, i / w);
+            let neighbours = [
+                (x > 0).then(|| i - 1),
+                (x + 1 < w).then(|| i + 1),
+                (y > 0).then(|| i - w),
+                (y + 1 < h).then(|| i + w),
+            ];
+            for n in neighbours.into_iter().flatten() {
+                if inside[n] && region[n] == usize::MAX {
+                    region[n] = id;
+                    stack.push(n);
+                }
+            }
+        }
+        areas.push(area);
+    }
+    let largest = areas.iter().copied().max().unwrap_or(0) as f32;
+    region
+        .iter()
+        .map(|&r| r != usize::MAX && areas[r] as f32 >= HOLE_SHARE * largest)
+        .collect()
 }
 
 /// `mask` with every region of `false` that does not touch the border set to `true`.
@@ -400,6 +442,27 @@ mod tests {
         assert!(fill_enclosed(&mask, 5, 5)[12]);
         mask[17] = false; // open the ring at the bottom
         assert!(!fill_enclosed(&mask, 5, 5)[12]);
+    }
+
+    #[test]
+    fn small_enclosed_regions_stay_holes() {
+        // A 10x6 body and a 2x2 handle hole above it, both enclosed.
+        let (w, h) = (12, 12);
+        let mut inside = vec![false; w * h];
+        for y in 5..11 {
+            for x in 1..11 {
+                inside[y * w + x] = true;
+            }
+        }
+        for y in 1..3 {
+            for x in 5..7 {
+                inside[y * w + x] = true;
+            }
+        }
+        let kept = without_small_holes(&inside, w, h);
+        assert!(kept[6 * w + 3], "the body is filled");
+        assert!(!kept[w + 5], "the handle's hole stays open");
+        assert_eq!(kept.iter().filter(|&&k| k).count(), 60);
     }
 
     #[test]

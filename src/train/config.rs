@@ -70,7 +70,7 @@ impl Recipe {
         match self {
             Recipe::Reference => "the original PyTorch recipe: Adam 0.003 constant, batch 64, dropout 0.2",
             Recipe::Improved => {
-                "Adam 0.001 with cosine decay, batch 128, dropout 0.2, left-right flips, label smoothing 0.1"
+                "Adam 0.001 with cosine decay, batch 128, dropout 0.15, label smoothing 0.1, a running average of the weights (0.999 a step)"
             }
         }
     }
@@ -91,13 +91,20 @@ impl Recipe {
         };
         match self {
             Recipe::Reference => reference,
+            // Measured natively at seed 42 (README): flips and 1-2 px shifts cost this MLP
+            // accuracy at 50 epochs (90.22% -> 90.62% without flips, 89.5% with 1 px shifts);
+            // the running average and a little less dropout are what carry it past 90.5%.
             Recipe::Improved => TrainConfig {
+                model: MlpConfig {
+                    dropout: 0.15,
+                    ..reference.model.clone()
+                },
                 learning_rate: 0.001,
                 batch_size: 128,
                 schedule: LrSchedule::Cosine,
                 label_smoothing: 0.1,
-                augment_flip: true,
-                ..reference
+                average: 0.999,
+                ..reference.clone()
             },
         }
     }

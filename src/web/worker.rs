@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use super::protocol::{BackendChoice, FromWorker, GRID_IMAGES, NamedFile, ToWorker};
+use super::protocol::{Backend, BackendChoice, FromWorker, GRID_IMAGES, NamedFile, ToWorker};
 use super::{now_ms, to_js};
 use crate::data::dataset::shuffled_indices;
 use crate::data::{Dataset, bundle};
@@ -332,7 +332,8 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
         if !session.state().is_live() {
             return Ok(());
         }
-        if let Some(lost) = devices.lost_reason() {
+        // A lost device concerns only runs on it: a run moved to the CPU goes on.
+        if let Some(lost) = devices.lost_reason().filter(|_| chosen.info.backend == Backend::WebGpu) {
             return Err(Failure {
                 kind: ErrorKind::Gpu,
                 message: lost,
@@ -342,7 +343,13 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
             sleep(50).await;
             continue;
         }
+        let on_gpu = chosen.info.backend == Backend::WebGpu;
         for event in session.advance().await {
+            // A read that failed because the device is gone says less than the loss itself.
+            let event = match (event, devices.lost_reason().filter(|_| on_gpu)) {
+                (Event::Failed(_), Some(lost)) => Event::Failed(Failure { kind: ErrorKind::Gpu, message: lost }),
+                (event, _) => event,
+            };
             post_event(event);
         }
     }

@@ -3,6 +3,7 @@
 // never runs on this thread; it only renders. Every failure keeps what was there: a bad dataset
 // leaves the previous one in use, a lost GPU or a crashed worker continues the run on the CPU
 // from its last checkpoint, a bad model file leaves the current model.
+import './csp-compat.js';
 import { WorkerClient } from './worker-client.js';
 import { Settings } from './settings.js';
 import { ProgressView } from './progress.js';
@@ -132,6 +133,7 @@ class App {
   recover(why) {
     const interrupted = this.run;
     this.running = false;
+    this.backend = null;
     this.paused = false;
     this.settings.setBackend('cpu');
     if (!interrupted || this.recoveries >= MAX_RECOVERIES) {
@@ -141,11 +143,12 @@ class App {
       return;
     }
     this.recoveries += 1;
-    const from = interrupted.checkpoint ? `from epoch ${interrupted.epoch}, its last checkpoint` : 'from the start';
+    const saved = interrupted.checkpointEpoch ?? interrupted.epoch;
+    const from = interrupted.checkpoint ? `from epoch ${saved}, its last checkpoint` : 'from the start';
     showError(`${why}. Training continues on the CPU ${from}.`);
     const go = () => this.start({
       config: interrupted.config, backend: 'cpu', trainLimit: interrupted.trainLimit,
-      checkpoint: interrupted.checkpoint ?? null, keepEpoch: interrupted.checkpoint ? interrupted.epoch : 0,
+      checkpoint: interrupted.checkpoint ?? null, keepEpoch: interrupted.checkpoint ? saved : 0,
     });
     if (this.data.ready) go();
     else this.afterData = go;
@@ -203,6 +206,7 @@ class App {
         break;
       case 'checkpoint':
         this.run.checkpoint = new Uint8Array(msg.bytes);
+        this.run.checkpointEpoch = msg.epoch;
         this.saveRun();
         break;
       case 'test_image':
@@ -235,6 +239,11 @@ class App {
   failed({ kind, message, fatal }) {
     if (fatal) { this.crashed(message); return; }
     if (kind === 'data' && this.data.checking) { this.dataRefused(message); return; }
+    if (kind === 'gpu' && this.backend?.backend !== 'webgpu') {
+      // A lost device keeps reporting after the run has moved to the CPU.
+      console.warn('GPU error after the run left the GPU:', message);
+      return;
+    }
     if (kind === 'gpu' && this.running) { this.recover(`The GPU failed: ${message}`); return; }
     if (this.running) {
       this.running = false;
@@ -248,6 +257,10 @@ class App {
   }
 
   epochDone(msg) {
+    if (this.stopAfterEpoch && msg.epoch >= this.stopAfterEpoch) {
+      this.stopAfterEpoch = null;
+      this.worker.send({ type: 'stop' });
+    }
     this.progress.epoch(msg);
     Object.assign(this.run, { epoch: msg.epoch, epochs: msg.epochs, weights: new Uint8Array(msg.weights), accuracy: msg.test_accuracy });
     const where = this.backend?.backend === 'webgpu' ? 'WebGPU' : 'CPU';

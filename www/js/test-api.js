@@ -3,6 +3,7 @@
 //   history()        the curves' points {trainLoss, trainAcc, testLoss, testAcc, liveLoss, liveAcc}
 //   lastProgress()   the worker's latest progress message (samples/s, steps, ...)
 //   lastEpoch()      epochs completed by the latest run
+//   checkpointEpoch() the epoch of the latest run's last checkpoint (what a recovery resumes from)
 //   backend()        the run's backend {backend, adapter, fallback_reason, measured}
 //   confusion()      the latest confusion matrix (10x10)
 //   dataset()        {ready, train, test, source} of the dataset in use
@@ -11,6 +12,8 @@
 //   weightsBase64()  the latest run's last model file (safetensors), base64
 //   debug(hook)      worker diagnostics: 'memory' resolves {wasm_bytes, gpu_bytes}; 'lose_gpu'
 //                    destroys the worker's WebGPU device, as a driver reset would
+//   stopAfterEpoch(n) sends Stop as soon as epoch n of the current run is reported (what a
+//                    user's click does, without the race against a fast run)
 //   crashWorker(msg) fires the worker's error event, as the browser does when a worker dies
 export function installTestApi(app) {
   const copy = (v) => (v == null ? v : structuredClone(v));
@@ -18,6 +21,7 @@ export function installTestApi(app) {
     history: () => copy(app.progress.history),
     lastProgress: () => copy(app.progress.lastProgress),
     lastEpoch: () => app.run?.epoch ?? 0,
+    checkpointEpoch: () => app.run?.checkpointEpoch ?? 0,
     backend: () => copy(app.backend),
     confusion: () => copy(app.progress.confusion),
     dataset: () => ({ ready: app.data.ready, ...(app.data.info ?? {}) }),
@@ -35,6 +39,7 @@ export function installTestApi(app) {
       return btoa(text);
     },
     debug: (hook) => app.worker.debug(hook),
+    stopAfterEpoch: (n) => { app.stopAfterEpoch = n; },
     crashWorker: (message) => app.worker.simulateCrash(message),
   });
 }

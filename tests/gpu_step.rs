@@ -45,9 +45,6 @@ fn compare(step: usize, lr: f64, cpu: &Checkpoint, gpu: &Checkpoint, suspect: &m
     let (cpu_trained, gpu_trained) = (trained(cpu), trained(gpu));
     for (i, (name, _, c)) in cpu_trained.iter().enumerate() {
         let g = &gpu_trained[i].2;
-        // The reported (averaged) model follows the trained weights closely.
-        let averaged = relative_gap(&cpu.weights.tensors[i].2, &gpu.weights.tensors[i].2);
-        assert!(averaged < 1e-4, "step {step}: the average of {name} differs by {averaged:e}");
         let (cm, gm) = (&cpu.moments[i].1, &gpu.moments[i].1);
         let grads = relative_gap(cm, gm);
         assert!(grads < 1e-4, "step {step}: {name}'s gradient (Adam's first moment) differs by {grads:e}");
@@ -62,7 +59,15 @@ fn compare(step: usize, lr: f64, cpu: &Checkpoint, gpu: &Checkpoint, suspect: &m
         assert!(params < 1e-4, "step {step}: {name} differs by {params:e} (relative)");
         let worst_tiny = tiny.iter().map(|&j| (c[j] - g[j]).abs()).fold(0f32, f32::max);
         assert!((worst_tiny as f64) < 0.1 * lr, "step {step}: {name}: {worst_tiny} where the gradient is tiny");
-        assert!(tiny.len() * 100 < c.len().max(100), "step {step}: {name}: {} of {} elements disagree", tiny.len(), c.len());
+        // The reported (averaged) model: the same split, since it follows the trained weights.
+        let (ca, ga) = (&cpu.weights.tensors[i].2, &gpu.weights.tensors[i].2);
+        let averaged = relative_gap(&pick(ca, &well), &pick(ga, &well));
+        assert!(averaged < 1e-4, "step {step}: the average of {name} differs by {averaged:e}");
+        let worst_tiny = tiny.iter().map(|&j| (ca[j] - ga[j]).abs()).fold(0f32, f32::max);
+        assert!((worst_tiny as f64) < 0.1 * lr, "step {step}: average of {name}: {worst_tiny} where the gradient is tiny");
+        // A few in a hundred: with dropout 0.15 the kept activations are scaled by 1/0.85, which
+        // is not exact in f32 (0.2's 1.25 is), so a few more gradients round differently.
+        assert!(tiny.len() * 50 < c.len().max(100), "step {step}: {name}: {} of {} elements disagree", tiny.len(), c.len());
     }
 }
 

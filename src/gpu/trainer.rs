@@ -233,7 +233,8 @@ impl FusedTrainer {
         let client = &self.client;
         let (acts, params, deltas) = (l.acts_len, l.params_len, l.deltas_len);
         let averaging = c.average > 0.0;
-        let (avg_keep, avg_take) = if averaging { (c.average as f32, (1.0 - c.average) as f32) } else { (1.0, 0.0) };
+        let decay = crate::train::average::decay_at(c.average, p.steps + 1);
+        let (avg_keep, avg_take) = if averaging { (decay as f32, (1.0 - decay) as f32) } else { (1.0, 0.0) };
         let avg_len = if averaging { params } else { 1 };
         // SAFETY (every launch below): each kernel guards its writes by `rows` and the layer's
         // widths, and reads only clamped indices inside the buffers sized by `Layout`.

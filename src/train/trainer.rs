@@ -326,7 +326,7 @@ impl Trainer {
             }
         }
         if let Some(average) = &mut self.average {
-            average.update(&self.model, self.config.average);
+            average.update(&self.model, self.config.average, p.steps + 1);
         }
         self.cursor.position.batch += 1;
         self.cursor.position.steps += 1;

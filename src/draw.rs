@@ -173,14 +173,7 @@ fn without_small_holes(inside: &[bool], w: usize, h: usize) -> Vec<bool> {
         region[start] = id;
         while let Some(i) = stack.pop() {
             area += 1;
-            let (x, y) = (i % w, i / w);
-            let neighbours = [
-                (x > 0).then(|| i - 1),
-                (x + 1 < w).then(|| i + 1),
-                (y > 0).then(|| i - w),
-                (y + 1 < h).then(|| i + w),
-            ];
-            for n in neighbours.into_iter().flatten() {
+            for n in neighbours(i, w, h) {
                 if inside[n] && region[n] == usize::MAX {
                     region[n] = id;
                     stack.push(n);
@@ -196,6 +189,14 @@ fn without_small_holes(inside: &[bool], w: usize, h: usize) -> Vec<bool> {
         .collect()
 }
 
+/// The 4-connected neighbours of pixel `i` in a `w × h` grid.
+fn neighbours(i: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
+    let (x, y) = (i % w, i / w);
+    [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)]
+        .into_iter()
+        .flatten()
+}
+
 /// `mask` with every region of `false` that does not touch the border set to `true`.
 pub fn fill_enclosed(mask: &[bool], width: usize, height: usize) -> Vec<bool> {
     let mut outside = vec![false; mask.len()];
@@ -209,19 +210,7 @@ pub fn fill_enclosed(mask: &[bool], width: usize, height: usize) -> Vec<bool> {
             continue;
         }
         outside[i] = true;
-        let (x, y) = (i % width, i / width);
-        if x > 0 {
-            stack.push(i - 1);
-        }
-        if x + 1 < width {
-            stack.push(i + 1);
-        }
-        if y > 0 {
-            stack.push(i - width);
-        }
-        if y + 1 < height {
-            stack.push(i + width);
-        }
+        stack.extend(neighbours(i, width, height));
     }
     outside.iter().map(|&o| !o).collect()
 }

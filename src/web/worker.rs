@@ -316,6 +316,7 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
     )
     .await
     .map_err(|e| failure(&e))?;
+    let on_gpu = chosen.info.backend == Backend::WebGpu;
     loop {
         next_task().await;
         let controls: Vec<Control> = state.borrow_mut().controls.drain(..).collect();
@@ -333,7 +334,7 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
             return Ok(());
         }
         // A lost device concerns only runs on it: a run moved to the CPU goes on.
-        if let Some(lost) = devices.lost_reason().filter(|_| chosen.info.backend == Backend::WebGpu) {
+        if let Some(lost) = devices.lost_reason().filter(|_| on_gpu) {
             return Err(Failure {
                 kind: ErrorKind::Gpu,
                 message: lost,
@@ -343,7 +344,6 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
             sleep(50).await;
             continue;
         }
-        let on_gpu = chosen.info.backend == Backend::WebGpu;
         for event in session.advance().await {
             // A read that failed because the device is gone says less than the loss itself.
             let event = match (event, devices.lost_reason().filter(|_| on_gpu)) {

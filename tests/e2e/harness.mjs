@@ -47,8 +47,10 @@ export async function launch({ webgpu, realGpu = false }) {
 
 /** Opens the page, collecting console errors and every request that leaves its origin (none
  * may: the page is same-origin only, and such a request is answered with an error). */
-export async function open(browser, url, { viewport = { width: 1440, height: 1000 } } = {}) {
+export async function open(browser, url, { viewport = { width: 1440, height: 1000 }, init = null } = {}) {
   const page = await browser.newPage({ viewport });
+  // `init`: a function run in the page before its own scripts (to break something on purpose).
+  if (init) await page.addInitScript(init);
   const errors = [];
   const foreign = [];
   const origin = new URL(url).origin;

@@ -129,6 +129,28 @@ test('a crashed worker: the run continues on the CPU from its last checkpoint', 
   }
 });
 
+test('a browser storage that refuses writes: a clear message, the run goes on and its model stays in use', { timeout: 300_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    // What a full disk or a private window's quota does to IndexedDB writes.
+    const full = () => {
+      IDBObjectStore.prototype.put = function put() { throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); };
+    };
+    const { page, errors } = await open(browser, `${server.url}?testLimit=200`, { init: full });
+    await waitForStatus(page, /Ready to train/);
+    await setSettings(page, { recipe: 'reference', backend: 'cpu', limit: 2000, epochs: 2, batch: 100, seed: 3 });
+    await page.click('#train');
+    await page.waitForFunction(() => /storage refused to keep the model/.test(document.getElementById('error').textContent), null, { timeout: 120_000 });
+    assert.match(await page.textContent('#error'), /QuotaExceededError|quota/i);
+    await waitForStatus(page, /Finished 2 epochs/, 240_000);
+    assert.equal(await page.evaluate(() => window.fashionTest.lastEpoch()), 2, 'training went on');
+    assert.match(await page.textContent('#model-info'), /epoch 2 of 2/, 'the trained model is the one in use');
+    assertNoPanics(errors);
+  } finally {
+    await browser.close();
+  }
+});
+
 /** Gzipped IDX images whose header claims `count` images of 28x28 but holds only one. */
 function lyingImages(count) {
   const header = Buffer.alloc(16);

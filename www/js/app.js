@@ -1,4 +1,4 @@
-// The page's wiring: starts the page module, the training worker, the dataset download and the
+// The page's wiring: starts the page module, the training worker, the dataset panel and the
 // drawing panel, and turns what the worker reports into what the other modules show. Training
 // never runs on this thread; it only renders. Every failure keeps what was there: a bad dataset
 // leaves the previous one in use, a lost GPU or a crashed worker continues the run on the CPU
@@ -7,15 +7,14 @@ import './csp-compat.js';
 import { WorkerClient } from './worker-client.js';
 import { Settings } from './settings.js';
 import { ProgressView } from './progress.js';
-import { ClassifyPanel } from './classify.js';
-import { fetchDataset } from './dataset.js';
+import { startModelPanel } from './model-panel.js';
+import { DataPanel } from './data-panel.js';
 import * as saved from './saved-run.js';
 import { setStatus, showError, pct, count } from './status.js';
 import { registerOffline } from './offline.js';
 import { installTestApi } from './test-api.js';
 
 const $ = (id) => document.getElementById(id);
-const READY_MODEL = 'ready.safetensors';
 /** Automatic continuations (after a lost GPU or a crash) per run before the user decides. */
 const MAX_RECOVERIES = 2;
 
@@ -25,9 +24,6 @@ class App {
     this.facts = facts;
     this.settings = new Settings(facts);
     this.progress = new ProgressView({ wasm, facts });
-    // The dataset the worker holds (`files` are kept to hand to a restarted worker) and the
-    // files being checked.
-    this.data = { ready: false, files: null, info: null, checking: null };
     // The latest run: settings, last epoch's model and checkpoint, metrics.
     this.run = null;
     this.running = false;
@@ -37,65 +33,22 @@ class App {
     this.afterData = null;
     this.timings = {};
     this.worker = new WorkerClient({ onMessage: (m) => this.received(m), onCrash: (text) => this.crashed(text) });
-  }
-
-  // ---- the dataset -----------------------------------------------------------------------------
-
-  /** Hands files to the worker to check; the dataset in use stays until they prove good. */
-  useFiles(files, source, cache = null) {
-    this.data.checking = { files, source, cache };
-    $('data-info').textContent = `Checking ${files.map((f) => f.name).join(', ')}…`;
-    const copies = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
-    this.worker.send({ type: 'load_data', files: copies }, copies.map((f) => f.bytes.buffer));
-    this.updateButtons();
+    this.data = new DataPanel({
+      worker: this.worker,
+      files: facts.dataset_files,
+      onLoaded: (msg) => this.dataLoaded(msg),
+      onChange: () => this.updateButtons(),
+      busy: () => this.running,
+    });
   }
 
   dataLoaded(msg) {
-    const checking = this.data.checking ?? { files: this.data.files, source: this.data.info?.source };
-    checking.cache?.keep();
-    this.data = { ready: true, files: checking.files, info: { train: msg.train, test: msg.test, source: checking.source }, checking: null };
     this.progress.setGrid(new Uint8Array(msg.grid_pixels), msg.grid_labels);
     this.settings.setTrainSize(msg.train);
     this.classify?.setTestCount(msg.test);
-    $('data-bar').style.width = '100%';
-    $('data-info').textContent = `${count(msg.train)} training and ${count(msg.test)} test images ready (${checking.source}).`;
-    if (!this.running) setStatus('Ready to train');
     const next = this.afterData;
     this.afterData = null;
     next?.();
-  }
-
-  dataRefused(message) {
-    const checking = this.data.checking;
-    this.data.checking = null;
-    checking?.cache?.forget();
-    if (this.data.ready) {
-      const { train, test, source } = this.data.info;
-      showError(`${message}. The dataset already loaded stays in use: ${count(train)} training and ${count(test)} test images (${source}).`);
-      $('data-info').textContent = `${count(train)} training and ${count(test)} test images ready (${source}); the last files were refused.`;
-    } else {
-      showError(`${message}. Pick the four IDX files or two Kaggle CSVs yourself.`);
-      $('data-info').textContent = 'No usable dataset yet.';
-      setStatus('No usable dataset');
-    }
-  }
-
-  async download() {
-    const params = new URLSearchParams(location.search);
-    const base = new URL(params.get('data') || 'data/', location.href);
-    const started = performance.now();
-    try {
-      const { files, fromCache, keep, forget } = await fetchDataset(base, this.facts.dataset_files, (loaded, total) => {
-        $('data-bar').style.width = total ? `${(100 * loaded) / total}%` : '100%';
-        $('data-info').textContent = `Downloading the dataset: ${(loaded / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
-      });
-      const ms = Math.round(performance.now() - started);
-      this.useFiles(files, `${fromCache ? 'read from the browser cache' : 'downloaded'} in ${ms} ms`, { keep, forget });
-    } catch (e) {
-      showError(`The dataset could not be downloaded: ${e.message}. You can pick the files yourself.`);
-      $('data-info').textContent = 'No dataset yet.';
-      setStatus('No dataset');
-    }
   }
 
   // ---- runs --------------------------------------------------------------------------------------
@@ -161,13 +114,7 @@ class App {
     const wasRunning = this.running;
     this.worker.restart();
     this.backend = null;
-    // The new worker gets the dataset it had.
-    if (this.data.files) {
-      this.data.ready = false;
-      this.data.checking = { files: this.data.files, source: this.data.info?.source ?? 'kept' };
-      const copies = this.data.files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
-      this.worker.send({ type: 'load_data', files: copies }, copies.map((f) => f.bytes.buffer));
-    }
+    this.data.resend();
     setTimeout(() => { this.crashing = false; }, 0);
     if (wasRunning) this.recover(`The training worker stopped (${text})`);
     else { showError(`The training worker stopped (${text}); it has been restarted.`); this.updateButtons(); }
@@ -180,7 +127,7 @@ class App {
       case 'ready':
         break;
       case 'data_loaded':
-        this.dataLoaded(msg);
+        this.data.loaded(msg);
         break;
       case 'measuring':
         setStatus('Measuring WebGPU against the CPU on a few batches of the real data…');
@@ -238,7 +185,7 @@ class App {
 
   failed({ kind, message, fatal }) {
     if (fatal) { this.crashed(message); return; }
-    if (kind === 'data' && this.data.checking) { this.dataRefused(message); return; }
+    if (kind === 'data' && this.data.checking) { this.data.refused(message); return; }
     if (kind === 'gpu' && this.backend?.backend !== 'webgpu') {
       // A lost device keeps reporting after the run has moved to the CPU.
       console.warn('GPU error after the run left the GPU:', message);
@@ -312,72 +259,8 @@ class App {
     $('resume').addEventListener('click', () => this.resume());
     $('pause').addEventListener('click', () => this.worker.send({ type: this.paused ? 'resume' : 'pause' }));
     $('stop').addEventListener('click', () => this.worker.send({ type: 'stop' }));
-    const useDropped = async (list) => {
-      const files = await Promise.all([...list].map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
-      if (files.length) this.useFiles(files, `your files: ${files.map((f) => f.name).join(', ')}`);
-    };
-    const files = $('files');
-    const drop = $('drop');
-    files.addEventListener('change', () => { useDropped(files.files); files.value = ''; });
-    drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
-    drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-    drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); useDropped(e.dataTransfer.files); });
-    drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); files.click(); } });
+    this.data.wire();
   }
-
-  // ---- the drawing panel and the saved models --------------------------------------------------------
-
-  async startClassifier() {
-    const panel = new ClassifyPanel({
-      wasm: this.wasm,
-      facts: this.facts,
-      requestTestImage: (index) => { if (this.data.ready) this.worker.send({ type: 'test_image', index }); },
-      onModelFile: (bytes, name, meta) => {
-        saved.saveLoaded({ weights: bytes, name, meta }).then(() => saved.saveChoice('loaded')).catch((e) => this.storageFailed(e));
-      },
-      onError: (message) => { $('draw-error').textContent = message; $('draw-error').hidden = !message; },
-    });
-    this.classify = panel;
-    if (this.data.info) panel.setTestCount(this.data.info.test);
-    $('use-ready').addEventListener('click', async () => {
-      try {
-        panel.setModel(await readyModelBytes(), { source: 'ready' });
-        this.saveChoice('ready');
-      } catch (e) {
-        panel.onError(`The ready model could not be loaded: ${e.message || e}`);
-      }
-    });
-    await this.restore(panel);
-    this.timings.classifierReadyMs = performance.now();
-    this.updateButtons();
-  }
-
-  /** The last run (history, settings, checkpoint) and the model the panel used last. */
-  async restore(panel) {
-    const { run, loaded, choice } = await saved.loadAll((key, e) => console.warn(`the saved ${key} could not be read`, e));
-    if (run) {
-      this.run = { config: run.config, trainLimit: run.trainLimit, epoch: run.epoch, epochs: run.epochs, weights: run.weights, checkpoint: run.checkpoint ?? null, accuracy: run.accuracy };
-      this.settings.fill(run.config, { trainLimit: run.trainLimit });
-      this.progress.restore(run);
-      setStatus(`Restored the run from epoch ${run.epoch} of ${run.epochs} (${pct(run.accuracy)})`);
-    }
-    const chosen = choice === 'loaded' ? loaded : choice === 'trained' ? run : null;
-    if (chosen) {
-      try {
-        panel.setModel(chosen.weights, { ...chosen, source: choice === 'trained' ? 'saved' : 'file' });
-        return;
-      } catch (e) {
-        showError(`The model saved in this browser could not be read (${e.message || e}); using the ready model.`);
-      }
-    }
-    panel.setModel(await readyModelBytes(), { source: 'ready' });
-  }
-}
-
-async function readyModelBytes() {
-  const response = await fetch(READY_MODEL);
-  if (!response.ok) throw new Error(`${READY_MODEL}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
 }
 
 const wasmReady = new Promise((resolve) => {
@@ -392,8 +275,8 @@ async function main() {
   app.wireControls();
   app.updateButtons();
   app.progress.redraw();
-  app.download();
-  app.startClassifier().catch((e) => {
+  app.data.download();
+  startModelPanel(app).catch((e) => {
     $('model-info').textContent = 'No model could be loaded.';
     showError(`The classifier could not start: ${e.message || e}`);
   });

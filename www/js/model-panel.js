@@ -1,0 +1,60 @@
+// The drawing panel's start: the classifier, and what this browser kept from last time (the last
+// run's history, settings and checkpoint, and the model the panel used last), else the ready model.
+import { ClassifyPanel } from './classify.js';
+import * as saved from './saved-run.js';
+import { setStatus, showError, pct } from './status.js';
+
+const $ = (id) => document.getElementById(id);
+const READY_MODEL = 'ready.safetensors';
+
+export async function startModelPanel(app) {
+  const panel = new ClassifyPanel({
+    wasm: app.wasm,
+    facts: app.facts,
+    requestTestImage: (index) => { if (app.data.ready) app.worker.send({ type: 'test_image', index }); },
+    onModelFile: (bytes, name, meta) => {
+      saved.saveLoaded({ weights: bytes, name, meta }).then(() => saved.saveChoice('loaded')).catch((e) => app.storageFailed(e));
+    },
+    onError: (message) => { $('draw-error').textContent = message; $('draw-error').hidden = !message; },
+  });
+  app.classify = panel;
+  if (app.data.info) panel.setTestCount(app.data.info.test);
+  $('use-ready').addEventListener('click', async () => {
+    try {
+      panel.setModel(await readyModelBytes(), { source: 'ready' });
+      app.saveChoice('ready');
+    } catch (e) {
+      panel.onError(`The ready model could not be loaded: ${e.message || e}`);
+    }
+  });
+  await restore(app, panel);
+  app.timings.classifierReadyMs = performance.now();
+  app.updateButtons();
+}
+
+/** The last run (history, settings, checkpoint) and the model the panel used last. */
+async function restore(app, panel) {
+  const { run, loaded, choice } = await saved.loadAll((key, e) => console.warn(`the saved ${key} could not be read`, e));
+  if (run) {
+    app.run = { config: run.config, trainLimit: run.trainLimit, epoch: run.epoch, epochs: run.epochs, weights: run.weights, checkpoint: run.checkpoint ?? null, accuracy: run.accuracy };
+    app.settings.fill(run.config, { trainLimit: run.trainLimit });
+    app.progress.restore(run);
+    setStatus(`Restored the run from epoch ${run.epoch} of ${run.epochs} (${pct(run.accuracy)})`);
+  }
+  const chosen = choice === 'loaded' ? loaded : choice === 'trained' ? run : null;
+  if (chosen) {
+    try {
+      panel.setModel(chosen.weights, { ...chosen, source: choice === 'trained' ? 'saved' : 'file' });
+      return;
+    } catch (e) {
+      showError(`The model saved in this browser could not be read (${e.message || e}); using the ready model.`);
+    }
+  }
+  panel.setModel(await readyModelBytes(), { source: 'ready' });
+}
+
+async function readyModelBytes() {
+  const response = await fetch(READY_MODEL);
+  if (!response.ok) throw new Error(`${READY_MODEL}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}

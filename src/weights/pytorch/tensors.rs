@@ -1,0 +1,184 @@
+//! From the unpickled object to named tensors.
+
+use super::*;
+
+/// The tensors to return, with their PyTorch names.
+pub(super) fn select_tensors(machine: &Machine, top: &Value) -> Res<Vec<(String, TensorRef)>> {
+    // A checkpoint keeps the model beside the optimiser state, epoch...: take only the model.
+    let mut start = top;
+    if let Some(dict) = machine.dict(top) {
+        for key in ["state_dict", "model_state_dict"] {
+            if let Some(inner) = dict.get(key)
+                && machine.dict(inner).is_some()
+            {
+                start = inner;
+                break;
+            }
+        }
+    }
+    let mut walk = Walk {
+        machine,
+        out: Vec::new(),
+        visits: 0,
+    };
+    walk.value(start, "", 0)?;
+    if walk.out.is_empty() {
+        return Err(format!("no tensors found: the file holds {}", machine.describe(top)));
+    }
+    Ok(walk.out)
+}
+
+/// A bounded walk over nested dicts and modules, collecting tensors under dotted names.
+pub(super) struct Walk<'m, 'a> {
+    pub(super) machine: &'m Machine<'a>,
+    pub(super) out: Vec<(String, TensorRef)>,
+    pub(super) visits: usize,
+}
+
+impl Walk<'_, '_> {
+    pub(super) fn value(&mut self, value: &Value, name: &str, depth: usize) -> Res<()> {
+        self.visits += 1;
+        if depth > MAX_DEPTH || self.visits > MAX_VISITS {
+            return Err(format!(
+                "the tensors are nested too deep or shared too often (at {name:?})"
+            ));
+        }
+        let machine = self.machine;
+        match machine.object(value) {
+            Some(Object::Tensor(tensor)) => {
+                if self.out.len() >= MAX_TENSORS {
+                    return Err(format!("more than {MAX_TENSORS} tensors"));
+                }
+                self.out.push((name.to_string(), tensor.clone()));
+            }
+            Some(Object::Dict(dict)) => {
+                for (key, inner) in &dict.entries {
+                    if let Some(key) = key_name(key) {
+                        self.value(inner, &join(name, &key), depth + 1)?;
+                    }
+                }
+            }
+            Some(Object::Instance { state: Some(state), .. }) => {
+                if let Some(state) = machine.dict(state) {
+                    self.module(state, name, depth)?;
+                }
+            }
+            // Lists, numbers, strings...: not part of a state_dict.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A pickled `nn.Module`: its parameters, then its persistent buffers, then its submodules,
+    /// the order and names of `state_dict()`.
+    pub(super) fn module(&mut self, state: &Dict, name: &str, depth: usize) -> Res<()> {
+        let machine = self.machine;
+        let transient: HashSet<&str> = state
+            .get("_non_persistent_buffers_set")
+            .map(|set| set_strings(machine, set))
+            .unwrap_or_default();
+        for field in ["_parameters", "_buffers"] {
+            let Some(tensors) = state.get(field).and_then(|d| machine.dict(d)) else {
+                continue;
+            };
+            for (key, inner) in &tensors.entries {
+                if let Some(key) = key_name(key)
+                    && machine.tensor(inner).is_some()
+                    && !(field == "_buffers" && transient.contains(key.as_str()))
+                {
+                    self.value(inner, &join(name, &key), depth + 1)?;
+                }
+            }
+        }
+        if let Some(children) = state.get("_modules").and_then(|d| machine.dict(d)) {
+            for (key, child) in &children.entries {
+                if let Some(key) = key_name(key) {
+                    self.value(child, &join(name, &key), depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The strings in a pickled `set` (REDUCE of `builtins.set` on a list, or EMPTY_SET/ADDITEMS).
+pub(super) fn set_strings<'m>(machine: &'m Machine, set: &Value) -> HashSet<&'m str> {
+    let items = match machine.object(set) {
+        Some(Object::Instance { args, .. }) => args.first().and_then(|list| machine.items(list)),
+        Some(Object::List(items)) => Some(items.as_slice()),
+        _ => None,
+    };
+    items
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| match v {
+            Value::Str(s) => Some(&**s),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn key_name(key: &Value) -> Option<String> {
+    match key {
+        Value::Str(s) => Some(s.to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+pub(super) fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// A tensor's values from its storage's bytes: contiguous views only (what `state_dict()`
+/// saves), offset and size checked against the bytes present.
+pub(super) fn materialize(name: String, tensor: &TensorRef, storage: &[u8], budget: &mut usize) -> Res<NamedTensor> {
+    let unsupported = match tensor.dtype {
+        DType::Other(torch_name, _) => Some(torch_name),
+        DType::Untyped => Some("untyped"),
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16 => None,
+    };
+    if let Some(torch_name) = unsupported {
+        return Err(format!(
+            "{name} holds {torch_name} values; only float32, float64, float16 and bfloat16 tensors can be read"
+        ));
+    }
+    let numel = tensor
+        .size
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| format!("{name}: shape {:?} is too large", tensor.size))?;
+    spend(budget, numel, &name)?;
+    if numel > 0 {
+        let mut expected = 1usize;
+        for (&dim, &stride) in tensor.size.iter().zip(&tensor.stride).rev() {
+            if dim != 1 && stride != expected {
+                return Err(format!(
+                    "{name} is not contiguous (shape {:?}, strides {:?}; a transposed or sliced view saved as it is): \
+                     save tensor.contiguous(), or the model's state_dict()",
+                    tensor.size, tensor.stride
+                ));
+            }
+            // No overflow: the running product is at most numel.
+            expected *= dim;
+        }
+    }
+    let size = tensor.dtype.size();
+    let bytes = tensor
+        .offset
+        .checked_mul(size)
+        .and_then(|start| Some((start, start.checked_add(numel.checked_mul(size)?)?)))
+        .and_then(|(start, end)| storage.get(start..end))
+        .ok_or_else(|| {
+            format!(
+                "{name} needs {numel} values from offset {} but its storage holds {}: the file is damaged",
+                tensor.offset,
+                storage.len() / size
+            )
+        })?;
+    Ok((name, tensor.size.clone(), to_f32(tensor.dtype, bytes)))
+}

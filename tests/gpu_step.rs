@@ -1,6 +1,6 @@
 #![cfg(all(not(target_arch = "wasm32"), feature = "gpu"))]
-//! The fused GPU training step against burn's autodiff on the CPU, natively on whatever GPU wgpu
-//! finds (in CI: lavapipe, Mesa's software Vulkan device, installed by scripts/setup.sh).
+//! The fused GPU training step (and burn's autodiff step on the GPU) against burn's autodiff on
+//! the CPU, natively on whatever GPU wgpu finds (in CI: lavapipe, Mesa's software Vulkan device, installed by scripts/setup.sh).
 //! Both start from the same weights and draw the same dropout masks and flips, so after each
 //! step their gradients (read from Adam's first moment) and parameters must agree to float
 //! rounding, ragged last batch included; and a short run reaches the CPU's accuracy.
@@ -71,13 +71,14 @@ fn compare(step: usize, lr: f64, cpu: &Checkpoint, gpu: &Checkpoint, suspect: &m
     }
 }
 
-#[test]
-fn fused_steps_match_burn_autodiff_for_several_batch_sizes() {
+/// Runs one epoch of 250 images step by step with `kind` on the GPU and burn's autodiff on the
+/// CPU, checking after every step that losses, gradients and parameters agree.
+fn steps_agree_with_the_cpu(kind: StepKind, batch_sizes: &[usize]) {
     let (train, _) = data();
     let device = gpu();
     // 250 images: batch 64 takes 64, 64, 64, 58; batch 100 takes 100, 100, then a ragged 50.
     let subset = train.sample(250, 9);
-    for batch_size in [64, 100, 250] {
+    for &batch_size in batch_sizes {
         let config = TrainConfig {
             epochs: 1,
             batch_size,
@@ -91,25 +92,38 @@ fn fused_steps_match_burn_autodiff_for_several_batch_sizes() {
             ..TrainConfig::improved()
         };
         let mut cpu = pollster::block_on(Engine::start(&config, &subset, &fashion_mlp::backend::cpu(), None, StepKind::Autodiff)).unwrap();
-        let mut fused = pollster::block_on(Engine::start(&config, &subset, &device, None, StepKind::Fused)).unwrap();
-        assert_eq!(fused.kind(), StepKind::Fused);
+        let mut on_gpu = pollster::block_on(Engine::start(&config, &subset, &device, None, kind)).unwrap();
+        assert_eq!(on_gpu.kind(), kind);
         let mut step = 0;
         let mut suspect = Vec::new();
         while !cpu.is_finished() {
             let a = pollster::block_on(cpu.run(1)).unwrap();
-            let b = pollster::block_on(fused.run(1)).unwrap();
+            let b = pollster::block_on(on_gpu.run(1)).unwrap();
             step += 1;
             assert_eq!((a.batches, a.stats.samples), (b.batches, b.stats.samples));
             assert!((a.stats.loss - b.stats.loss).abs() < 1e-4 * a.stats.loss, "step {step}: loss {} vs {}", a.stats.loss, b.stats.loss);
             assert_eq!(a.stats.accuracy, b.stats.accuracy, "step {step}");
             let c = pollster::block_on(cpu.checkpoint(None)).unwrap();
-            let g = pollster::block_on(fused.checkpoint(None)).unwrap();
+            let g = pollster::block_on(on_gpu.checkpoint(None)).unwrap();
             assert_eq!(c.adam_steps, g.adam_steps);
             compare(step, config.learning_rate, &c, &g, &mut suspect);
         }
-        assert!(fused.is_finished());
-        eprintln!("batch {batch_size}: {step} steps agree");
+        assert!(on_gpu.is_finished());
+        eprintln!("{kind:?}, batch {batch_size}: {step} steps agree");
     }
+}
+
+#[test]
+fn fused_steps_match_burn_autodiff_for_several_batch_sizes() {
+    steps_agree_with_the_cpu(StepKind::Fused, &[64, 100, 250]);
+}
+
+/// burn's own autodiff step on the GPU starts from the CPU's weights and stays with it (it used
+/// to start from weights drawn by the GPU's generator: burn initialises parameters lazily, on the
+/// device where they are first read).
+#[test]
+fn burn_autodiff_on_the_gpu_matches_the_cpu() {
+    steps_agree_with_the_cpu(StepKind::Autodiff, &[100]);
 }
 
 #[test]

@@ -65,7 +65,17 @@ pub enum Engine {
 pub fn initial_model(config: &TrainConfig) -> Result<Mlp> {
     let cpu = crate::backend::cpu();
     cpu.seed(config.seed);
-    Ok(config.model.init(&cpu)?)
+    let model = config.model.init(&cpu)?;
+    // burn draws parameters lazily, on the device where they are first read: moved to a GPU
+    // untouched, they would be drawn there by the GPU's own generator (burn's autodiff step on
+    // WebGPU and Vulkan started from other weights than the CPU's). Reading them draws them here.
+    for layer in &model.layers {
+        let _ = layer.weight.val();
+        if let Some(bias) = &layer.bias {
+            let _ = bias.val();
+        }
+    }
+    Ok(model)
 }
 
 impl Engine {

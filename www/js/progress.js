@@ -6,6 +6,11 @@ import { fmtTime, pct, count } from './status.js';
 
 const $ = (id) => document.getElementById(id);
 
+/** The live curves keep at most this many points: past it they keep every other one, so the
+ * page's memory, the saved run and the charts' drawing time stay flat however long a run is. */
+const MAX_LIVE_POINTS = 1000;
+const everyOther = (points) => points.filter((_, i) => i % 2 === 0 || i === points.length - 1);
+
 export const emptyHistory = () => ({ trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] });
 
 export class ProgressView {
@@ -56,8 +61,13 @@ export class ProgressView {
   progress(msg) {
     this.lastProgress = msg;
     const x = msg.epoch - 1 + msg.batch / msg.batches_per_epoch;
-    this.history.liveLoss.push([x, msg.loss]);
-    this.history.liveAcc.push([x, msg.accuracy]);
+    const h = this.history;
+    h.liveLoss.push([x, msg.loss]);
+    h.liveAcc.push([x, msg.accuracy]);
+    if (h.liveLoss.length > MAX_LIVE_POINTS) {
+      h.liveLoss = everyOther(h.liveLoss);
+      h.liveAcc = everyOther(h.liveAcc);
+    }
     $('s-epoch').textContent = `${msg.epoch} / ${msg.epochs}`;
     $('s-rate').textContent = count(msg.samples_per_sec);
     $('s-eta').textContent = fmtTime(msg.eta_seconds);

@@ -63,12 +63,21 @@ pub enum Engine {
 /// The model a new run starts from: initialised on the CPU from the seed, so every backend
 /// starts a seeded run from the same weights.
 pub fn initial_model(config: &TrainConfig) -> Result<Mlp> {
-    let cpu = crate::backend::cpu();
-    cpu.seed(config.seed);
-    let model = config.model.init(&cpu)?;
-    // burn draws parameters lazily, on the device where they are first read: moved to a GPU
-    // untouched, they would be drawn there by the GPU's own generator (burn's autodiff step on
-    // WebGPU and Vulkan started from other weights than the CPU's). Reading them draws them here.
+    seeded_model(config, &crate::backend::cpu())
+}
+
+/// A model drawn from `config.seed` by `device`'s generator, its parameters drawn now.
+///
+/// burn draws parameters lazily, on the device where they are first read: moved to a GPU
+/// untouched, they would be drawn there by the GPU's own generator (burn's autodiff step on WebGPU
+/// and Vulkan started from other weights than the CPU's). And the CPU backend's generator is one
+/// per process, so seeding and drawing hold a lock: two runs started at once on two threads (the
+/// native tests) would otherwise interleave their seeds and draws.
+pub fn seeded_model(config: &TrainConfig, device: &Device) -> Result<Mlp> {
+    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = GENERATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(config.seed);
+    let model = config.model.init(device)?;
     for layer in &model.layers {
         let _ = layer.weight.val();
         if let Some(bias) = &layer.bias {

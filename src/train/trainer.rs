@@ -39,8 +39,7 @@ impl Trainer {
     pub fn new(config: TrainConfig, train: &Dataset, device: &Device) -> Result<Self> {
         config.validate()?;
         let device = device.clone().autodiff();
-        device.seed(config.seed);
-        let model = config.model.init(&device)?;
+        let model = super::engine::seeded_model(&config, &device)?;
         Self::with_state(config, model, None, train, &device, 0)
     }
 

@@ -18,7 +18,7 @@ use crate::train::adam::AdamStep;
 use crate::train::checkpoint::Checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::device_set::pack_pixels;
-use crate::train::trainer::{Chunk, Cursor, Position, Totals};
+use crate::train::cursor::{Chunk, Cursor, Position, Totals};
 use crate::weights::{self, Snapshot};
 
 /// Units per workgroup (WebGPU allows 256; 64 keeps SwiftShader's task split even).

@@ -23,4 +23,5 @@ pub use checkpoint::Checkpoint;
 pub use config::{LrSchedule, Recipe, TrainConfig};
 pub use device_set::DeviceSet;
 pub use engine::Engine;
-pub use trainer::{Chunk, Position, TrainStats, Trainer};
+pub use cursor::{Chunk, Position, TrainStats};
+pub use trainer::Trainer;

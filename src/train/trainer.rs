@@ -17,7 +17,7 @@ use crate::error::{ConfigError, Error, Result};
 use crate::model::Mlp;
 use crate::noise::{self, Stream};
 
-pub use super::cursor::{Chunk, Cursor, Position, Totals, TrainStats, epoch_order};
+use super::cursor::{Chunk, Cursor, Position, Totals};
 
 /// The training state machine on burn's autodiff (any burn device). Batches are put together on
 /// the host (`augment::batch`) and uploaded: on the CPU that is a copy, and the GPU's own trainer

@@ -6,7 +6,8 @@
 //! only (a closed line at the pad's stroke width with an empty interior), each drawn on a pad-
 //! sized canvas in the pad's ink and then prepared exactly as a drawing is.
 
-use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::data::{Dataset, IMAGE_PIXELS, IMAGE_SIDE};
+use crate::noise::{self, Stream};
 
 /// The pad's canvas side in pixels (www/index.html) and its default brush (www/index.html).
 pub const PAD_SIDE: usize = 280;
@@ -113,6 +114,45 @@ pub fn render(image: &[u8], rendering: Rendering) -> Option<Vec<u8>> {
     Some(rgba)
 }
 
+/// A test image as the model sees it after being drawn on the pad: rendered, then prepared as
+/// the page prepares a drawing (`fill`: closed outlines filled, as the page does). `None` when
+/// there is nothing to draw.
+pub fn as_drawing(image: &[u8], rendering: Rendering, fill: bool) -> Option<Vec<f32>> {
+    let rgba = render(image, rendering)?;
+    let bitmap = crate::draw::Bitmap {
+        width: PAD_SIDE,
+        height: PAD_SIDE,
+        layout: crate::draw::Layout::Rgba,
+        data: &rgba,
+    };
+    crate::draw::prepare_with(&bitmap, fill.then_some(PAD_BRUSH)).ok().map(|p| p.pixels)
+}
+
+/// `train` with the fraction `fraction` of its images (chosen by `seed`) replaced by their
+/// drawings, half outlines and half silhouettes, as `as_drawing` gives them to the model.
+/// Images with nothing to draw stay as they are.
+pub fn mix_into(train: &Dataset, fraction: f64, seed: u64) -> Dataset {
+    if fraction <= 0.0 {
+        return train.clone();
+    }
+    let key = noise::key(seed, 0, 0, Stream::Drawing);
+    let threshold = noise::drop_threshold(fraction);
+    let mut pixels = train.pixels().to_vec();
+    for (i, image) in pixels.chunks_mut(IMAGE_PIXELS).enumerate() {
+        let bits = noise::bits(key, i as u32);
+        if bits >= threshold && fraction < 1.0 {
+            continue;
+        }
+        let rendering = if bits & 1 == 0 { Rendering::Outline } else { Rendering::Silhouette };
+        if let Some(drawn) = as_drawing(image, rendering, true) {
+            for (p, v) in image.iter_mut().zip(drawn) {
+                *p = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            }
+        }
+    }
+    Dataset::new(pixels, train.labels().to_vec()).unwrap_or_else(|_| train.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,18 +186,27 @@ mod tests {
         assert!(ink(&silhouette) > ink(&outline));
         assert!(render(&vec![0; IMAGE_PIXELS], Rendering::Outline).is_none());
     }
-}
 
-/// A test image as the model sees it after being drawn on the pad: rendered, then prepared as
-/// the page prepares a drawing (`fill`: closed outlines filled, as the page does). `None` when
-/// there is nothing to draw.
-pub fn as_drawing(image: &[u8], rendering: Rendering, fill: bool) -> Option<Vec<f32>> {
-    let rgba = render(image, rendering)?;
-    let bitmap = crate::draw::Bitmap {
-        width: PAD_SIDE,
-        height: PAD_SIDE,
-        layout: crate::draw::Layout::Rgba,
-        data: &rgba,
-    };
-    crate::draw::prepare_with(&bitmap, fill.then_some(PAD_BRUSH)).ok().map(|p| p.pixels)
+    #[test]
+    fn a_fraction_of_the_training_set_becomes_drawings_chosen_by_the_seed() {
+        let images = 400;
+        let pixels: Vec<u8> = (0..images).flat_map(|_| ring()).collect();
+        let labels: Vec<u8> = (0..images).map(|i| (i % 10) as u8).collect();
+        let train = Dataset::new(pixels, labels).unwrap();
+        let changed = |d: &Dataset| -> Vec<usize> {
+            (0..images).filter(|&i| d.image(i) != train.image(i)).collect()
+        };
+        assert_eq!(mix_into(&train, 0.0, 1).pixels(), train.pixels());
+        let all = mix_into(&train, 1.0, 1);
+        assert_eq!(changed(&all).len(), images);
+        assert_eq!(all.labels(), train.labels(), "a drawing keeps its image's label");
+        let tenth = changed(&mix_into(&train, 0.1, 1));
+        assert!((25..=55).contains(&tenth.len()), "{} of {images}", tenth.len());
+        assert_eq!(changed(&mix_into(&train, 0.1, 1)), tenth, "the same seed draws the same images");
+        assert_ne!(changed(&mix_into(&train, 0.1, 2)), tenth, "another seed draws others");
+        // A drawing is what the pad gives the model: the ring's hole filled, as a silhouette's.
+        let drawn = all.image(0).unwrap();
+        assert_eq!(drawn.len(), IMAGE_PIXELS);
+        assert!(drawn[14 * IMAGE_SIDE + 14] > 128, "the inside of a closed outline is filled");
+    }
 }

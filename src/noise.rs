@@ -15,6 +15,8 @@ pub enum Stream {
     Dropout(usize),
     Flip,
     Shift,
+    /// Which training images are replaced by their drawings (`drawings::mix_into`).
+    Drawing,
 }
 
 impl Stream {
@@ -23,6 +25,7 @@ impl Stream {
             Stream::Dropout(l) => l as u64,
             Stream::Flip => 0x100,
             Stream::Shift => 0x101,
+            Stream::Drawing => 0x102,
         }
     }
 }

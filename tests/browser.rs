@@ -53,6 +53,7 @@ fn config() -> TrainConfig {
         augment_flip: true,
         augment_shift: 2,
         average: 0.99,
+        augment_drawings: 0.0,
         seed: 7,
     }
 }

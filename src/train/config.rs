@@ -35,6 +35,10 @@ pub struct TrainConfig {
     /// Keep an exponential average of the weights with this decay per step, and report and save
     /// it as the model (0: the trained weights as they are).
     pub average: f64,
+    /// Replace this fraction of the training images, once, by the image drawn on the pad and
+    /// prepared as a drawing (half outlines, half silhouettes: `drawings::mix_into`), so the
+    /// model learns the shapes people draw as well as the dataset's photographs (0: none).
+    pub augment_drawings: f64,
     pub seed: u64,
 }
 
@@ -87,6 +91,7 @@ impl Recipe {
             augment_flip: false,
             augment_shift: 0,
             average: 0.0,
+            augment_drawings: 0.0,
             seed: 42,
         };
         match self {
@@ -151,6 +156,9 @@ impl TrainConfig {
         }
         if !self.average.is_finite() || !(0.0..1.0).contains(&self.average) {
             return bad(format!("weight averaging decay {} must be within [0, 1)", self.average));
+        }
+        if !self.augment_drawings.is_finite() || !(0.0..=1.0).contains(&self.augment_drawings) {
+            return bad(format!("the fraction of drawings {} must be within [0, 1]", self.augment_drawings));
         }
         if !self.label_smoothing.is_finite() || !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(format!(

@@ -14,6 +14,7 @@ const FIELDS = {
   'weight-decay': { get: (c) => c.weight_decay, set: (c, v) => { c.weight_decay = v; } },
   shift: { get: (c) => c.augment_shift, set: (c, v) => { c.augment_shift = v; } },
   average: { get: (c) => c.average, set: (c, v) => { c.average = v; } },
+  drawings: { get: (c) => c.augment_drawings, set: (c, v) => { c.augment_drawings = v; } },
   seed: { get: (c) => c.seed, set: (c, v) => { c.seed = v; } },
   flip: { get: (c) => c.augment_flip, set: (c, v) => { c.augment_flip = v; }, check: true },
 };

@@ -129,6 +129,9 @@ pub struct TrainArgs {
     /// Report and save a running average of the weights with this decay per step (0: off)
     #[arg(long)]
     pub average: Option<f64>,
+    /// Replace this fraction of the training images by their pad drawings (0: none)
+    #[arg(long)]
+    pub drawings: Option<f64>,
     #[arg(long)]
     pub seed: Option<u64>,
     /// Write the trained model here (safetensors)
@@ -138,7 +141,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Continue the run saved in this checkpoint (its settings; --epochs may extend it)
-    #[arg(long, conflicts_with_all = ["recipe", "batch_size", "lr", "schedule", "dropout", "hidden", "weight_decay", "label_smoothing", "flip", "shift", "average", "seed"])]
+    #[arg(long, conflicts_with_all = ["recipe", "batch_size", "lr", "schedule", "dropout", "hidden", "weight_decay", "label_smoothing", "flip", "shift", "average", "drawings", "seed"])]
     pub resume: Option<PathBuf>,
     /// One JSON object per epoch on stdout instead of progress bars
     #[arg(long)]

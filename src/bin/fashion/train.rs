@@ -51,6 +51,9 @@ pub fn config(args: &TrainArgs) -> TrainConfig {
     if let Some(v) = args.average {
         c.average = v
     }
+    if let Some(v) = args.drawings {
+        c.augment_drawings = v
+    }
     if let Some(v) = args.seed {
         c.seed = v
     }

@@ -16,6 +16,14 @@ PLAYWRIGHT_VERSION=1.64.1
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 
+# The build tools are installed with cargo, in a profile that builds fast: Trunk's own release
+# profile asks for fat LTO in one codegen unit (minutes longer on 2 cores, for a tool that runs
+# for seconds). Config values override a crate's manifest profile.
+tool_install() {
+  CARGO_TARGET_DIR="$FASHION_TOOLS/build" CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 cargo install "$@" --root "$FASHION_TOOLS" --quiet
+}
+
 setup_core() {
 need_apt=()
 [ "$(ls "$FASHION_DATA_DIR"/*-ubyte.gz 2>/dev/null | wc -l)" -ge 4 ] || need_apt+=(dataset-fashion-mnist)
@@ -39,8 +47,8 @@ fi
 
 setup_trunk() {
 if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
-  log "cargo: installing trunk $TRUNK_VERSION (about 5 minutes, once)"
-  CARGO_TARGET_DIR="$FASHION_TOOLS/build" cargo install trunk --version "$TRUNK_VERSION" --locked --root "$FASHION_TOOLS" --quiet
+  log "cargo: installing trunk $TRUNK_VERSION (about 10 minutes, once)"
+  tool_install trunk --version "$TRUNK_VERSION" --locked
 fi
 
 }
@@ -53,7 +61,7 @@ WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); p
 if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WB_VERSION" ]; then
   log "cargo: installing wasm-bindgen-cli $WB_VERSION (about 7 minutes, once)"
   # Not --locked: its lockfile pins a crate version the registry no longer serves.
-  CARGO_TARGET_DIR="$FASHION_TOOLS/build" cargo install wasm-bindgen-cli --version "$WB_VERSION" --root "$FASHION_TOOLS" --quiet
+  tool_install wasm-bindgen-cli --version "$WB_VERSION"
 fi
 
 # wasm-opt from npm's binaryen (Debian's 108 corrupts wasm-bindgen output); playwright-core

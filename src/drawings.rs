@@ -131,9 +131,9 @@ pub fn as_drawing(image: &[u8], rendering: Rendering, fill: bool) -> Option<Vec<
 /// `train` with the fraction `fraction` of its images (chosen by `seed`) replaced by their
 /// drawings, half outlines and half silhouettes, as `as_drawing` gives them to the model.
 /// Images with nothing to draw stay as they are.
-pub fn mix_into(train: &Dataset, fraction: f64, seed: u64) -> Dataset {
+pub fn mix_into(train: Dataset, fraction: f64, seed: u64) -> Dataset {
     if fraction <= 0.0 {
-        return train.clone();
+        return train;
     }
     let key = noise::key(seed, 0, 0, Stream::Drawing);
     let threshold = noise::drop_threshold(fraction);
@@ -150,7 +150,7 @@ pub fn mix_into(train: &Dataset, fraction: f64, seed: u64) -> Dataset {
             }
         }
     }
-    Dataset::new(pixels, train.labels().to_vec()).unwrap_or_else(|_| train.clone())
+    Dataset::new(pixels, train.labels().to_vec()).unwrap_or(train)
 }
 
 #[cfg(test)]
@@ -196,14 +196,14 @@ mod tests {
         let changed = |d: &Dataset| -> Vec<usize> {
             (0..images).filter(|&i| d.image(i) != train.image(i)).collect()
         };
-        assert_eq!(mix_into(&train, 0.0, 1).pixels(), train.pixels());
-        let all = mix_into(&train, 1.0, 1);
+        assert_eq!(mix_into(train.clone(), 0.0, 1).pixels(), train.pixels());
+        let all = mix_into(train.clone(), 1.0, 1);
         assert_eq!(changed(&all).len(), images);
         assert_eq!(all.labels(), train.labels(), "a drawing keeps its image's label");
-        let tenth = changed(&mix_into(&train, 0.1, 1));
+        let tenth = changed(&mix_into(train.clone(), 0.1, 1));
         assert!((25..=55).contains(&tenth.len()), "{} of {images}", tenth.len());
-        assert_eq!(changed(&mix_into(&train, 0.1, 1)), tenth, "the same seed draws the same images");
-        assert_ne!(changed(&mix_into(&train, 0.1, 2)), tenth, "another seed draws others");
+        assert_eq!(changed(&mix_into(train.clone(), 0.1, 1)), tenth, "the same seed draws the same images");
+        assert_ne!(changed(&mix_into(train.clone(), 0.1, 2)), tenth, "another seed draws others");
         // A drawing is what the pad gives the model: the ring's hole filled, as a silhouette's.
         let drawn = all.image(0).unwrap();
         assert_eq!(drawn.len(), IMAGE_PIXELS);

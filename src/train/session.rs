@@ -64,7 +64,7 @@ impl Session {
             Some(n) if n < train.len() => train.sample(n, config.seed),
             _ => train.clone(),
         };
-        let train = crate::drawings::mix_into(&train, config.augment_drawings, config.seed);
+        let train = crate::drawings::mix_into(train, config.augment_drawings, config.seed);
         let (test, watch_positions) = test_subset(test, setup.test_limit, &setup.watch, config.seed);
         let engine = Engine::start(&config, &train, device, setup.resume.as_ref(), setup.step).await?;
         let test_set = DeviceSet::upload(&test, &engine.eval_device());

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, waitForStatus, setSettings, ROOT, assertNoPanics } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, ROOT, assertNoPanics, safetensorsHeader } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -50,7 +50,8 @@ test('drawing on the pad gives live probabilities from the ready model, before a
     await modelReady(page);
     const t = await page.evaluate(() => window.fashionTest.timings().classifierReadyMs);
     console.log(`page load to first possible prediction (ready model loaded): ${t.toFixed(0)} ms`);
-    const shipped = (100 * Number(readyModelMetadata().test_accuracy)).toFixed(2);
+    const { __metadata__: meta } = safetensorsHeader(fs.readFileSync(path.join(ROOT, 'models/ready.safetensors'))).header;
+    const shipped = (100 * Number(meta.test_accuracy)).toFixed(2);
     assert.ok((await page.textContent('#model-info')).includes(`${shipped}% test accuracy`), `the shipped model's ${shipped}% is shown`);
     assert.equal(await page.textContent('#top-class'), 'Nothing drawn yet');
 
@@ -179,13 +180,6 @@ test('a trained model survives a reload, resumes, downloads and loads back; bad 
   }
 });
 
-/** The shipped model's safetensors metadata (its header's `__metadata__`). */
-function readyModelMetadata() {
-  const bytes = fs.readFileSync(path.join(ROOT, 'models/ready.safetensors'));
-  const size = Number(bytes.readBigUInt64LE(0));
-  return JSON.parse(bytes.subarray(8, 8 + size).toString('utf8')).__metadata__;
-}
-
 /** Draws a closed outline through `points` (pad coordinates) as one stroke. */
 async function outline(page, points) {
   await stroke(page, [...points, points[0]]);
@@ -249,7 +243,7 @@ test('PyTorch weights load in the page, and the model downloads for PyTorch', { 
     assert.match(download.suggestedFilename(), /-pytorch\.safetensors$/);
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fashion-')), download.suggestedFilename());
     await download.saveAs(file);
-    const header = JSON.parse(fs.readFileSync(file).subarray(8, 8 + Number(fs.readFileSync(file).readBigUInt64LE(0))).toString());
+    const { header } = safetensorsHeader(fs.readFileSync(file));
     assert.deepEqual(Object.keys(header).filter((k) => k !== '__metadata__').sort(), ['0.bias', '0.weight', '3.bias', '3.weight', '6.bias', '6.weight', '9.bias', '9.weight']);
     assert.deepEqual(header['0.weight'].shape, [256, 784], 'PyTorch\'s [out, in] layout');
     await page.setInputFiles('#load-model', file);

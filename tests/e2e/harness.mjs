@@ -84,3 +84,11 @@ export async function setSettings(page, values) {
 export function assertNoPanics(errors) {
   assert.deepEqual(errors.filter((e) => /panic|RuntimeError|unreachable/i.test(e)), []);
 }
+
+/** A safetensors file's header: `{ header, dataStart }`, where `header` maps each tensor's name
+ * to its dtype, shape and data offsets (and `__metadata__` to the file's metadata), and the
+ * offsets count from `dataStart`. */
+export function safetensorsHeader(bytes) {
+  const len = Number(bytes.readBigUInt64LE(0));
+  return { header: JSON.parse(bytes.subarray(8, 8 + len).toString('utf8')), dataStart: 8 + len };
+}

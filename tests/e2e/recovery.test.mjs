@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
-import { serve, launch, open, waitForStatus, setSettings, assertNoPanics } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, assertNoPanics, safetensorsHeader } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -15,13 +15,12 @@ after(() => server?.stop());
 /** The tensors of a safetensors file: name -> Float32Array (metadata ignored). */
 function tensors(base64) {
   const bytes = Buffer.from(base64, 'base64');
-  const len = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + len).toString('utf8'));
+  const { header, dataStart } = safetensorsHeader(bytes);
   const out = {};
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const [a, b] = t.data_offsets;
-    const data = bytes.subarray(8 + len + a, 8 + len + b);
+    const data = bytes.subarray(dataStart + a, dataStart + b);
     out[name] = new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
   }
   return out;

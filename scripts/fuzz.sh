@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every reader of a stranger's bytes with cargo-fuzz (libFuzzer) and keeps what it learns:
 # the minimised corpus goes to tests/fuzz/corpus/<target>/, any crasher to
-# tests/fuzz/crashes/<target>/ (both replayed by `cargo test --test fuzz_replay` in CI), and each
+# tests/fuzz/crashes/<target>/ (both replayed by `cargo test --release --test native fuzz_replay::` in CI), and each
 # run's executions to tests/fuzz/ledger.tsv. A run starts from the kept corpus, so runs add up;
 # `scripts/fuzz.sh --totals` prints the executions per target so far.
 #

@@ -18,10 +18,12 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 
 # The build tools are installed with cargo, in a profile that builds fast: Trunk's own release
 # profile asks for fat LTO in one codegen unit (minutes longer on 2 cores, for a tool that runs
-# for seconds). Config values override a crate's manifest profile.
+# for seconds), and at optimisation level 1: the tools run for seconds per build, their build
+# takes minutes. Config values override a crate's manifest profile.
 tool_install() {
   CARGO_TARGET_DIR="$FASHION_TOOLS/build" CARGO_PROFILE_RELEASE_LTO=false \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 cargo install "$@" --root "$FASHION_TOOLS" --quiet
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    cargo install "$@" --root "$FASHION_TOOLS" --quiet
 }
 
 setup_core() {
@@ -55,6 +57,17 @@ fi
 
 # Tools for the web build and the browser tests.
 setup_web() {
+# wasm-opt from npm's binaryen (Debian's 108 corrupts wasm-bindgen output); playwright-core
+# drives the system Chromium in the browser tests (it never downloads a browser). npm mostly
+# waits on the registry, so it runs beside the cargo installs below.
+npm_pid=""
+if [ ! -x "$FASHION_TOOLS/node_modules/.bin/wasm-opt" ] || [ ! -d "$FASHION_TOOLS/node_modules/playwright-core" ]; then
+  log "npm: installing binaryen $BINARYEN_VERSION and playwright-core $PLAYWRIGHT_VERSION"
+  (cd "$FASHION_TOOLS" && [ -f package.json ] || echo '{"private":true}' > "$FASHION_TOOLS/package.json")
+  (cd "$FASHION_TOOLS" && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null) &
+  npm_pid=$!
+fi
+
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 (cd "$ROOT" && [ -f Cargo.lock ] || cargo generate-lockfile --quiet)
 WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$ROOT/Cargo.lock")"
@@ -63,15 +76,11 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WB_VERSIO
   # Not --locked: its lockfile pins a crate version the registry no longer serves.
   tool_install wasm-bindgen-cli --version "$WB_VERSION"
 fi
-
-# wasm-opt from npm's binaryen (Debian's 108 corrupts wasm-bindgen output); playwright-core
-# drives the system Chromium in the browser tests (it never downloads a browser).
-if [ ! -x "$FASHION_TOOLS/node_modules/.bin/wasm-opt" ] || [ ! -d "$FASHION_TOOLS/node_modules/playwright-core" ]; then
-  log "npm: installing binaryen $BINARYEN_VERSION and playwright-core $PLAYWRIGHT_VERSION"
-  (cd "$FASHION_TOOLS" && [ -f package.json ] || echo '{"private":true}' > "$FASHION_TOOLS/package.json")
-  (cd "$FASHION_TOOLS" && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null)
-fi
 setup_trunk
+if [ -n "$npm_pid" ] && ! wait "$npm_pid"; then
+  log "npm: installing binaryen and playwright-core failed"
+  return 1
+fi
 }
 
 # The measuring scripts use an existing dist/ as it is (REBUILD=1 rebuilds it first).

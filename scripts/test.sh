@@ -10,11 +10,12 @@ cd "$ROOT"
 
 step() { printf '\n\033[1;32m== %s\033[0m\n' "$*" >&2; }
 
-step "native tests (cargo test --release, real Fashion-MNIST)"
-cargo test --release
+# The `ci` profile is release with the crates off the CPU training path at opt-level 1 (Cargo.toml).
+step "native tests (cargo test --profile ci, real Fashion-MNIST)"
+cargo test --profile ci
 
-step "wasm32 build of the crate (no extra flags)"
-cargo build --release --target wasm32-unknown-unknown
+step "wasm32 build of the crate (no extra flags; the worker's module)"
+cargo build --release --target wasm32-unknown-unknown --lib
 
 step "in-browser wasm tests (headless Chromium, SwiftShader WebGPU + CPU)"
 export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600

@@ -1,8 +1,13 @@
 //! The reference MLP: 784 -> hidden layers (ReLU, dropout) -> 10 logits. Pure burn, no web code.
+//! Its shape (`MlpConfig`) needs no burn: the page's module reads it from model files too.
 
+#[cfg(feature = "ml")]
 use burn::module::Module;
+#[cfg(feature = "ml")]
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, Relu};
+#[cfg(feature = "ml")]
 use burn::tensor::activation::softmax;
+#[cfg(feature = "ml")]
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +59,7 @@ impl MlpConfig {
     }
 
     /// A freshly initialised model on `device` (weights follow the device's seed).
+    #[cfg(feature = "ml")]
     pub fn init(&self, device: &Device) -> Result<Mlp, ConfigError> {
         self.validate()?;
         let widths = self.widths();
@@ -70,6 +76,7 @@ impl MlpConfig {
 }
 
 /// The network. `layers.N.weight` is `[in, out]`, `layers.N.bias` is `[out]`.
+#[cfg(feature = "ml")]
 #[derive(Module, Debug)]
 pub struct Mlp {
     pub layers: Vec<Linear>,
@@ -77,6 +84,7 @@ pub struct Mlp {
     dropout: Dropout,
 }
 
+#[cfg(feature = "ml")]
 impl Mlp {
     /// Logits `[batch, 10]` for inputs `[batch, 784]` scaled to [0, 1] (inference: no dropout).
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {

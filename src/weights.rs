@@ -2,17 +2,22 @@
 //! batch (a synchronous read panics on WebGPU in wasm), then written with the safetensors crate;
 //! tensor names follow burn's module paths (`layers.0.weight`), so burn-store reads the files too.
 
+pub mod host;
 pub mod pytorch;
 
 use std::collections::HashMap;
 
+#[cfg(feature = "ml")]
 use burn::module::Param;
+#[cfg(feature = "ml")]
 use burn::tensor::{Device, Tensor, TensorData, Transaction};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
 use crate::error::WeightsError;
-use crate::model::{Mlp, MlpConfig};
+#[cfg(feature = "ml")]
+use crate::model::Mlp;
+use crate::model::MlpConfig;
 
 const FORMAT_KEY: &str = "format";
 /// Tensors under these prefixes are a checkpoint's training state (optimiser moments, the weights
@@ -49,6 +54,7 @@ pub struct Snapshot {
 }
 
 /// Reads every parameter of `model` from its device in one asynchronous transaction.
+#[cfg(feature = "ml")]
 pub async fn snapshot(model: &Mlp) -> Result<Snapshot, WeightsError> {
     let mut tx = Transaction::default();
     let mut names = Vec::new();
@@ -192,6 +198,7 @@ impl Snapshot {
     }
 
     /// Builds a model on `device` holding these parameters.
+    #[cfg(feature = "ml")]
     pub fn to_model(&self, device: &Device) -> Result<Mlp, WeightsError> {
         let mut model = self
             .config
@@ -225,6 +232,7 @@ impl Snapshot {
 }
 
 /// Serialises a model (on any device) to safetensors bytes.
+#[cfg(feature = "ml")]
 pub async fn to_bytes(model: &Mlp, metadata: HashMap<String, String>) -> Result<Vec<u8>, WeightsError> {
     let mut snap = snapshot(model).await?;
     snap.metadata.extend(metadata);
@@ -232,6 +240,7 @@ pub async fn to_bytes(model: &Mlp, metadata: HashMap<String, String>) -> Result<
 }
 
 /// Loads a model from this project's safetensors bytes onto `device`.
+#[cfg(feature = "ml")]
 pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(Mlp, HashMap<String, String>), WeightsError> {
     let snap = Snapshot::from_safetensors(bytes)?;
     Ok((snap.to_model(device)?, snap.metadata))

@@ -1,4 +1,4 @@
-//! What the fuzz targets share: the harness (also replayed by `tests/fuzz_replay.rs`) and an
+//! What the fuzz targets share: the harness (also replayed by `tests/native/fuzz_replay.rs`) and an
 //! allocator that turns an allocation beyond the readers' limits into a crash libFuzzer keeps.
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -6,17 +6,18 @@
 //! - `page`: what the page's own small module exports (a CPU model, preprocessing, the facts).
 //! - `charts`: plotters drawing onto the page's canvases.
 
+#[cfg(feature = "ml")]
 pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]
 pub mod charts;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "ml"))]
 pub mod devices;
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub mod gpu;
 #[cfg(target_arch = "wasm32")]
 pub mod page;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "ml"))]
 pub mod worker;
 
 /// Serialises a message as plain JS objects (maps become objects, u64 become numbers).
@@ -28,7 +29,7 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<wasm_bindgen::JsVa
 }
 
 /// Milliseconds since the epoch (workers and pages alike; `Instant` panics on wasm32).
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "ml"))]
 pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()
 }

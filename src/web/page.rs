@@ -1,19 +1,17 @@
-//! What the page itself runs: a CPU copy of the model that answers predictions at once, even
-//! while the worker trains.
+//! What the page itself runs: a copy of the model that answers predictions at once, even while
+//! the worker trains (a plain forward pass, `weights::host`: this module carries no burn).
 
 use wasm_bindgen::prelude::*;
 
 use crate::data::IMAGE_PIXELS;
 use crate::draw::{self, Bitmap, Layout};
 use crate::error::DrawError;
-use crate::model::Mlp;
-use crate::infer::predict;
-use crate::weights;
+use crate::weights::{self, host::HostModel};
 
 /// A model on the page's CPU, loaded from a model file.
 #[wasm_bindgen]
 pub struct Classifier {
-    model: Mlp,
+    model: HostModel,
     snapshot: weights::Snapshot,
 }
 
@@ -24,9 +22,7 @@ impl Classifier {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8], name: &str) -> Result<Classifier, JsError> {
         let snapshot = weights::read_model_file(name, bytes).map_err(|e| JsError::new(&e.to_string()))?;
-        let model = snapshot
-            .to_model(&crate::backend::cpu())
-            .map_err(|e| JsError::new(&e.to_string()))?;
+        let model = HostModel::new(&snapshot).map_err(|e| JsError::new(&e.to_string()))?;
         Ok(Classifier { model, snapshot })
     }
 
@@ -41,7 +37,7 @@ impl Classifier {
     }
 
     /// Probabilities of the ten classes for 784 pixels scaled to [0, 1] (or several images
-    /// back to back: 10 probabilities each). Synchronous: the CPU backend answers at once.
+    /// back to back: 10 probabilities each).
     pub fn predict(&self, pixels: &[f32]) -> Result<Vec<f32>, JsError> {
         if pixels.is_empty() || !pixels.len().is_multiple_of(IMAGE_PIXELS) {
             return Err(JsError::new(&format!(
@@ -49,10 +45,7 @@ impl Classifier {
                 pixels.len()
             )));
         }
-        let probs = ready(predict(&self.model, pixels, &crate::backend::cpu()))
-            .ok_or_else(|| JsError::new("the CPU model did not answer synchronously"))?
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(probs.into_iter().flatten().collect())
+        Ok(self.model.probabilities(pixels))
     }
 
     /// The text metadata stored in the file (accuracy, epochs, recipe...), as a plain object.
@@ -95,16 +88,6 @@ fn prepared(result: Result<draw::Prepared, DrawError>) -> Result<Option<Vec<f32>
         Ok(p) => Ok(Some(p.pixels)),
         Err(DrawError::Blank) => Ok(None),
         Err(e) => Err(JsError::new(&e.to_string())),
-    }
-}
-
-/// Polls a future once: CPU-backend reads complete immediately, so no executor is needed.
-fn ready<F: std::future::Future>(future: F) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
     }
 }
 

@@ -1,4 +1,3 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! A training session as the shells drive it, on real data: the order of its events, chunk
 //! sizing by the clock, pause/resume/stop, and a run resumed from its checkpoint event ending
 //! bit for bit where an uninterrupted one ends.
@@ -13,11 +12,7 @@ use fashion_mlp::train::session::{Clock, Event, RunState, Session, SessionSetup}
 use fashion_mlp::train::{Checkpoint, TrainConfig};
 
 fn data() -> (Dataset, Dataset) {
-    let dir = std::env::var("FASHION_DATA_DIR").unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into());
-    let dir = std::path::Path::new(&dir);
-    let train = Dataset::load_idx_dir(dir, Split::Train).expect("dataset installed by the setup");
-    let test = Dataset::load_idx_dir(dir, Split::Test).expect("dataset installed by the setup");
-    (train, test)
+    (crate::real(Split::Train), crate::real(Split::Test))
 }
 
 /// A clock that moves `step` ms every time it is read.
@@ -82,10 +77,16 @@ fn a_run_reports_in_order_and_chunks_follow_the_clock() {
     let mut session = start(setup, ChunkPolicy::INTERACTIVE, clock);
     let events = drain(&mut session);
     let names: Vec<&str> = events.iter().map(name).filter(|n| *n != "progress").collect();
-    assert_eq!(names, ["started", "epoch", "checkpoint", "epoch", "checkpoint", "finished"]);
+    assert_eq!(
+        names,
+        ["started", "epoch", "checkpoint", "epoch", "checkpoint", "finished"]
+    );
     assert_eq!(name(&events[1]), "progress", "a chunk comes before any report");
     let Event::Started(s) = &events[0] else { unreachable!() };
-    assert_eq!((s.train, s.test, s.batches_per_epoch, s.epoch, s.epochs), (1_280, 300, 20, 0, 2));
+    assert_eq!(
+        (s.train, s.test, s.batches_per_epoch, s.epoch, s.epochs),
+        (1_280, 300, 20, 0, 2)
+    );
     // Each chunk's clock reads 10 ms apart, so: 2 batches first, then 150 ms / (10 ms / 2) = 30,
     // cut at the epoch's end (18 left); the next epoch starts from the last measured rate.
     let batches: Vec<usize> = events
@@ -106,11 +107,25 @@ fn a_run_reports_in_order_and_chunks_follow_the_clock() {
     assert_eq!(reports.len(), 2);
     for r in &reports {
         assert_eq!(r.confusion.iter().flatten().sum::<u32>(), 300);
-        assert_eq!(r.watched_predictions.len(), 2, "the out-of-range watch index is dropped");
+        assert_eq!(
+            r.watched_predictions.len(),
+            2,
+            "the out-of-range watch index is dropped"
+        );
         fashion_mlp::weights::from_bytes(&r.weights, &fashion_mlp::backend::cpu()).unwrap();
     }
-    assert!(reports[1].test_accuracy > 0.4, "it learns: {}", reports[1].test_accuracy);
-    let Some(Event::Finished { epoch: 2, test_accuracy }) = events.last() else { panic!("{:?}", events.last().map(name)) };
+    assert!(
+        reports[1].test_accuracy > 0.4,
+        "it learns: {}",
+        reports[1].test_accuracy
+    );
+    let Some(Event::Finished {
+        epoch: 2,
+        test_accuracy,
+    }) = events.last()
+    else {
+        panic!("{:?}", events.last().map(name))
+    };
     assert_eq!(*test_accuracy, reports[1].test_accuracy);
 }
 
@@ -124,16 +139,30 @@ fn pause_resume_and_stop() {
     };
     // 100 ms per clock read: after the first chunk of 3, chunks of round(150 / (100 / 3)) = 5.
     let (clock, _) = ticking(100.0);
-    let mut session = start(setup, ChunkPolicy { first: 3, ..ChunkPolicy::INTERACTIVE }, clock);
+    let mut session = start(
+        setup,
+        ChunkPolicy {
+            first: 3,
+            ..ChunkPolicy::INTERACTIVE
+        },
+        clock,
+    );
     assert_eq!(name(&pollster::block_on(session.advance())[0]), "started");
     assert_eq!(name(&pollster::block_on(session.advance())[0]), "progress");
     assert_eq!(session.pause().as_ref().map(name), Some("paused"));
     assert!(session.pause().is_none(), "pausing twice says nothing");
-    assert!(pollster::block_on(session.advance()).is_empty(), "nothing trains while paused");
+    assert!(
+        pollster::block_on(session.advance()).is_empty(),
+        "nothing trains while paused"
+    );
     assert_eq!(session.engine().position().steps, 3);
     assert_eq!(session.resume().as_ref().map(name), Some("resumed"));
     let next = pollster::block_on(session.advance());
-    assert!(matches!(&next[0], Event::Progress(p) if p.steps == 8), "{:?}", next.first().map(name));
+    assert!(
+        matches!(&next[0], Event::Progress(p) if p.steps == 8),
+        "{:?}",
+        next.first().map(name)
+    );
     match session.stop() {
         Some(Event::Stopped { epoch: 0 }) => {}
         other => panic!("{:?}", other.as_ref().map(name)),
@@ -165,7 +194,14 @@ fn resuming_from_a_checkpoint_event_ends_where_an_uninterrupted_run_ends() {
     let uninterrupted = Checkpoint::from_bytes(&last(&drain(&mut whole))).unwrap();
 
     // Stop after epoch 2 (chunks of a different size: they must not matter), then resume.
-    let mut first = start(whole_setup.clone(), ChunkPolicy { first: 5, ..ChunkPolicy::INTERACTIVE }, ticking(7.0).0);
+    let mut first = start(
+        whole_setup.clone(),
+        ChunkPolicy {
+            first: 5,
+            ..ChunkPolicy::INTERACTIVE
+        },
+        ticking(7.0).0,
+    );
     let mut saved = None;
     while saved.is_none() {
         for e in pollster::block_on(first.advance()) {

@@ -1,4 +1,3 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! The training loop on real data: it learns, it resumes in chunks exactly, a checkpoint resumes
 //! a run bit for bit, and weights survive a save/load round trip.
 
@@ -9,23 +8,8 @@ use fashion_mlp::infer::{evaluate, predict};
 use fashion_mlp::train::{Checkpoint, DeviceSet, TrainConfig, Trainer};
 use fashion_mlp::weights;
 
-/// burn's CPU backends share one random generator per process: tests that seed it and expect
-/// reproducible numbers must not interleave with others that draw from it.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn data_dir() -> std::path::PathBuf {
-    std::env::var("FASHION_DATA_DIR")
-        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into())
-        .into()
-}
-
 fn subsets(train_n: usize, test_n: usize) -> (Dataset, Dataset) {
-    let train = Dataset::load_idx_dir(&data_dir(), Split::Train).expect("dataset installed by the setup");
-    let test = Dataset::load_idx_dir(&data_dir(), Split::Test).expect("dataset installed by the setup");
+    let (train, test) = (crate::real(Split::Train), crate::real(Split::Test));
     (train.sample(train_n, 1), test.sample(test_n, 2))
 }
 
@@ -37,7 +21,6 @@ fn train_epochs(trainer: &mut Trainer, chunk: usize) {
 
 #[test]
 fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
-    let _rng = rng_lock();
     let (train, test) = subsets(5_000, 2_000);
     let config = TrainConfig {
         epochs: 2,
@@ -81,7 +64,6 @@ fn reference_recipe_learns_on_5k_samples_in_2_epochs() {
 
 #[test]
 fn chunked_training_equals_one_long_run() {
-    let _rng = rng_lock();
     let (train, test) = subsets(1_000, 500);
     let device = cpu();
     let config = TrainConfig {
@@ -105,7 +87,6 @@ fn chunked_training_equals_one_long_run() {
 
 #[test]
 fn run_stops_at_epoch_boundaries_and_after_the_last_epoch() {
-    let _rng = rng_lock();
     let (train, _) = subsets(300, 10);
     let config = TrainConfig {
         epochs: 1,
@@ -123,7 +104,6 @@ fn run_stops_at_epoch_boundaries_and_after_the_last_epoch() {
 
 #[test]
 fn bad_configs_are_errors_not_panics() {
-    let _rng = rng_lock();
     let (train, _) = subsets(100, 10);
     for config in [
         TrainConfig {
@@ -162,7 +142,6 @@ fn bad_configs_are_errors_not_panics() {
 
 #[test]
 fn save_then_load_gives_identical_predictions() {
-    let _rng = rng_lock();
     let (train, test) = subsets(1_000, 200);
     let config = TrainConfig {
         epochs: 1,
@@ -186,14 +165,12 @@ fn save_then_load_gives_identical_predictions() {
 
 #[test]
 fn burn_store_reads_our_files() {
-    let _rng = rng_lock();
     use burn::store::{ModuleSnapshot, SafetensorsStore};
     let config = fashion_mlp::model::MlpConfig::default();
     let device = cpu();
-    device.seed(5);
-    let model = config.init(&device).unwrap();
+    let model = crate::model(config.clone(), 5);
     let bytes = pollster::block_on(weights::to_bytes(&model, Default::default())).unwrap();
-    let mut other = config.init(&device).unwrap();
+    let mut other = crate::model(config, 6);
     let mut store = SafetensorsStore::from_bytes(Some(bytes));
     let result = other.load_from(&mut store).unwrap();
     assert!(result.missing.is_empty() && result.errors.is_empty(), "{result:?}");
@@ -206,7 +183,6 @@ fn burn_store_reads_our_files() {
 
 #[test]
 fn device_set_unpacks_every_byte_value_exactly() {
-    let _rng = rng_lock();
     // 784 * 2 pixels covering 0..=255 in every byte position of the packed words.
     let pixels: Vec<u8> = (0..2 * 784).map(|i| ((i * 37 + i / 4) % 256) as u8).collect();
     let data = Dataset::new(pixels.clone(), vec![3, 7]).unwrap();
@@ -230,7 +206,6 @@ fn final_weights(trainer: &Trainer) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 
 #[test]
 fn a_checkpoint_resumes_the_run_bit_for_bit() {
-    let _rng = rng_lock();
     let (train, _) = subsets(1_200, 10);
     let config = TrainConfig {
         epochs: 4,
@@ -251,7 +226,10 @@ fn a_checkpoint_resumes_the_run_bit_for_bit() {
     let checkpoint = pollster::block_on(engine.checkpoint(Some(1_200))).unwrap();
     let bytes = checkpoint.to_bytes(Default::default()).unwrap();
     let read = Checkpoint::from_bytes(&bytes).unwrap();
-    assert_eq!((&read.config, &read.weights.tensors, &read.moments), (&checkpoint.config, &checkpoint.weights.tensors, &checkpoint.moments));
+    assert_eq!(
+        (&read.config, &read.weights.tensors, &read.moments),
+        (&checkpoint.config, &checkpoint.weights.tensors, &checkpoint.moments)
+    );
     assert_eq!((read.epoch, read.adam_steps, read.train_limit), (2, 24, Some(1_200)));
     let mut resumed = Trainer::resume(&read, &train, &cpu()).unwrap();
     assert_eq!(resumed.position().steps, 24);
@@ -261,7 +239,6 @@ fn a_checkpoint_resumes_the_run_bit_for_bit() {
 
 #[test]
 fn a_checkpoint_is_also_a_model_file_but_not_the_reverse() {
-    let _rng = rng_lock();
     let (train, _) = subsets(300, 10);
     let config = TrainConfig {
         epochs: 1,

@@ -1,11 +1,9 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Weights written by real PyTorch (tests/fixtures/pytorch/, made by
 //! scripts/make-pytorch-fixtures.py) import into the model and give the probabilities PyTorch
 //! itself computed for the first 100 test images, whatever the container or naming.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use fashion_mlp::data::Dataset;
 use fashion_mlp::data::dataset::Split;
 use fashion_mlp::error::WeightsError;
 use fashion_mlp::model::MlpConfig;
@@ -16,9 +14,7 @@ use fashion_mlp::weights::{NamedTensor, Snapshot, pytorch};
 const TOLERANCE: f32 = 1e-5;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/pytorch")
-        .join(name)
+    crate::repo_file("tests/fixtures/pytorch").join(name)
 }
 
 fn read(name: &str) -> Result<Vec<NamedTensor>, WeightsError> {
@@ -42,8 +38,7 @@ fn test_pixels(images: &[usize]) -> Vec<f32> {
         images.iter().copied().eq(0..images.len()),
         "the fixture uses the first test images"
     );
-    let dir = std::env::var("FASHION_DATA_DIR").unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into());
-    let test = Dataset::load_idx_dir(Path::new(&dir), Split::Test).unwrap();
+    let test = crate::real(Split::Test);
     test.take(images.len()).scaled_pixels()
 }
 
@@ -246,7 +241,7 @@ fn damaged_fixtures_are_errors() {
 /// An exported model, read back through the import path, gives this project's probabilities.
 #[test]
 fn an_exported_model_reads_back_with_the_same_predictions() {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/ready.safetensors")).unwrap();
+    let bytes = crate::ready_bytes();
     let ours = fashion_mlp::weights::read_model_file("ready.safetensors", &bytes).unwrap();
     let exported = ours.to_pytorch_safetensors().unwrap();
     let back = fashion_mlp::weights::read_model_file("ready-pytorch.safetensors", &exported).unwrap();
@@ -254,8 +249,18 @@ fn an_exported_model_reads_back_with_the_same_predictions() {
     assert!(back.metadata["source"].starts_with("PyTorch"));
     let cpu = fashion_mlp::backend::cpu();
     let pixels = test_pixels(&(0..100).collect::<Vec<_>>());
-    let a = pollster::block_on(fashion_mlp::infer::predict(&ours.to_model(&cpu).unwrap(), &pixels, &cpu)).unwrap();
-    let b = pollster::block_on(fashion_mlp::infer::predict(&back.to_model(&cpu).unwrap(), &pixels, &cpu)).unwrap();
+    let a = pollster::block_on(fashion_mlp::infer::predict(
+        &ours.to_model(&cpu).unwrap(),
+        &pixels,
+        &cpu,
+    ))
+    .unwrap();
+    let b = pollster::block_on(fashion_mlp::infer::predict(
+        &back.to_model(&cpu).unwrap(),
+        &pixels,
+        &cpu,
+    ))
+    .unwrap();
     assert_eq!(a, b);
 }
 
@@ -263,14 +268,26 @@ fn an_exported_model_reads_back_with_the_same_predictions() {
 /// refuses the wrong network with both shapes named.
 #[test]
 fn the_model_file_reader_takes_pytorch_files() {
-    for name in ["sequential.pt", "fc.pth", "checkpoint-layers.pt", "model.safetensors", "sequential-nodropout.pt", "legacy.pt"] {
+    for name in [
+        "sequential.pt",
+        "fc.pth",
+        "checkpoint-layers.pt",
+        "model.safetensors",
+        "sequential-nodropout.pt",
+        "legacy.pt",
+    ] {
         let bytes = std::fs::read(fixture(name)).unwrap();
         let snap = fashion_mlp::weights::read_model_file(name, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(snap.config.hidden, vec![256, 128, 64], "{name}");
     }
     let bytes = std::fs::read(fixture("wrong-shape.pt")).unwrap();
     let err = fashion_mlp::weights::read_model_file("wrong-shape.pt", &bytes).unwrap_err();
-    assert!(err.to_string().contains("784→128→10") && err.to_string().contains("784→256→128→64→10"), "{err}");
-    let err = fashion_mlp::weights::read_model_file("whole-model.pt", &std::fs::read(fixture("whole-model.pt")).unwrap()).unwrap_err();
+    assert!(
+        err.to_string().contains("784→128→10") && err.to_string().contains("784→256→128→64→10"),
+        "{err}"
+    );
+    let err =
+        fashion_mlp::weights::read_model_file("whole-model.pt", &std::fs::read(fixture("whole-model.pt")).unwrap())
+            .unwrap_err();
     assert!(err.to_string().contains("784"), "{err}");
 }

@@ -1,4 +1,3 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Wrong or corrupt model files are clear errors, never panics.
 
 use fashion_mlp::backend::cpu;
@@ -7,12 +6,13 @@ use fashion_mlp::model::MlpConfig;
 use fashion_mlp::weights::{self, Snapshot};
 
 fn good_snapshot() -> Snapshot {
-    let model = MlpConfig {
-        hidden: vec![16, 8],
-        dropout: 0.1,
-    }
-    .init(&cpu())
-    .unwrap();
+    let model = crate::model(
+        MlpConfig {
+            hidden: vec![16, 8],
+            dropout: 0.1,
+        },
+        1,
+    );
     pollster::block_on(weights::snapshot(&model)).unwrap()
 }
 
@@ -74,12 +74,13 @@ fn other_models_are_mismatches() {
 
 #[test]
 fn wrong_output_width() {
-    let model = MlpConfig {
-        hidden: vec![16],
-        dropout: 0.0,
-    }
-    .init(&cpu())
-    .unwrap();
+    let model = crate::model(
+        MlpConfig {
+            hidden: vec![16],
+            dropout: 0.0,
+        },
+        2,
+    );
     let mut snap = pollster::block_on(weights::snapshot(&model)).unwrap();
     snap.tensors[2].1 = vec![16, 5];
     snap.tensors[2].2.truncate(80);

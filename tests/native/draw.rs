@@ -1,21 +1,14 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Drawing preprocessing: drawings and pictures land framed like Fashion-MNIST products.
 
+use fashion_mlp::data::IMAGE_PIXELS;
 use fashion_mlp::data::dataset::Split;
-use fashion_mlp::data::{Dataset, IMAGE_PIXELS};
 use fashion_mlp::draw::{Bitmap, Layout, Prepared, prepare};
 use fashion_mlp::error::DrawError;
-use fashion_mlp::model::Mlp;
 use fashion_mlp::infer::predict;
-
-fn data_dir() -> std::path::PathBuf {
-    std::env::var("FASHION_DATA_DIR")
-        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into())
-        .into()
-}
+use fashion_mlp::model::Mlp;
 
 fn ready_model() -> Mlp {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/ready.safetensors")).unwrap();
+    let bytes = crate::ready_bytes();
     fashion_mlp::weights::from_bytes(&bytes, &fashion_mlp::backend::cpu())
         .unwrap()
         .0
@@ -176,7 +169,7 @@ fn polarity_does_not_matter() {
 fn dataset_images_survive_as_photos_on_paper() {
     // Real test images, enlarged 7x, inverted to dark-on-white and placed off-centre on a larger
     // page: preparing them must give back what the model saw in the dataset.
-    let test = Dataset::load_idx_dir(&data_dir(), Split::Test).unwrap().sample(300, 3);
+    let test = crate::real(Split::Test).sample(300, 3);
     let model = ready_model();
     let (scale, w, h, ox, oy) = (7usize, 300usize, 260usize, 61usize, 17usize);
     let mut same = 0;

@@ -1,4 +1,3 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Every class of bad dataset input gives a typed error whose message names the file and problem.
 
 use std::io::Write;
@@ -73,12 +72,18 @@ fn truncated_header_and_payload() {
             found: 2
         }
     );
-    assert_eq!(err.to_string(), "a: truncated: the header announces 3 images but the file holds 2");
+    assert_eq!(
+        err.to_string(),
+        "a: truncated: the header announces 3 images but the file holds 2"
+    );
     let mut long = images(1);
     long.push(0);
     let err = idx::parse_images("a", &long).unwrap_err();
     assert!(matches!(err, DataError::TrailingBytes { count: 1, .. }), "{err:?}");
-    assert_eq!(err.to_string(), "a: unexpected data after the 1 images the header announces");
+    assert_eq!(
+        err.to_string(),
+        "a: unexpected data after the 1 images the header announces"
+    );
     let lab = idx::encode_labels(&[1, 2, 3]);
     assert!(matches!(
         idx::parse_labels("l", &lab[..9]).unwrap_err(),
@@ -317,7 +322,10 @@ fn a_gz_name_without_gzip_inside_is_not_gzip_whatever_the_bytes() {
     ] {
         let err = fashion_mlp::data::bundle::from_files(&[(name.to_string(), bytes)]).unwrap_err();
         assert!(matches!(err, DataError::NotGzip { .. }), "{err:?}");
-        assert!(err.to_string().starts_with(&format!("{name}: not a gzip file")), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("{name}: not a gzip file")),
+            "{err}"
+        );
     }
 }
 
@@ -325,7 +333,10 @@ fn a_gz_name_without_gzip_inside_is_not_gzip_whatever_the_bytes() {
 fn a_header_that_claims_too_much_is_refused_as_a_count() {
     let mut bytes = images(1);
     bytes[4..8].copy_from_slice(&2_000_000_000u32.to_be_bytes());
-    for (name, b) in [("train-images-idx3-ubyte", bytes.clone()), ("train-images-idx3-ubyte.gz", gzip(&bytes))] {
+    for (name, b) in [
+        ("train-images-idx3-ubyte", bytes.clone()),
+        ("train-images-idx3-ubyte.gz", gzip(&bytes)),
+    ] {
         let err = idx::parse_images(name, &b).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -334,14 +345,26 @@ fn a_header_that_claims_too_much_is_refused_as_a_count() {
     }
     let mut labels = idx::encode_labels(&[1]);
     labels[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
-    assert!(matches!(idx::parse_labels("l", &labels).unwrap_err(), DataError::TooMany { count: 4_294_967_295, .. }));
+    assert!(matches!(
+        idx::parse_labels("l", &labels).unwrap_err(),
+        DataError::TooMany {
+            count: 4_294_967_295,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn a_file_named_for_one_kind_holding_the_other_says_so() {
     use fashion_mlp::data::bundle::from_files;
     let err = from_files(&[("train-images-idx3-ubyte.gz".into(), gzip(&idx::encode_labels(&[1, 2])))]).unwrap_err();
-    assert_eq!(err.to_string(), "train-images-idx3-ubyte.gz: named like an IDX images file but it holds labels");
+    assert_eq!(
+        err.to_string(),
+        "train-images-idx3-ubyte.gz: named like an IDX images file but it holds labels"
+    );
     let err = from_files(&[("t10k-labels-idx1-ubyte".into(), images(2))]).unwrap_err();
-    assert_eq!(err.to_string(), "t10k-labels-idx1-ubyte: named like an IDX labels file but it holds images");
+    assert_eq!(
+        err.to_string(),
+        "t10k-labels-idx1-ubyte: named like an IDX labels file but it holds images"
+    );
 }

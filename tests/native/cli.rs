@@ -1,4 +1,3 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! The `fashion` CLI end to end on real data: train -> save -> eval -> predict, CSV input,
 //! checkpoints and --resume, PyTorch files in and out, drawings, and readable errors for bad
 //! input.
@@ -103,11 +102,7 @@ fn train_save_eval_predict() {
     assert_eq!(p["label"], 9); // the first test image is an ankle boot
 
     // The same image as a PNG file gives the same prediction.
-    let test = fashion_mlp::data::Dataset::load_idx_dir(
-        std::path::Path::new("/usr/share/datasets/fashion-mnist"),
-        fashion_mlp::data::dataset::Split::Test,
-    )
-    .unwrap();
+    let test = crate::real(fashion_mlp::data::dataset::Split::Test);
     let png = dir.path().join("boot.png");
     image::GrayImage::from_raw(28, 28, test.image(0).unwrap().to_vec())
         .unwrap()
@@ -124,7 +119,8 @@ fn train_save_eval_predict() {
 
     // A big dark-on-white picture of it is framed by the drawing preprocessing and still reads
     // as the shipped model reads the dataset image.
-    let ready = concat!(env!("CARGO_MANIFEST_DIR"), "/models/ready.safetensors");
+    let ready = crate::repo_file("models/ready.safetensors");
+    let ready = ready.to_str().expect("a UTF-8 checkout path");
     let p: serde_json::Value = serde_json::from_str(&run_ok(
         fashion().args(["predict", "--json", "--index", "0", "--model", ready]),
     ))
@@ -166,12 +162,7 @@ fn train_save_eval_predict() {
 #[test]
 fn trains_from_kaggle_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let all = fashion_mlp::data::Dataset::load_idx_dir(
-        std::path::Path::new("/usr/share/datasets/fashion-mnist"),
-        fashion_mlp::data::dataset::Split::Train,
-    )
-    .unwrap()
-    .sample(1200, 9);
+    let all = crate::real(fashion_mlp::data::dataset::Split::Train).sample(1200, 9);
     let (tr, te) = (all.take(1000), all.sample(1200, 1).take(200));
     std::fs::write(
         dir.path().join("train.csv"),
@@ -234,7 +225,7 @@ fn bad_inputs_are_readable_errors() {
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch").join(name)
+    crate::repo_file("tests/fixtures/pytorch").join(name)
 }
 
 fn json_line(out: &str) -> serde_json::Value {
@@ -245,17 +236,46 @@ fn json_line(out: &str) -> serde_json::Value {
 fn pytorch_weights_in_and_out() {
     let dir = tempfile::tempdir().unwrap();
     // A torch.save state_dict evaluates and predicts like the app's own files.
-    let eval = json_line(&run_ok(fashion().args(["eval", "--json", "--test-limit", "500", "--model"]).arg(fixture("sequential.pt"))));
+    let eval = json_line(&run_ok(
+        fashion()
+            .args(["eval", "--json", "--test-limit", "500", "--model"])
+            .arg(fixture("sequential.pt")),
+    ));
     assert!(eval["accuracy"].as_f64().unwrap() > 0.6, "{eval}");
-    let same = json_line(&run_ok(fashion().args(["eval", "--json", "--test-limit", "500", "--model"]).arg(fixture("fc.pth"))));
-    assert_eq!(eval["accuracy"], same["accuracy"], "the same weights under another naming");
-    run_ok(fashion().args(["predict", "--json", "--index", "3", "--model"]).arg(fixture("model.safetensors")));
+    let same = json_line(&run_ok(
+        fashion()
+            .args(["eval", "--json", "--test-limit", "500", "--model"])
+            .arg(fixture("fc.pth")),
+    ));
+    assert_eq!(
+        eval["accuracy"], same["accuracy"],
+        "the same weights under another naming"
+    );
+    run_ok(
+        fashion()
+            .args(["predict", "--json", "--index", "3", "--model"])
+            .arg(fixture("model.safetensors")),
+    );
     // Exported for PyTorch and read back: the same accuracy as the app's own file.
-    let ready = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ready.safetensors");
+    let ready = crate::repo_file("models/ready.safetensors");
     let exported = dir.path().join("ready-pytorch.safetensors");
-    run_ok(fashion().args(["export", "--format", "pytorch", "--model"]).arg(&ready).arg("--out").arg(&exported));
-    let a = json_line(&run_ok(fashion().args(["eval", "--json", "--test-limit", "500", "--model"]).arg(&ready)));
-    let b = json_line(&run_ok(fashion().args(["eval", "--json", "--test-limit", "500", "--model"]).arg(&exported)));
+    run_ok(
+        fashion()
+            .args(["export", "--format", "pytorch", "--model"])
+            .arg(&ready)
+            .arg("--out")
+            .arg(&exported),
+    );
+    let a = json_line(&run_ok(
+        fashion()
+            .args(["eval", "--json", "--test-limit", "500", "--model"])
+            .arg(&ready),
+    ));
+    let b = json_line(&run_ok(
+        fashion()
+            .args(["eval", "--json", "--test-limit", "500", "--model"])
+            .arg(&exported),
+    ));
     assert_eq!(a["accuracy"], b["accuracy"]);
     // The wrong network is refused with both shapes named.
     let err = run_err(fashion().args(["eval", "--model"]).arg(fixture("wrong-shape.pt")));
@@ -267,15 +287,42 @@ fn a_checkpointed_run_resumes_to_the_same_model() {
     let dir = tempfile::tempdir().unwrap();
     // The reference recipe's rate is constant, so a 2-epoch run is the first two epochs of a
     // 3-epoch one.
-    let base = ["train", "--json", "--recipe", "reference", "--train-limit", "800", "--test-limit", "200", "--batch-size", "100"];
+    let base = [
+        "train",
+        "--json",
+        "--recipe",
+        "reference",
+        "--train-limit",
+        "800",
+        "--test-limit",
+        "200",
+        "--batch-size",
+        "100",
+    ];
     let whole = dir.path().join("whole.safetensors");
     run_ok(fashion().args(base).args(["--epochs", "3"]).arg("--save").arg(&whole));
     let checkpoint = dir.path().join("run.ckpt");
-    run_ok(fashion().args(base).args(["--epochs", "2"]).arg("--checkpoint").arg(&checkpoint));
+    run_ok(
+        fashion()
+            .args(base)
+            .args(["--epochs", "2"])
+            .arg("--checkpoint")
+            .arg(&checkpoint),
+    );
     let resumed = dir.path().join("resumed.safetensors");
-    let out = run_ok(fashion().args(["train", "--json", "--epochs", "3", "--test-limit", "200", "--resume"]).arg(&checkpoint).arg("--save").arg(&resumed));
+    let out = run_ok(
+        fashion()
+            .args(["train", "--json", "--epochs", "3", "--test-limit", "200", "--resume"])
+            .arg(&checkpoint)
+            .arg("--save")
+            .arg(&resumed),
+    );
     assert_eq!(out.lines().count(), 1, "only epoch 3 is trained: {out}");
-    let tensors = |p: &std::path::Path| fashion_mlp::weights::Snapshot::from_safetensors(&std::fs::read(p).unwrap()).unwrap().tensors;
+    let tensors = |p: &std::path::Path| {
+        fashion_mlp::weights::Snapshot::from_safetensors(&std::fs::read(p).unwrap())
+            .unwrap()
+            .tensors
+    };
     assert_eq!(tensors(&resumed), tensors(&whole));
     let err = run_err(fashion().args(["train", "--resume"]).arg(&whole));
     assert!(err.contains("not a training checkpoint"), "{err}");
@@ -283,9 +330,21 @@ fn a_checkpointed_run_resumes_to_the_same_model() {
 
 #[test]
 fn test_images_drawn_on_the_pad() {
-    let ready = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ready.safetensors");
+    let ready = crate::repo_file("models/ready.safetensors");
     for rendering in ["silhouette", "outline"] {
-        let v = json_line(&run_ok(fashion().args(["eval", "--json", "--test-limit", "300", "--as-drawings", rendering, "--model"]).arg(&ready)));
+        let v = json_line(&run_ok(
+            fashion()
+                .args([
+                    "eval",
+                    "--json",
+                    "--test-limit",
+                    "300",
+                    "--as-drawings",
+                    rendering,
+                    "--model",
+                ])
+                .arg(&ready),
+        ));
         assert_eq!(v["images"], 300, "{v}");
         assert!(v["accuracy"].as_f64().unwrap() > 0.3, "{rendering}: {v}");
     }

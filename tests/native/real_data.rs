@@ -1,19 +1,11 @@
-#![cfg(not(target_arch = "wasm32"))]
 //! Facts about the real Fashion-MNIST files the setup installs.
 
 use fashion_mlp::data::Dataset;
 use fashion_mlp::data::dataset::Split;
 
-pub fn data_dir() -> std::path::PathBuf {
-    std::env::var("FASHION_DATA_DIR")
-        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into())
-        .into()
-}
-
 #[test]
 fn train_and_test_sizes_and_balance() {
-    let train = Dataset::load_idx_dir(&data_dir(), Split::Train).expect("run the setup: the dataset is missing");
-    let test = Dataset::load_idx_dir(&data_dir(), Split::Test).expect("test split");
+    let (train, test) = (crate::real(Split::Train), crate::real(Split::Test));
     assert_eq!(train.len(), 60_000);
     assert_eq!(test.len(), 10_000);
     assert_eq!(train.class_counts(), [6_000; 10]);
@@ -35,7 +27,7 @@ fn train_and_test_sizes_and_balance() {
 
 #[test]
 fn kaggle_csv_of_real_images_matches_idx() {
-    let test = Dataset::load_idx_dir(&data_dir(), Split::Test).unwrap().take(50);
+    let test = crate::real(Split::Test).take(50);
     let text = fashion_mlp::data::csv::encode(test.pixels(), test.labels());
     let back = Dataset::from_csv("fashion-mnist_test.csv", text.as_bytes()).unwrap();
     assert_eq!(back, test);

@@ -17,12 +17,7 @@ fn gpu() -> Device {
 }
 
 fn data() -> (Dataset, Dataset) {
-    let dir = std::env::var("FASHION_DATA_DIR").unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into());
-    let dir = std::path::Path::new(&dir);
-    (
-        Dataset::load_idx_dir(dir, Split::Train).unwrap(),
-        Dataset::load_idx_dir(dir, Split::Test).unwrap(),
-    )
+    (crate::real(Split::Train), crate::real(Split::Test))
 }
 
 /// Largest difference between two tensors relative to the larger one's largest magnitude.
@@ -47,7 +42,10 @@ fn compare(step: usize, lr: f64, cpu: &Checkpoint, gpu: &Checkpoint, suspect: &m
         let g = &gpu_trained[i].2;
         let (cm, gm) = (&cpu.moments[i].1, &gpu.moments[i].1);
         let grads = relative_gap(cm, gm);
-        assert!(grads < 1e-4, "step {step}: {name}'s gradient (Adam's first moment) differs by {grads:e}");
+        assert!(
+            grads < 1e-4,
+            "step {step}: {name}'s gradient (Adam's first moment) differs by {grads:e}"
+        );
         let marks = &mut suspect[i];
         marks.resize(c.len(), false);
         for j in 0..c.len() {
@@ -58,16 +56,30 @@ fn compare(step: usize, lr: f64, cpu: &Checkpoint, gpu: &Checkpoint, suspect: &m
         let params = relative_gap(&pick(c, &well), &pick(g, &well));
         assert!(params < 1e-4, "step {step}: {name} differs by {params:e} (relative)");
         let worst_tiny = tiny.iter().map(|&j| (c[j] - g[j]).abs()).fold(0f32, f32::max);
-        assert!((worst_tiny as f64) < 0.1 * lr, "step {step}: {name}: {worst_tiny} where the gradient is tiny");
+        assert!(
+            (worst_tiny as f64) < 0.1 * lr,
+            "step {step}: {name}: {worst_tiny} where the gradient is tiny"
+        );
         // The reported (averaged) model: the same split, since it follows the trained weights.
         let (ca, ga) = (&cpu.weights.tensors[i].2, &gpu.weights.tensors[i].2);
         let averaged = relative_gap(&pick(ca, &well), &pick(ga, &well));
-        assert!(averaged < 1e-4, "step {step}: the average of {name} differs by {averaged:e}");
+        assert!(
+            averaged < 1e-4,
+            "step {step}: the average of {name} differs by {averaged:e}"
+        );
         let worst_tiny = tiny.iter().map(|&j| (ca[j] - ga[j]).abs()).fold(0f32, f32::max);
-        assert!((worst_tiny as f64) < 0.1 * lr, "step {step}: average of {name}: {worst_tiny} where the gradient is tiny");
+        assert!(
+            (worst_tiny as f64) < 0.1 * lr,
+            "step {step}: average of {name}: {worst_tiny} where the gradient is tiny"
+        );
         // A few in a hundred: with dropout 0.15 the kept activations are scaled by 1/0.85, which
         // is not exact in f32 (0.2's 1.25 is), so a few more gradients round differently.
-        assert!(tiny.len() * 50 < c.len().max(100), "step {step}: {name}: {} of {} elements disagree", tiny.len(), c.len());
+        assert!(
+            tiny.len() * 50 < c.len().max(100),
+            "step {step}: {name}: {} of {} elements disagree",
+            tiny.len(),
+            c.len()
+        );
     }
 }
 
@@ -91,7 +103,14 @@ fn steps_agree_with_the_cpu(kind: StepKind, batch_sizes: &[usize]) {
             seed: 5,
             ..TrainConfig::improved()
         };
-        let mut cpu = pollster::block_on(Engine::start(&config, &subset, &fashion_mlp::backend::cpu(), None, StepKind::Autodiff)).unwrap();
+        let mut cpu = pollster::block_on(Engine::start(
+            &config,
+            &subset,
+            &fashion_mlp::backend::cpu(),
+            None,
+            StepKind::Autodiff,
+        ))
+        .unwrap();
         let mut on_gpu = pollster::block_on(Engine::start(&config, &subset, &device, None, kind)).unwrap();
         assert_eq!(on_gpu.kind(), kind);
         let mut step = 0;
@@ -101,7 +120,12 @@ fn steps_agree_with_the_cpu(kind: StepKind, batch_sizes: &[usize]) {
             let b = pollster::block_on(on_gpu.run(1)).unwrap();
             step += 1;
             assert_eq!((a.batches, a.stats.samples), (b.batches, b.stats.samples));
-            assert!((a.stats.loss - b.stats.loss).abs() < 1e-4 * a.stats.loss, "step {step}: loss {} vs {}", a.stats.loss, b.stats.loss);
+            assert!(
+                (a.stats.loss - b.stats.loss).abs() < 1e-4 * a.stats.loss,
+                "step {step}: loss {} vs {}",
+                a.stats.loss,
+                b.stats.loss
+            );
             assert_eq!(a.stats.accuracy, b.stats.accuracy, "step {step}");
             let c = pollster::block_on(cpu.checkpoint(None)).unwrap();
             let g = pollster::block_on(on_gpu.checkpoint(None)).unwrap();
@@ -176,9 +200,19 @@ fn a_fused_run_resumes_from_its_checkpoint_within_float_rounding() {
     while first.position().epoch < 2 {
         pollster::block_on(first.run(4)).unwrap();
     }
-    let bytes = pollster::block_on(first.checkpoint(None)).unwrap().to_bytes(Default::default()).unwrap();
+    let bytes = pollster::block_on(first.checkpoint(None))
+        .unwrap()
+        .to_bytes(Default::default())
+        .unwrap();
     let checkpoint = Checkpoint::from_bytes(&bytes).unwrap();
-    let resumed = run(&mut pollster::block_on(Engine::start(&config, &train, &device, Some(&checkpoint), StepKind::Fused)).unwrap());
+    let resumed = run(&mut pollster::block_on(Engine::start(
+        &config,
+        &train,
+        &device,
+        Some(&checkpoint),
+        StepKind::Fused,
+    ))
+    .unwrap());
     for ((name, _, a), (_, _, b)) in whole.weights.tensors.iter().zip(&resumed.weights.tensors) {
         let gap = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
         assert!(gap <= 1e-5, "{name}: {gap}");

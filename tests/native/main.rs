@@ -1,0 +1,60 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! The native integration tests, one test binary: each binary of its own linked and specialised
+//! burn again at opt-level 3, minutes of a cold CI build. `cargo test --release --test native
+//! <module>::` runs one file's tests (e.g. `drawings::`). Memory limits live apart, in
+//! tests/bounded_memory.rs, whose counting allocator would count every test here.
+//!
+//! burn's CPU generator is one per process: a test that draws a model goes through
+//! `engine::seeded_model` (`model` below), which seeds and draws under one lock.
+
+mod cli;
+mod data_errors;
+mod draw;
+mod drawings;
+mod fuzz_replay;
+mod gpu_step;
+mod host_forward;
+mod pytorch;
+mod ready_model;
+mod real_data;
+mod session;
+mod training;
+mod weights_errors;
+
+use std::path::{Path, PathBuf};
+
+use fashion_mlp::data::Dataset;
+use fashion_mlp::data::dataset::Split;
+use fashion_mlp::model::{Mlp, MlpConfig};
+use fashion_mlp::train::TrainConfig;
+
+/// The real Fashion-MNIST files the setup installs.
+pub fn data_dir() -> PathBuf {
+    std::env::var("FASHION_DATA_DIR")
+        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into())
+        .into()
+}
+
+pub fn real(split: Split) -> Dataset {
+    Dataset::load_idx_dir(&data_dir(), split).expect("run the setup: the dataset is missing")
+}
+
+/// A file of this repository.
+pub fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// The shipped model's bytes (models/ready.safetensors).
+pub fn ready_bytes() -> Vec<u8> {
+    std::fs::read(repo_file("models/ready.safetensors")).expect("models/ready.safetensors")
+}
+
+/// A model of this shape drawn from `seed`, safe beside other tests drawing at the same time.
+pub fn model(shape: MlpConfig, seed: u64) -> Mlp {
+    let config = TrainConfig {
+        model: shape,
+        seed,
+        ..TrainConfig::default()
+    };
+    fashion_mlp::train::engine::seeded_model(&config, &fashion_mlp::backend::cpu()).expect("valid shape")
+}

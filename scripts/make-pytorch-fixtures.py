@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes tests/fixtures/pytorch/: one small trained PyTorch model saved in the namings and
 containers people actually use, plus the probabilities PyTorch itself computes with it, so the
-Rust importer (src/weights/pytorch.rs, tests/pytorch.rs) is checked against real torch.save output
+Rust importer (src/weights/pytorch/, tests/native/pytorch.rs) is checked against real torch.save output
 rather than against files we wrote ourselves.
 
 Run it through scripts/make-pytorch-fixtures.sh (it makes the venv). Not run by CI: the outputs

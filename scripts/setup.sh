@@ -49,7 +49,7 @@ fi
 
 setup_trunk() {
 if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
-  log "cargo: installing trunk $TRUNK_VERSION (about 10 minutes, once)"
+  log "cargo: installing trunk $TRUNK_VERSION (about 8 minutes, once)"
   tool_install trunk --version "$TRUNK_VERSION" --locked
 fi
 
@@ -72,7 +72,7 @@ fi
 (cd "$ROOT" && [ -f Cargo.lock ] || cargo generate-lockfile --quiet)
 WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$ROOT/Cargo.lock")"
 if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WB_VERSION" ]; then
-  log "cargo: installing wasm-bindgen-cli $WB_VERSION (about 7 minutes, once)"
+  log "cargo: installing wasm-bindgen-cli $WB_VERSION (about 3.5 minutes, once)"
   # Not --locked: its lockfile pins a crate version the registry no longer serves.
   tool_install wasm-bindgen-cli --version "$WB_VERSION"
 fi

@@ -4,11 +4,14 @@
 # end-to-end browser tests. CI runs exactly this (.ci/run).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Each step prints the minutes since the start (setup included): CI's time from nothing is a
+# budget (README).
+START=$(date +%s)
 source "$ROOT/scripts/setup.sh"
 setup_web
 cd "$ROOT"
 
-step() { printf '\n\033[1;32m== %s\033[0m\n' "$*" >&2; }
+step() { printf '\n\033[1;32m== %s\033[0m (at %d min %02d s)\n' "$*" $(( ($(date +%s) - START) / 60 )) $(( ($(date +%s) - START) % 60 )) >&2; }
 
 # The `ci` profile is release with the crates off the CPU training path at opt-level 1 (Cargo.toml).
 step "native tests (cargo test --profile ci, real Fashion-MNIST)"
@@ -25,4 +28,6 @@ step "page build (Trunk, offline)"
 bash scripts/build-web.sh
 
 step "end-to-end browser tests (playwright-core + /usr/bin/chromium)"
-node --test --test-concurrency=1 tests/e2e/
+# The classify test compares the page with the CLI that the native tests built.
+FASHION_CLI="$CARGO_TARGET_DIR/ci/fashion" node --test --test-concurrency=1 tests/e2e/
+step "all passed"

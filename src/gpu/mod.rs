@@ -3,7 +3,7 @@
 //! needs dozens of small kernels and allocations a step; this needs `3L` launches (12 for the
 //! reference MLP) into buffers allocated once, which is what decides speed on a GPU where each
 //! dispatch costs tens of microseconds. It is checked against burn's autodiff on the CPU
-//! (tests/gpu_step.rs) and draws the same dropout masks (`crate::noise`).
+//! (tests/native/gpu_step.rs) and draws the same dropout masks (`crate::noise`).
 
 pub mod kernels;
 pub mod layout;

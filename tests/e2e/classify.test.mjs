@@ -15,7 +15,9 @@ before(async () => { server = await serve(); });
 after(() => server?.stop());
 
 const READY = path.join(ROOT, 'models/ready.safetensors');
-const FASHION = path.join(process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/fashion-mlp/target'), 'release/fashion');
+// The CLI the native tests built: scripts/test.sh names it (profile `ci`); else the release one.
+const FASHION = process.env.FASHION_CLI
+  || path.join(process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/fashion-mlp/target'), 'release/fashion');
 
 /** Draws a polyline on the pad with the mouse, in pad coordinates (0..280). */
 async function stroke(page, points) {

@@ -1,5 +1,5 @@
 //! What each fuzz target does with its input, shared by the cargo-fuzz targets (`fuzz/`) and the
-//! replay test (`tests/fuzz_replay.rs`), so CI runs exactly the code that was fuzzed on every kept
+//! replay test (`tests/native/fuzz_replay.rs`), so CI runs exactly the code that was fuzzed on every kept
 //! input. Each function must return for any bytes: an `Err` is a fine answer, a panic, a hang or
 //! an allocation beyond the limits (checked by the fuzz targets' allocator) is a finding.
 

@@ -1,6 +1,5 @@
 //! Fashion-MNIST MLP: one core (data, model, training, metrics, weights, drawing preprocessing)
 //! for two shells, a native CLI (`src/bin/fashion`) and a wasm layer for the browser (`web`).
-
 //!
 //! Without the `ml` feature (the page's own module) only what needs no tensor library is built:
 //! data, drawing preprocessing, errors, facts, metrics, the recipes, weights files and their

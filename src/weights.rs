@@ -197,6 +197,14 @@ impl Snapshot {
         ))
     }
 
+    /// The tensor named `name` (`layers.0.weight`...), or an error naming what is missing.
+    pub fn tensor(&self, name: &str) -> Result<&NamedTensor, WeightsError> {
+        self.tensors
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))
+    }
+
     /// Builds a model on `device` holding these parameters.
     #[cfg(feature = "ml")]
     pub fn to_model(&self, device: &Device) -> Result<Mlp, WeightsError> {
@@ -205,15 +213,8 @@ impl Snapshot {
             .init(device)
             .map_err(|e| WeightsError::Mismatch(e.to_string()))?;
         for (i, layer) in model.layers.iter_mut().enumerate() {
-            let find = |kind: &str| {
-                let name = format!("layers.{i}.{kind}");
-                self.tensors
-                    .iter()
-                    .find(|(n, _, _)| *n == name)
-                    .ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))
-            };
-            let (_, ws, wv) = find("weight")?;
-            let (_, bs, bv) = find("bias")?;
+            let (_, ws, wv) = self.tensor(&format!("layers.{i}.weight"))?;
+            let (_, bs, bv) = self.tensor(&format!("layers.{i}.bias"))?;
             let [fan_in, fan_out] = [ws[0], ws[1]];
             if bs[..] != [fan_out] {
                 return Err(WeightsError::Mismatch(format!("layer {i} bias shape {bs:?}")));

@@ -27,18 +27,11 @@ impl HostModel {
     /// The layers `layers.0`, `layers.1`... of `snapshot`, each checked to chain from 784 inputs
     /// to 10 outputs (a snapshot read from a file already is; this keeps a hand-built one honest).
     pub fn new(snapshot: &Snapshot) -> Result<Self, WeightsError> {
-        let find = |name: String| {
-            snapshot
-                .tensors
-                .iter()
-                .find(|(n, _, _)| *n == name)
-                .ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))
-        };
         let mut layers = Vec::new();
         let mut fan_in = IMAGE_PIXELS;
         for i in 0..snapshot.config.widths().len() - 1 {
-            let (_, ws, wv) = find(format!("layers.{i}.weight"))?;
-            let (_, bs, bv) = find(format!("layers.{i}.bias"))?;
+            let (_, ws, wv) = snapshot.tensor(&format!("layers.{i}.weight"))?;
+            let (_, bs, bv) = snapshot.tensor(&format!("layers.{i}.bias"))?;
             let fan_out = bs.first().copied().unwrap_or(0);
             if ws[..] != [fan_in, fan_out] || bs.len() != 1 || wv.len() != fan_in * fan_out || bv.len() != fan_out {
                 return Err(WeightsError::Mismatch(format!(

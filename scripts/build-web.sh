@@ -5,7 +5,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 : "${FASHION_DATA_DIR:=/usr/share/datasets/fashion-mnist}"
-trunk build --release --offline
+# FASHION_PROFILE picks the cargo profile of both modules (release unless set; scripts/test.sh
+# sets `ci`).
+trunk build --release --offline --cargo-profile "${FASHION_PROFILE:-release}"
 python3 scripts/harden-page.py dist
 python3 scripts/stamp-sw.py dist
 # The four official files (their names are written once, in src/data/dataset.rs).

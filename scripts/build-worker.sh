@@ -1,26 +1,48 @@
 #!/usr/bin/env bash
 # Trunk post_build hook: builds the training worker's module (the same crate with the WebGPU
 # backend, which the page's own module leaves out) into $TRUNK_STAGING_DIR/train/.
+#
+# `build-worker.sh --warm-cache` does the same work without Trunk and keeps only the optimised
+# module, in a cache keyed by the module's bytes and the optimiser's flags. wasm-opt (binaryen
+# from npm, compiled to wasm) runs on one core for minutes, so scripts/test.sh starts it in the
+# background as soon as the wasm32 build is done and the later page build finds its result.
+# Every page build goes through the cache: when the worker did not change, no wasm-opt at all.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${CARGO_TARGET_DIR:=$HOME/.cache/fashion-mlp/target}"
-: "${TRUNK_STAGING_DIR:?run by trunk}"
-profile="${TRUNK_PROFILE:-release}"
-flags=(--target wasm32-unknown-unknown --lib --manifest-path "$ROOT/Cargo.toml")
-[ "$profile" = release ] && flags+=(--release)
+# Trunk's release builds use cargo's release profile, or FASHION_PROFILE's (scripts/test.sh
+# builds in the `ci` profile, see Cargo.toml); its debug builds use cargo's dev profile.
+if [ "${TRUNK_PROFILE:-release}" = release ]; then profile="${FASHION_PROFILE:-release}"; else profile=dev; fi
+if [ "${1:-}" = --warm-cache ]; then
+  out="$(mktemp -d)"
+  trap 'rm -rf "$out"' EXIT
+else
+  : "${TRUNK_STAGING_DIR:?run by trunk (or pass --warm-cache)}"
+  out="$TRUNK_STAGING_DIR/train"
+fi
 export CARGO_TARGET_DIR
-cargo build "${flags[@]}" --quiet
-wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/fashion_mlp.wasm"
-out="$TRUNK_STAGING_DIR/train"
+cargo build --profile "$profile" --target wasm32-unknown-unknown --lib --manifest-path "$ROOT/Cargo.toml" --quiet
+dir="$profile"; [ "$profile" = dev ] && dir=debug
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$dir/fashion_mlp.wasm"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name trainer "$wasm"
-# FASHION_WASM_OPT=0 skips the optimiser (minutes on this module) for quick local iterations.
-# The wasm features to allow are the page module's, written once in www/index.html. -O2, not -O1:
-# -O1 takes 3 min 19 s on one core instead of 8 min 45 s, but the one bench run with it gave
+# FASHION_WASM_OPT=0 skips the optimiser for quick local iterations.
+[ "$profile" != dev ] && [ "${FASHION_WASM_OPT:-1}" != 0 ] || exit 0
+
+# The wasm features to allow are the page module's, written once in www/index.html. -O2, not
+# -O1: -O1 takes 3 min 19 s on one core instead of 8 min 45 s, but the one bench run with it gave
 # 1.80x TF.js on WebGPU and 4.79x on the CPU at batch 64 (2.45x and 5.33x with -O2 before);
 # until an A/B run says otherwise, the product keeps -O2.
-if [ "$profile" = release ] && [ "${FASHION_WASM_OPT:-1}" != 0 ]; then
-  read -r -a features <<< "$(sed -n 's/.*data-wasm-opt-params="\([^"]*\)".*/\1/p' "$ROOT/www/index.html")"
-  [ ${#features[@]} -gt 0 ] || { echo "no data-wasm-opt-params in www/index.html" >&2; exit 1; }
-  wasm-opt -O2 "${features[@]}" "$out/trainer_bg.wasm" -o "$out/trainer_bg.wasm"
+read -r -a features <<< "$(sed -n 's/.*data-wasm-opt-params="\([^"]*\)".*/\1/p' "$ROOT/www/index.html")"
+[ ${#features[@]} -gt 0 ] || { echo "no data-wasm-opt-params in www/index.html" >&2; exit 1; }
+opt=(-O2 "${features[@]}")
+cache="$CARGO_TARGET_DIR/worker-opt"
+key="$({ cat "$out/trainer_bg.wasm"; echo "${opt[*]} $(wasm-opt --version)"; } | sha256sum | cut -c1-24)"
+if [ ! -f "$cache/$key.wasm" ]; then
+  mkdir -p "$cache"
+  wasm-opt "${opt[@]}" "$out/trainer_bg.wasm" -o "$cache/$key.wasm.part"
+  mv "$cache/$key.wasm.part" "$cache/$key.wasm"
+  # Keep the three newest modules: a cache, not an archive.
+  ls -t "$cache"/*.wasm | tail -n +4 | xargs -r rm -f
 fi
+cp "$cache/$key.wasm" "$out/trainer_bg.wasm"

@@ -18,11 +18,11 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 
 # The build tools are installed with cargo, in a profile that builds fast: Trunk's own release
 # profile asks for fat LTO in one codegen unit (minutes longer on 2 cores, for a tool that runs
-# for seconds), and at optimisation level 1: the tools run for seconds per build, their build
-# takes minutes. Config values override a crate's manifest profile.
+# for seconds), and at optimisation level 1 (TOOL_OPT): the tools run for seconds per build, their
+# build takes minutes. Config values override a crate's manifest profile.
 tool_install() {
   CARGO_TARGET_DIR="$FASHION_TOOLS/build" CARGO_PROFILE_RELEASE_LTO=false \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL="${TOOL_OPT:-1}" \
     cargo install "$@" --root "$FASHION_TOOLS" --quiet
 }
 
@@ -47,40 +47,56 @@ fi
 
 }
 
+# Trunk without its default features: they are TLS (rustls, ring) for downloading tools and an
+# update check, and this project's Trunk runs offline with the tools installed here. Unoptimised:
+# it hashes, copies and minifies a few small files and calls wasm-bindgen and wasm-opt, which do
+# the heavy work; its ~500 crates build minutes faster at level 0.
 setup_trunk() {
 if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
-  log "cargo: installing trunk $TRUNK_VERSION (about 8 minutes, once)"
-  tool_install trunk --version "$TRUNK_VERSION" --locked
+  log "cargo: installing trunk $TRUNK_VERSION (about 7 minutes, once)"
+  TOOL_OPT=0 tool_install trunk --version "$TRUNK_VERSION" --locked --no-default-features
 fi
-
 }
 
-# Tools for the web build and the browser tests.
-setup_web() {
 # wasm-opt from npm's binaryen (Debian's 108 corrupts wasm-bindgen output); playwright-core
 # drives the system Chromium in the browser tests (it never downloads a browser). npm mostly
-# waits on the registry, so it runs beside the cargo installs below.
+# waits on the registry, so it runs in the background (beside the cargo installs) until
+# setup_npm_wait.
 npm_pid=""
+setup_npm_start() {
 if [ ! -x "$FASHION_TOOLS/node_modules/.bin/wasm-opt" ] || [ ! -d "$FASHION_TOOLS/node_modules/playwright-core" ]; then
   log "npm: installing binaryen $BINARYEN_VERSION and playwright-core $PLAYWRIGHT_VERSION"
   (cd "$FASHION_TOOLS" && [ -f package.json ] || echo '{"private":true}' > "$FASHION_TOOLS/package.json")
   (cd "$FASHION_TOOLS" && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null) &
   npm_pid=$!
 fi
-
-# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
-(cd "$ROOT" && [ -f Cargo.lock ] || cargo generate-lockfile --quiet)
-WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$ROOT/Cargo.lock")"
-if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WB_VERSION" ]; then
-  log "cargo: installing wasm-bindgen-cli $WB_VERSION (about 3.5 minutes, once)"
-  # Not --locked: its lockfile pins a crate version the registry no longer serves.
-  tool_install wasm-bindgen-cli --version "$WB_VERSION"
-fi
-setup_trunk
+}
+setup_npm_wait() {
 if [ -n "$npm_pid" ] && ! wait "$npm_pid"; then
   log "npm: installing binaryen and playwright-core failed"
   return 1
 fi
+npm_pid=""
+}
+
+# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+setup_wasm_bindgen() {
+(cd "$ROOT" && [ -f Cargo.lock ] || cargo generate-lockfile --quiet)
+WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$ROOT/Cargo.lock")"
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WB_VERSION" ]; then
+  log "cargo: installing wasm-bindgen-cli $WB_VERSION (about 3.5 minutes, once)"
+  # Not --locked: its lockfile pins a crate version the registry no longer serves. No default
+  # features: they are TLS (rustls, ring), and its test runner only talks to a local chromedriver.
+  tool_install wasm-bindgen-cli --version "$WB_VERSION" --no-default-features
+fi
+}
+
+# Every tool for the web build and the browser tests (test.sh calls the pieces in its own order).
+setup_web() {
+setup_npm_start
+setup_wasm_bindgen
+setup_trunk
+setup_npm_wait
 }
 
 # The measuring scripts use an existing dist/ as it is (REBUILD=1 rebuilds it first).

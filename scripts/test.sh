@@ -8,23 +8,45 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # budget (README).
 START=$(date +%s)
 source "$ROOT/scripts/setup.sh"
-setup_web
 cd "$ROOT"
 
 step() { printf '\n\033[1;32m== %s\033[0m (at %d min %02d s)\n' "$*" $(( ($(date +%s) - START) / 60 )) $(( ($(date +%s) - START) % 60 )) >&2; }
 
-# The `ci` profile is release with the crates off the CPU training path at opt-level 1 (Cargo.toml).
-step "native tests (cargo test --profile ci, real Fashion-MNIST)"
-cargo test --profile ci
+# Everything here is built in the `ci` profile (Cargo.toml): release, with the crates off the
+# CPU training path (burn's GPU stack, wgpu, naga, image, clap...) at opt-level 1. The native
+# tests, the worker's wasm32 module and the page then share one set of build scripts and
+# proc-macros, and burn's GPU stack compiles several times faster. The product (scripts/run.sh,
+# every benchmark) is built in the release profile.
+export FASHION_PROFILE=ci
+# The order is set by the two cores: the worker's wasm-opt (binaryen from npm runs on one core)
+# starts in the background as soon as the wasm32 build is done and works beside Trunk's install
+# and the native build; the page build then takes its result from the cache
+# (scripts/build-worker.sh).
+setup_npm_start
+setup_wasm_bindgen
+step "wasm32 build of the crate (the worker's module)"
+cargo build --profile ci --target wasm32-unknown-unknown --lib
+setup_npm_wait
+opt_log="$(mktemp)"
+bash scripts/build-worker.sh --warm-cache >"$opt_log" 2>&1 &
+opt_pid=$!
+# A failing step ends the background optimiser too (wasm-opt is a child of that script).
+trap 'pkill -P "$opt_pid" 2>/dev/null || true; kill "$opt_pid" 2>/dev/null || true; rm -f "$opt_log"' EXIT
+setup_trunk
 
-step "wasm32 build of the crate (no extra flags; the worker's module)"
-cargo build --release --target wasm32-unknown-unknown --lib
+step "native tests (real Fashion-MNIST)"
+cargo test --profile ci
 
 step "in-browser wasm tests (headless Chromium, SwiftShader WebGPU + CPU)"
 export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600
-cargo test --release --target wasm32-unknown-unknown --test browser
+cargo test --profile ci --target wasm32-unknown-unknown --test browser
 
 step "page build (Trunk, offline)"
+if ! wait "$opt_pid"; then
+  cat "$opt_log" >&2
+  echo "optimising the worker's module (scripts/build-worker.sh --warm-cache) failed" >&2
+  exit 1
+fi
 bash scripts/build-web.sh
 
 step "end-to-end browser tests (playwright-core + /usr/bin/chromium)"

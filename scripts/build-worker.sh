@@ -30,9 +30,9 @@ wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name trainer "$
 [ "$profile" != dev ] && [ "${FASHION_WASM_OPT:-1}" != 0 ] || exit 0
 
 # The wasm features to allow are the page module's, written once in www/index.html. -O2, not
-# -O1: -O1 takes 3 min 19 s on one core instead of 8 min 45 s, but the one bench run with it gave
-# 1.80x TF.js on WebGPU and 4.79x on the CPU at batch 64 (2.45x and 5.33x with -O2 before);
-# until an A/B run says otherwise, the product keeps -O2.
+# -O1: -O1 takes a third of the time on one core, but an A/B of the two builds (alternating, batch
+# 64, README) gave WebGPU 280 and 279 samples/s with -O2 against 205 and 212 with -O1, the CPU
+# within noise.
 read -r -a features <<< "$(sed -n 's/.*data-wasm-opt-params="\([^"]*\)".*/\1/p' "$ROOT/www/index.html")"
 [ ${#features[@]} -gt 0 ] || { echo "no data-wasm-opt-params in www/index.html" >&2; exit 1; }
 opt=(-O2 "${features[@]}")

@@ -14,9 +14,8 @@ step() { printf '\n\033[1;32m== %s\033[0m (at %d min %02d s)\n' "$*" $(( ($(date
 
 # Everything here is built in the `ci` profile (Cargo.toml): release, with the crates off the
 # CPU training path (burn's GPU stack, wgpu, naga, image, clap...) at opt-level 1. The native
-# tests, the worker's wasm32 module and the page then share one set of build scripts and
-# proc-macros, and burn's GPU stack compiles several times faster. The product (scripts/run.sh,
-# every benchmark) is built in the release profile.
+# tests and the worker's wasm32 module then share one set of build scripts and proc-macros. The
+# product (scripts/run.sh, every benchmark) is built in the release profile.
 export FASHION_PROFILE=ci
 # The order is set by the two cores: the worker's wasm-opt (binaryen from npm runs on one core)
 # starts in the background as soon as the wasm32 build is done and works beside Trunk's install

@@ -36,7 +36,7 @@ function maxGap(a, b) {
 // The CPU's epochs are large enough (60 steps) that Stop lands before the run ends; WebGPU's are
 // small enough to finish in minutes on SwiftShader.
 const RUN = { epochs: 6, batch: 100, seed: 7 };
-const LIMIT = { cpu: 6000, webgpu: 600 };
+const LIMIT = { cpu: 6000, webgpu: 300 };
 
 /** Trains RUN on `backend` in a fresh page; with `stopAt`, stops after that epoch, reloads and
  * resumes. Returns the final model's tensors. */

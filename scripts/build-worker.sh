@@ -2,11 +2,12 @@
 # Trunk post_build hook: builds the training worker's module (the same crate with the WebGPU
 # backend, which the page's own module leaves out) into $TRUNK_STAGING_DIR/train/.
 #
-# `build-worker.sh --warm-cache` does the same work without Trunk and keeps only the optimised
-# module, in a cache keyed by the module's bytes and the optimiser's flags. wasm-opt (binaryen
-# from npm, compiled to wasm) runs on one core for minutes, so scripts/test.sh starts it in the
-# background as soon as the wasm32 build is done and the later page build finds its result.
-# Every page build goes through the cache: when the worker did not change, no wasm-opt at all.
+# `build-worker.sh --warm-cache` does the same work without Trunk and only fills a cache of
+# finished modules (wasm-bindgen's output after wasm-opt), keyed by the compiled module's bytes,
+# the optimiser's flags and both tools' versions. wasm-opt (binaryen from npm, compiled to wasm)
+# runs on one core for minutes, so scripts/test.sh starts it in the background as soon as the
+# wasm32 build is done and the later page build finds its result. Every release page build goes
+# through the cache: when the worker did not change, neither wasm-bindgen nor wasm-opt runs.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${CARGO_TARGET_DIR:=$HOME/.cache/fashion-mlp/target}"
@@ -25,9 +26,12 @@ cargo build --profile "$profile" --target wasm32-unknown-unknown --lib --manifes
 dir="$profile"; [ "$profile" = dev ] && dir=debug
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$dir/fashion_mlp.wasm"
 mkdir -p "$out"
-wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name trainer "$wasm"
-# FASHION_WASM_OPT=0 skips the optimiser for quick local iterations.
-[ "$profile" != dev ] && [ "${FASHION_WASM_OPT:-1}" != 0 ] || exit 0
+bindgen=(wasm-bindgen --target web --no-typescript --out-name trainer)
+# FASHION_WASM_OPT=0 skips the optimiser (and the cache) for quick local iterations.
+if [ "$profile" = dev ] || [ "${FASHION_WASM_OPT:-1}" = 0 ]; then
+  "${bindgen[@]}" --out-dir "$out" "$wasm"
+  exit 0
+fi
 
 # The wasm features to allow are the page module's, written once in www/index.html. -O2, not
 # -O1, for the product: -O1 takes a third of the time on one core, but an A/B of the two builds
@@ -41,12 +45,17 @@ level="${FASHION_WASM_OPT_LEVEL:-2}"
 case "$level" in 1|2|3|4|s|z) ;; *) echo "FASHION_WASM_OPT_LEVEL must be 1, 2, 3, 4, s or z (got $level)" >&2; exit 1;; esac
 opt=("-O$level" "${features[@]}")
 cache="$CARGO_TARGET_DIR/worker-opt"
-key="$({ cat "$out/trainer_bg.wasm"; echo "${opt[*]} $(wasm-opt --version)"; } | sha256sum | cut -c1-24)"
-if [ ! -f "$cache/$key.wasm" ]; then
-  mkdir -p "$cache"
-  wasm-opt "${opt[@]}" "$out/trainer_bg.wasm" -o "$cache/$key.wasm.part"
-  mv "$cache/$key.wasm.part" "$cache/$key.wasm"
-  # Keep the three newest modules: a cache, not an archive.
-  ls -t "$cache"/*.wasm | tail -n +4 | xargs -r rm -f
+key="$({ sha256sum < "$wasm"; echo "${bindgen[*]} $(wasm-bindgen --version) ${opt[*]} $(wasm-opt --version)"; } | sha256sum | cut -c1-24)"
+if [ ! -d "$cache/$key" ]; then
+  part="$cache/$key.part"
+  rm -rf "$part" && mkdir -p "$part"
+  "${bindgen[@]}" --out-dir "$part" "$wasm"
+  wasm-opt "${opt[@]}" "$part/trainer_bg.wasm" -o "$part/trainer_bg.opt.wasm"
+  mv "$part/trainer_bg.opt.wasm" "$part/trainer_bg.wasm"
+  mv "$part" "$cache/$key"
+  # Keep the three newest modules: a cache, not an archive (and nothing from the older layout,
+  # which kept bare .wasm files).
+  rm -f "$cache"/*.wasm
+  ls -dt "$cache"/*/ | tail -n +4 | xargs -r rm -rf
 fi
-cp "$cache/$key.wasm" "$out/trainer_bg.wasm"
+cp -R "$cache/$key/." "$out/"

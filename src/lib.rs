@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 #[cfg(feature = "ml")]
 pub mod noise;
+pub mod portable_math;
 pub mod train;
 pub mod web;
 pub mod weights;

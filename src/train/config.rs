@@ -178,7 +178,9 @@ impl TrainConfig {
             LrSchedule::Cosine => {
                 let total = (self.epochs * batches_per_epoch) as f64;
                 let t = (step as f64 / total).min(1.0);
-                base * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+                // libm's cos, not the C library's: the same rate in the browser as natively
+                // (src/portable_math.rs).
+                base * 0.5 * (1.0 + libm::cos(std::f64::consts::PI * t))
             }
         }
     }

@@ -73,9 +73,11 @@ fn compare(step: usize, lr: f64, cpu: &Checkpoint, gpu: &Checkpoint, suspect: &m
             "step {step}: average of {name}: {worst_tiny} where the gradient is tiny"
         );
         // A few in a hundred: with dropout 0.15 the kept activations are scaled by 1/0.85, which
-        // is not exact in f32 (0.2's 1.25 is), so a few more gradients round differently.
+        // is not exact in f32 (0.2's 1.25 is), so a few more gradients round differently; and the
+        // CPU's matmul rounds without FMA (as in WebAssembly, src/portable_math.rs) where the GPU's
+        // kernels may fuse, which moved the worst case seen from under 2% to 13 of 640.
         assert!(
-            tiny.len() * 50 < c.len().max(100),
+            tiny.len() * 100 < 3 * c.len().max(100),
             "step {step}: {name}: {} of {} elements disagree",
             tiny.len(),
             c.len()

@@ -14,6 +14,7 @@ mod drawings;
 mod fuzz_replay;
 mod gpu_step;
 mod host_forward;
+mod portable_math;
 mod pytorch;
 mod ready_model;
 mod real_data;

@@ -32,11 +32,10 @@ bg_pids=()
 bg_logs=()
 # A failing step ends the background jobs too.
 trap 'for p in "${bg_pids[@]}"; do pkill -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done; rm -f "${bg_logs[@]}"' EXIT
-# background NAME COMMAND...: runs COMMAND with its output kept aside; its pid is $bg_pid.
+# background COMMAND...: runs COMMAND with its output kept aside; its pid is $bg_pid, its log $bg_log.
 background() {
   local log; log="$(mktemp)"
   bg_logs+=("$log")
-  shift
   "$@" >"$log" 2>&1 &
   bg_pid=$!
   bg_pids+=("$bg_pid")
@@ -54,15 +53,15 @@ finish() {
 }
 
 setup_npm_start
-background wasm-bindgen setup_wasm_bindgen
+background setup_wasm_bindgen
 wb_pid=$bg_pid wb_log=$bg_log
 step "wasm32 build of the crate (the worker's module)"
 cargo build --profile ci --target wasm32-unknown-unknown --lib
 finish "$wb_pid" "$wb_log" "installing wasm-bindgen-cli"
 setup_npm_wait
-background worker-opt bash scripts/build-worker.sh --warm-cache
+background bash scripts/build-worker.sh --warm-cache
 opt_pid=$bg_pid opt_log=$bg_log
-background trunk setup_trunk
+background setup_trunk
 trunk_pid=$bg_pid trunk_log=$bg_log
 
 step "native tests (real Fashion-MNIST)"

@@ -8,16 +8,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, waitForStatus, setSettings, ROOT, assertNoPanics, safetensorsHeader } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, ROOT, FASHION_CLI, assertNoPanics, safetensorsHeader } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
 after(() => server?.stop());
 
 const READY = path.join(ROOT, 'models/ready.safetensors');
-// The CLI the native tests built: scripts/test.sh names it (profile `ci`); else the release one.
-const FASHION = process.env.FASHION_CLI
-  || path.join(process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/fashion-mlp/target'), 'release/fashion');
 
 /** Draws a polyline on the pad with the mouse, in pad coordinates (0..280). */
 async function stroke(page, points) {
@@ -113,7 +110,7 @@ test('test images classified on the page match the CLI for the same model', { ti
     await modelReady(page);
     for (const index of [0, 1, 42, 1234, 9999]) {
       const onPage = await classifyTestImage(page, index);
-      const cli = JSON.parse(execFileSync(FASHION, ['predict', '--json', '--index', String(index), '--model', READY], { encoding: 'utf8' }));
+      const cli = JSON.parse(execFileSync(FASHION_CLI, ['predict', '--json', '--index', String(index), '--model', READY], { encoding: 'utf8' }));
       assert.equal(argmax(onPage), cli.predicted, `test image ${index}`);
       onPage.forEach((v, c) => assert.ok(Math.abs(v - cli.probabilities[c]) < 1e-4, `image ${index} class ${c}: ${v} vs ${cli.probabilities[c]}`));
     }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -11,6 +12,10 @@ const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+// The CLI the native tests built: scripts/test.sh names it (profile `ci`); else the release one.
+export const FASHION_CLI = process.env.FASHION_CLI
+  || path.join(process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/fashion-mlp/target'), 'release/fashion');
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -91,4 +96,17 @@ export function assertNoPanics(errors) {
 export function safetensorsHeader(bytes) {
   const len = Number(bytes.readBigUInt64LE(0));
   return { header: JSON.parse(bytes.subarray(8, 8 + len).toString('utf8')), dataStart: 8 + len };
+}
+
+/** A safetensors file's f32 tensors: name -> Float32Array (metadata left out). */
+export function safetensorsTensors(bytes) {
+  const { header, dataStart } = safetensorsHeader(bytes);
+  const out = {};
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const [a, b] = t.data_offsets;
+    const data = bytes.subarray(dataStart + a, dataStart + b);
+    out[name] = new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
+  }
+  return out;
 }

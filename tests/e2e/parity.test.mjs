@@ -8,25 +8,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, waitForStatus, setSettings, assertNoPanics, safetensorsHeader } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, assertNoPanics, safetensorsTensors, FASHION_CLI } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
 after(() => server?.stop());
-
-// The CLI the native tests built: scripts/test.sh names it (profile `ci`); else the release one.
-const FASHION = process.env.FASHION_CLI
-  || path.join(process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/fashion-mlp/target'), 'release/fashion');
-
-/** name -> the tensor's bytes, metadata left out. */
-function tensorBytes(bytes) {
-  const { header, dataStart } = safetensorsHeader(bytes);
-  const out = {};
-  for (const [name, t] of Object.entries(header)) {
-    if (name !== '__metadata__') out[name] = bytes.subarray(dataStart + t.data_offsets[0], dataStart + t.data_offsets[1]);
-  }
-  return out;
-}
 
 // Three epochs of 3,000 images: enough steps (72, with flips, shifts, dropout, smoothing, the
 // cosine schedule and the running average) for any difference in rounding to show.
@@ -36,7 +22,7 @@ test("the page's improved run is the CLI's improved run, bit for bit", { timeout
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parity-'));
   const cliModel = path.join(dir, 'cli.safetensors');
   try {
-    execFileSync(FASHION, ['train', '--recipe', RUN.recipe, '--train-limit', String(RUN.limit), '--test-limit', '500',
+    execFileSync(FASHION_CLI, ['train', '--recipe', RUN.recipe, '--train-limit', String(RUN.limit), '--test-limit', '500',
       '--epochs', String(RUN.epochs), '--seed', String(RUN.seed), '--save', cliModel, '--json'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const browser = await launch({ webgpu: false });
     try {
@@ -47,12 +33,11 @@ test("the page's improved run is the CLI's improved run, bit for bit", { timeout
       await waitForStatus(page, new RegExp(`Finished ${RUN.epochs} epochs`), 300_000);
       const pageModel = Buffer.from(await page.evaluate(() => window.fashionTest.weightsBase64()), 'base64');
       assertNoPanics(errors);
-      const a = tensorBytes(pageModel);
-      const b = tensorBytes(fs.readFileSync(cliModel));
+      const a = safetensorsTensors(pageModel);
+      const b = safetensorsTensors(fs.readFileSync(cliModel));
       assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
       for (const name of Object.keys(a)) {
-        const x = new Float32Array(a[name].buffer.slice(a[name].byteOffset, a[name].byteOffset + a[name].length));
-        const y = new Float32Array(b[name].buffer.slice(b[name].byteOffset, b[name].byteOffset + b[name].length));
+        const [x, y] = [a[name], b[name]];
         const differ = x.reduce((n, v, i) => n + (Object.is(v, y[i]) ? 0 : 1), 0);
         const gap = x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
         assert.equal(differ, 0, `${name}: ${differ} of ${x.length} weights differ (largest gap ${gap})`);

@@ -6,25 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
-import { serve, launch, open, waitForStatus, setSettings, assertNoPanics, safetensorsHeader } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, assertNoPanics, safetensorsTensors } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
 after(() => server?.stop());
-
-/** The tensors of a safetensors file: name -> Float32Array (metadata ignored). */
-function tensors(base64) {
-  const bytes = Buffer.from(base64, 'base64');
-  const { header, dataStart } = safetensorsHeader(bytes);
-  const out = {};
-  for (const [name, t] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const [a, b] = t.data_offsets;
-    const data = bytes.subarray(dataStart + a, dataStart + b);
-    out[name] = new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
-  }
-  return out;
-}
 
 function maxGap(a, b) {
   assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
@@ -56,7 +42,7 @@ async function trainRun(browser, backend, stopAt = null) {
   await waitForStatus(page, /Finished 6 epochs/, 600_000);
   const history = await page.evaluate(() => window.fashionTest.history().testAcc.map(([e]) => e));
   assert.deepEqual(history, [1, 2, 3, 4, 5, 6], 'the history continues across the reload');
-  const weights = tensors(await page.evaluate(() => window.fashionTest.weightsBase64()));
+  const weights = safetensorsTensors(Buffer.from(await page.evaluate(() => window.fashionTest.weightsBase64()), 'base64'));
   assertNoPanics(errors);
   await page.close();
   return weights;

@@ -17,6 +17,8 @@ pub enum Stream {
     Shift,
     /// Which training images are replaced by their drawings (`drawings::mix_into`).
     Drawing,
+    /// Which input pixels are dropped (`TrainConfig::input_dropout`).
+    InputDropout,
 }
 
 impl Stream {
@@ -26,6 +28,7 @@ impl Stream {
             Stream::Flip => 0x100,
             Stream::Shift => 0x101,
             Stream::Drawing => 0x102,
+            Stream::InputDropout => 0x103,
         }
     }
 }

@@ -52,6 +52,7 @@ fn config() -> TrainConfig {
         label_smoothing: 0.1,
         augment_flip: true,
         augment_shift: 2,
+        input_dropout: 0.1,
         average: 0.99,
         augment_drawings: 0.0,
         seed: 7,

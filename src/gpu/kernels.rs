@@ -50,9 +50,10 @@ pub fn noise_bits(key: u32, position: u32) -> u32 {
 }
 
 /// The batch: `rows` images from `order[start..]`, unpacked to [0, 1] floats at the start of
-/// `acts`, each mirrored and shifted as its noise says (`train::augment` is the reference). One
-/// unit per output pixel. A shift is stored offset by `max_shift` so the arithmetic stays
-/// unsigned: the source pixel of `(x, y)` is `(x + s - ox, y + s - oy)`.
+/// `acts`, each mirrored and shifted as its noise says, then the input dropout's pixels zeroed
+/// and the rest scaled by `drop_keep` (`train::augment` is the reference). One unit per output
+/// pixel. A shift is stored offset by `max_shift` so the arithmetic stays unsigned: the source
+/// pixel of `(x, y)` is `(x + s - ox, y + s - oy)`.
 #[cube(launch_unchecked)]
 pub fn gather(
     train_x: &[u32],
@@ -64,6 +65,9 @@ pub fn gather(
     flip: u32,
     shift_key: u32,
     max_shift: u32,
+    drop_key: u32,
+    drop_threshold: u32,
+    drop_keep: f32,
 ) {
     let pos = ABSOLUTE_POS as u32;
     if pos >= rows * PIXELS {
@@ -92,6 +96,13 @@ pub fn gather(
             let word = train_x[(image * WORDS_PER_IMAGE + q / PIXELS_PER_WORD) as usize];
             let byte = (word >> (8u32 * (q % PIXELS_PER_WORD))) & 0xffu32;
             value = f32::cast_from(byte) / 255.0f32;
+        }
+    }
+    if drop_threshold > 0u32 {
+        if noise_bits(drop_key, pos) < drop_threshold {
+            value = 0.0f32;
+        } else {
+            value *= drop_keep;
         }
     }
     acts[pos as usize] = value;

@@ -15,6 +15,7 @@ use crate::error::{ConfigError, Error, Result};
 use crate::model::{Mlp, MlpConfig};
 use crate::noise::{self, Stream};
 use crate::train::adam::AdamStep;
+use crate::train::augment::BatchNoise;
 use crate::train::checkpoint::Checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::device_set::pack_pixels;
@@ -223,6 +224,7 @@ impl FusedTrainer {
         let adam = AdamStep::new(lr, p.steps + 1, c.weight_decay);
         let threshold = noise::drop_threshold(c.model.dropout);
         let keep = noise::keep_scale(c.model.dropout);
+        let batch_noise = BatchNoise::new(c, p.epoch, p.batch);
         let units = |n: usize| CubeCount::Static(n.div_ceil(WORKGROUP as usize) as u32, 1, 1);
         let dim = CubeDim::new_1d(WORKGROUP);
         let tiles = |a: usize, b: usize| a.div_ceil(kernels::TILE as usize) * b.div_ceil(kernels::TILE as usize);
@@ -248,10 +250,13 @@ impl FusedTrainer {
                 buf(&self.acts, acts),
                 rows,
                 start as u32,
-                noise::key(c.seed, p.epoch, p.batch, Stream::Flip),
-                c.augment_flip as u32,
-                noise::key(c.seed, p.epoch, p.batch, Stream::Shift),
-                c.augment_shift,
+                batch_noise.flip_key,
+                batch_noise.flip as u32,
+                batch_noise.shift_key,
+                batch_noise.max_shift,
+                batch_noise.input_drop_key,
+                batch_noise.input_drop_threshold,
+                batch_noise.input_keep,
             );
             for k in 0..layers - 1 {
                 kernels::dense::launch_unchecked(

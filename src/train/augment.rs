@@ -1,9 +1,11 @@
 //! A training batch as the model sees it: the images of this epoch's shuffle, each mirrored
-//! left-right and shifted by a few pixels where the run's noise says so, scaled to [0, 1]. This is
-//! the reference the GPU's `gather` kernel reproduces pixel for pixel.
+//! left-right and shifted by a few pixels where the run's noise says so, scaled to [0, 1], with
+//! the input dropout's pixels zeroed. This is the reference the GPU's `gather` kernel reproduces
+//! pixel for pixel.
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::noise::{self, Stream};
+use crate::train::TrainConfig;
 
 /// How one image of a batch is moved: mirrored first, then shifted by `(dx, dy)` pixels (what
 /// moves off the frame is lost, what comes in is black).
@@ -21,15 +23,24 @@ pub struct BatchNoise {
     pub shift_key: u32,
     pub flip: bool,
     pub max_shift: u32,
+    pub input_drop_key: u32,
+    /// `noise::drop_threshold` of the input dropout (0: none).
+    pub input_drop_threshold: u32,
+    pub input_keep: f32,
 }
 
 impl BatchNoise {
-    pub fn new(seed: u64, epoch: usize, batch: usize, flip: bool, max_shift: u32) -> Self {
+    /// The draws of batch `batch` of epoch `epoch` of the run `config`.
+    pub fn new(config: &TrainConfig, epoch: usize, batch: usize) -> Self {
+        let key = |stream| noise::key(config.seed, epoch, batch, stream);
         Self {
-            flip_key: noise::key(seed, epoch, batch, Stream::Flip),
-            shift_key: noise::key(seed, epoch, batch, Stream::Shift),
-            flip,
-            max_shift,
+            flip_key: key(Stream::Flip),
+            shift_key: key(Stream::Shift),
+            flip: config.augment_flip,
+            max_shift: config.augment_shift,
+            input_drop_key: key(Stream::InputDropout),
+            input_drop_threshold: noise::drop_threshold(config.input_dropout),
+            input_keep: noise::keep_scale(config.input_dropout),
         }
     }
 
@@ -71,6 +82,13 @@ pub fn batch(pixels: &[u8], images: &[i64], noise: &BatchNoise) -> Vec<f32> {
                 dst[(y * side + x) as usize] = src[(sy * side + sx) as usize] as f32 / 255.0;
             }
         }
+        if noise.input_drop_threshold > 0 {
+            let first = (row * IMAGE_PIXELS) as u32;
+            for (i, v) in dst.iter_mut().enumerate() {
+                let dropped = noise::bits(noise.input_drop_key, first + i as u32) < noise.input_drop_threshold;
+                *v = if dropped { 0.0 } else { *v * noise.input_keep };
+            }
+        }
     }
     out
 }
@@ -79,10 +97,15 @@ pub fn batch(pixels: &[u8], images: &[i64], noise: &BatchNoise) -> Vec<f32> {
 mod tests {
     use super::*;
 
+    /// A run of seed `seed` that moves nothing.
+    fn plain(seed: u64) -> TrainConfig {
+        TrainConfig { seed, ..TrainConfig::reference() }
+    }
+
     #[test]
     fn no_augmentation_is_the_plain_scaled_image() {
         let pixels: Vec<u8> = (0..2 * IMAGE_PIXELS).map(|i| (i % 251) as u8).collect();
-        let out = batch(&pixels, &[1, 0], &BatchNoise::new(1, 0, 0, false, 0));
+        let out = batch(&pixels, &[1, 0], &BatchNoise::new(&plain(1), 0, 0));
         assert_eq!(out[..IMAGE_PIXELS], pixels[IMAGE_PIXELS..].iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>()[..]);
     }
 
@@ -90,7 +113,8 @@ mod tests {
     fn shifts_and_flips_move_a_single_pixel_where_they_say() {
         let mut pixels = vec![0u8; IMAGE_PIXELS];
         pixels[5 * IMAGE_SIDE + 3] = 255; // (x 3, y 5)
-        let noise = BatchNoise::new(9, 2, 7, true, 2);
+        let config = TrainConfig { augment_flip: true, augment_shift: 2, ..plain(9) };
+        let noise = BatchNoise::new(&config, 2, 7);
         let images = vec![0i64; 64];
         let out = batch(&pixels, &images, &noise);
         let mut seen = std::collections::HashSet::new();
@@ -105,5 +129,20 @@ mod tests {
             assert_eq!(img.iter().filter(|&&v| v > 0.0).count(), 1);
         }
         assert!(seen.len() > 20, "placements vary: {}", seen.len());
+    }
+
+    #[test]
+    fn input_dropout_zeroes_its_share_and_keeps_the_mean() {
+        let pixels = vec![255u8; IMAGE_PIXELS];
+        let images = vec![0i64; 100];
+        let config = TrainConfig { input_dropout: 0.1, ..plain(3) };
+        let out = batch(&pixels, &images, &BatchNoise::new(&config, 1, 4));
+        let dropped = out.iter().filter(|&&v| v == 0.0).count() as f64 / out.len() as f64;
+        let mean = out.iter().map(|&v| v as f64).sum::<f64>() / out.len() as f64;
+        assert!((dropped - 0.1).abs() < 0.005, "{dropped}");
+        assert!((mean - 1.0).abs() < 0.01, "{mean}");
+        assert!(out.iter().all(|&v| v == 0.0 || v == noise::keep_scale(0.1)));
+        // Another batch drops other pixels.
+        assert_ne!(out, batch(&pixels, &images, &BatchNoise::new(&config, 1, 5)));
     }
 }

@@ -32,6 +32,9 @@ pub struct TrainConfig {
     pub augment_flip: bool,
     /// Shift each training image by up to this many pixels in x and y (0: none).
     pub augment_shift: u32,
+    /// Dropout on the input pixels: each pixel of a training image is zeroed with this
+    /// probability, the rest scaled up to keep the mean (0: none).
+    pub input_dropout: f64,
     /// Keep an exponential average of the weights with this decay per step, and report and save
     /// it as the model (0: the trained weights as they are).
     pub average: f64,
@@ -90,6 +93,7 @@ impl Recipe {
             label_smoothing: 0.0,
             augment_flip: false,
             augment_shift: 0,
+            input_dropout: 0.0,
             average: 0.0,
             augment_drawings: 0.0,
             seed: 42,
@@ -155,6 +159,9 @@ impl TrainConfig {
         }
         if self.augment_shift > 8 {
             return bad(format!("shifts of {} pixels must be within 0..=8", self.augment_shift));
+        }
+        if !self.input_dropout.is_finite() || !(0.0..1.0).contains(&self.input_dropout) {
+            return bad(format!("input dropout {} must be within [0, 1)", self.input_dropout));
         }
         if !self.average.is_finite() || !(0.0..1.0).contains(&self.average) {
             return bad(format!("weight averaging decay {} must be within [0, 1)", self.average));

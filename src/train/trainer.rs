@@ -161,7 +161,7 @@ impl Trainer {
         let p = self.cursor.position;
         let (start, end) = p.batch_rows(self.config.batch_size, self.labels.len());
         let images = &self.cursor.order[start..end];
-        let noise = BatchNoise::new(self.config.seed, p.epoch, p.batch, self.config.augment_flip, self.config.augment_shift);
+        let noise = BatchNoise::new(&self.config, p.epoch, p.batch);
         let x = Tensor::<2>::from_data(
             TensorData::new(augment::batch(&self.pixels, images, &noise), [end - start, IMAGE_PIXELS]),
             &self.device,

@@ -13,6 +13,7 @@ const FIELDS = {
   smoothing: { get: (c) => c.label_smoothing, set: (c, v) => { c.label_smoothing = v; } },
   'weight-decay': { get: (c) => c.weight_decay, set: (c, v) => { c.weight_decay = v; } },
   shift: { get: (c) => c.augment_shift, set: (c, v) => { c.augment_shift = v; } },
+  'input-dropout': { get: (c) => c.input_dropout, set: (c, v) => { c.input_dropout = v; } },
   average: { get: (c) => c.average, set: (c, v) => { c.average = v; } },
   drawings: { get: (c) => c.augment_drawings, set: (c, v) => { c.augment_drawings = v; } },
   seed: { get: (c) => c.seed, set: (c, v) => { c.seed = v; } },

@@ -126,6 +126,9 @@ pub struct TrainArgs {
     /// Random shifts of training images by up to this many pixels (0: none)
     #[arg(long)]
     pub shift: Option<u32>,
+    /// Zero each input pixel of a training image with this probability (0: none)
+    #[arg(long)]
+    pub input_dropout: Option<f64>,
     /// Report and save a running average of the weights with this decay per step (0: off)
     #[arg(long)]
     pub average: Option<f64>,
@@ -141,7 +144,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Continue the run saved in this checkpoint (its settings; --epochs may extend it)
-    #[arg(long, conflicts_with_all = ["recipe", "batch_size", "lr", "schedule", "dropout", "hidden", "weight_decay", "label_smoothing", "flip", "shift", "average", "drawings", "seed"])]
+    #[arg(long, conflicts_with_all = ["recipe", "batch_size", "lr", "schedule", "dropout", "hidden", "weight_decay", "label_smoothing", "flip", "shift", "input_dropout", "average", "drawings", "seed"])]
     pub resume: Option<PathBuf>,
     /// One JSON object per epoch on stdout instead of progress bars
     #[arg(long)]

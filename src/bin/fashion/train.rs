@@ -48,6 +48,9 @@ pub fn config(args: &TrainArgs) -> TrainConfig {
     if let Some(v) = args.shift {
         c.augment_shift = v
     }
+    if let Some(v) = args.input_dropout {
+        c.input_dropout = v
+    }
     if let Some(v) = args.average {
         c.average = v
     }

@@ -70,6 +70,12 @@ pub fn drop_threshold(prob: f64) -> u32 {
     (prob.clamp(0.0, 1.0) * 4_294_967_296.0).min(u32::MAX as f64) as u32
 }
 
+/// Whether dropout with `threshold` (`drop_threshold`) drops `position` of the draw `key`: the
+/// one rule every dropout (hidden layers, input pixels) follows, on the CPU as in the kernels.
+pub fn dropped(key: u32, position: u32, threshold: u32) -> bool {
+    bits(key, position) < threshold
+}
+
 /// The factor kept activations are scaled by (inverted dropout: inference needs no scaling).
 pub fn keep_scale(prob: f64) -> f32 {
     (1.0 / (1.0 - prob)) as f32
@@ -85,7 +91,7 @@ pub fn dropout_mask(key: u32, rows: usize, cols: usize, prob: f64) -> Vec<f32> {
     let threshold = drop_threshold(prob);
     let keep = keep_scale(prob);
     (0..(rows * cols) as u32)
-        .map(|i| if bits(key, i) < threshold { 0.0 } else { keep })
+        .map(|i| if dropped(key, i, threshold) { 0.0 } else { keep })
         .collect()
 }
 

@@ -85,7 +85,7 @@ pub fn batch(pixels: &[u8], images: &[i64], noise: &BatchNoise) -> Vec<f32> {
         if noise.input_drop_threshold > 0 {
             let first = (row * IMAGE_PIXELS) as u32;
             for (i, v) in dst.iter_mut().enumerate() {
-                let dropped = noise::bits(noise.input_drop_key, first + i as u32) < noise.input_drop_threshold;
+                let dropped = noise::dropped(noise.input_drop_key, first + i as u32, noise.input_drop_threshold);
                 *v = if dropped { 0.0 } else { *v * noise.input_keep };
             }
         }

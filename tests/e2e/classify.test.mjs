@@ -185,12 +185,8 @@ async function outline(page, points) {
 }
 
 // Garments drawn the way people draw them: a closed line around the shape, the default brush.
-const OUTLINES = {
-  Trouser: [[95, 25], [185, 25], [205, 262], [155, 262], [140, 95], [125, 262], [75, 262]],
-  Bag: [[40, 105], [240, 105], [240, 255], [40, 255], [40, 105], [95, 105], [105, 45], [175, 45], [185, 105]],
-  Sneaker: [[20, 205], [22, 150], [80, 140], [130, 105], [175, 110], [215, 150], [262, 172], [262, 205]],
-  'T-shirt/top': [[105, 35], [175, 35], [245, 60], [268, 125], [218, 135], [215, 255], [65, 255], [62, 135], [12, 125], [35, 60]],
-};
+// scripts/render-drawings.py paints the same strokes into PNGs for the native tests.
+const OUTLINES = JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/fixtures/drawings/outlines.json'), 'utf8'));
 
 test('garments drawn as outlines on the pad are read as what they are', { timeout: 180_000 }, async () => {
   const browser = await launch({ webgpu: false });

@@ -181,6 +181,10 @@ pub struct PredictArgs {
     /// A PNG or PGM image (any size; colour is turned to grey)
     #[arg(conflicts_with = "index", required_unless_present = "index")]
     pub image: Option<PathBuf>,
+    /// Read the image as a drawing on the page's pad made with a brush this many pixels wide
+    /// (closed outlines are filled, as the page does); without it, as an uploaded picture
+    #[arg(long, requires = "image")]
+    pub brush: Option<f32>,
     /// Classify test-set image number N instead of a file
     #[arg(long)]
     pub index: Option<usize>,

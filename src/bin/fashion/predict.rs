@@ -2,7 +2,7 @@
 
 use fashion_mlp::data::dataset::Split;
 use fashion_mlp::data::{CLASS_NAMES, Dataset};
-use fashion_mlp::draw::{Bitmap, Layout, prepare_picture};
+use fashion_mlp::draw::{Bitmap, Layout, prepare_drawing, prepare_picture};
 use fashion_mlp::infer::predict;
 
 use crate::cli::PredictArgs;
@@ -19,7 +19,7 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
                 .ok_or_else(|| format!("index {i} is past the {} test images", test.len()))?;
             (img.iter().map(|&p| p as f32 / 255.0).collect(), Some(test.labels()[i]))
         }
-        (Some(path), None) => (read_image(path)?, None),
+        (Some(path), None) => (read_image(path, args.brush)?, None),
         (None, None) => return Err("give an image file or --index".into()),
     };
     let input: Vec<f32> = pixels;
@@ -52,8 +52,12 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
 }
 
 /// Any PNG/PGM: framed like a dataset image by the core's drawing preprocessing (a 28x28
-/// picture is taken as it is), exactly as the page treats an uploaded picture.
-fn read_image(path: &std::path::Path) -> Result<Vec<f32>, String> {
+/// picture is taken as it is), exactly as the page treats an uploaded picture; with `brush`, as
+/// the page treats what is drawn on its pad.
+fn read_image(path: &std::path::Path, brush: Option<f32>) -> Result<Vec<f32>, String> {
+    if let Some(b) = brush.filter(|b| !(b.is_finite() && *b > 0.0)) {
+        return Err(format!("the brush width {b} must be a positive number of pixels"));
+    }
     let img = image::open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .to_rgba8();
@@ -64,7 +68,10 @@ fn read_image(path: &std::path::Path) -> Result<Vec<f32>, String> {
         layout: Layout::Rgba,
         data: img.as_raw(),
     };
-    prepare_picture(&bitmap)
-        .map(|p| p.pixels)
+    match brush {
+        Some(brush) => prepare_drawing(&bitmap, brush),
+        None => prepare_picture(&bitmap),
+    }
+    .map(|p| p.pixels)
         .map_err(|e| format!("{}: {e}", path.display()))
 }

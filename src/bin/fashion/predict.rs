@@ -73,5 +73,5 @@ fn read_image(path: &std::path::Path, brush: Option<f32>) -> Result<Vec<f32>, St
         None => prepare_picture(&bitmap),
     }
     .map(|p| p.pixels)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    .map_err(|e| format!("{}: {e}", path.display()))
 }

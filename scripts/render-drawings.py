@@ -21,11 +21,11 @@ FIXTURES = ROOT / "tests/fixtures/drawings"
 SIDE, BRUSH, STEPS = 280, 22, 8
 
 PAGE = """<!doctype html><body><pre id="out"></pre><script>
-const outlines = %s;
+const outlines = %(outlines)s;
 const out = {};
 for (const [name, pts] of Object.entries(outlines)) {
   const c = document.createElement('canvas');
-  c.width = c.height = %d;
+  c.width = c.height = %(side)d;
   const ctx = c.getContext('2d');
   ctx.fillStyle = '#000000'; ctx.fillRect(0, 0, c.width, c.height);
   ctx.strokeStyle = ctx.fillStyle = '#f4f4f4';
@@ -34,10 +34,10 @@ for (const [name, pts] of Object.entries(outlines)) {
   const events = [closed[0]];
   for (let i = 1; i < closed.length; i++) {
     const [ax, ay] = closed[i - 1], [bx, by] = closed[i];
-    for (let s = 1; s <= %d; s++) events.push([ax + (bx - ax) * s / %d, ay + (by - ay) * s / %d]);
+    for (let s = 1; s <= %(steps)d; s++) events.push([ax + (bx - ax) * s / %(steps)d, ay + (by - ay) * s / %(steps)d]);
   }
-  ctx.beginPath(); ctx.arc(events[0][0], events[0][1], %d / 2, 0, Math.PI * 2); ctx.fill();
-  ctx.lineWidth = %d;
+  ctx.beginPath(); ctx.arc(events[0][0], events[0][1], %(brush)d / 2, 0, Math.PI * 2); ctx.fill();
+  ctx.lineWidth = %(brush)d;
   for (let i = 1; i < events.length; i++) {
     ctx.beginPath(); ctx.moveTo(...events[i - 1]); ctx.lineTo(...events[i]); ctx.stroke();
   }
@@ -51,7 +51,7 @@ def main():
     outlines = json.loads((FIXTURES / "outlines.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         page = pathlib.Path(tmp) / "render.html"
-        page.write_text(PAGE % (json.dumps(outlines), SIDE, STEPS, STEPS, STEPS, BRUSH, BRUSH))
+        page.write_text(PAGE % {"outlines": json.dumps(outlines), "side": SIDE, "steps": STEPS, "brush": BRUSH})
         dom = subprocess.run(
             ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -2,7 +2,7 @@
 
 use fashion_mlp::data::IMAGE_PIXELS;
 use fashion_mlp::data::dataset::Split;
-use fashion_mlp::draw::{Bitmap, Layout, Prepared, prepare};
+use fashion_mlp::draw::{Bitmap, Layout, Prepared, prepare, prepare_drawing};
 use fashion_mlp::error::DrawError;
 use fashion_mlp::infer::predict;
 use fashion_mlp::model::Mlp;
@@ -25,6 +25,34 @@ fn argmax(v: &[f32]) -> usize {
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(i, _)| i)
         .unwrap()
+}
+
+/// The e2e test's hand-drawn outlines (painted by Chromium into PNGs by
+/// scripts/render-drawings.py), read as the page reads its pad: the shipped model names each.
+#[test]
+fn ready_model_reads_the_hand_drawn_outlines() {
+    use fashion_mlp::data::CLASS_NAMES;
+    let model = ready_model();
+    let outlines: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(crate::repo_file("tests/fixtures/drawings/outlines.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(outlines.len(), 4);
+    for garment in outlines.keys() {
+        let png = crate::repo_file(&format!("tests/fixtures/drawings/{}.png", garment.replace('/', "-")));
+        let img = image::open(&png).unwrap().to_rgba8();
+        let bitmap = Bitmap {
+            width: img.width() as usize,
+            height: img.height() as usize,
+            layout: Layout::Rgba,
+            data: img.as_raw(),
+        };
+        let input = prepare_drawing(&bitmap, fashion_mlp::drawings::PAD_BRUSH).unwrap().pixels;
+        let probs = pollster::block_on(predict(&model, &input, &fashion_mlp::backend::cpu())).unwrap();
+        let top = argmax(&probs[0]);
+        eprintln!("{garment} outline: {} {:.1}%", CLASS_NAMES[top], probs[0][top] * 100.0);
+        assert_eq!(CLASS_NAMES[top], garment, "the {garment} outline reads as {}", CLASS_NAMES[top]);
+    }
 }
 
 /// A white RGBA canvas of `w`x`h` on which `ink(x, y)` paints black.

@@ -1,37 +1,47 @@
-//! Choosing a burn device by name. The CPU backend is ndarray (the product's choice); flex is
-//! available behind the `flex` feature for comparison.
+//! The backends the CLI can train on, by name: the CPU engine (`cpu`, the product's), the GPU
+//! engine on whatever wgpu finds (`wgpu`), and burn's autodiff on its CPU backends (`ndarray`,
+//! and `flex` behind the feature of that name), the reference the engines are tested against.
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-/// A compute backend the core can train on.
+use crate::train::Compute;
+use crate::train::cpu::CpuOptions;
+
+/// A compute backend the CLI can train on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
+    Cpu,
+    Wgpu,
     Ndarray,
     #[cfg(feature = "flex")]
     Flex,
-    Wgpu,
 }
 
 impl Backend {
     pub fn name(self) -> &'static str {
         match self {
+            Backend::Cpu => "cpu",
+            Backend::Wgpu => "wgpu",
             Backend::Ndarray => "ndarray",
             #[cfg(feature = "flex")]
             Backend::Flex => "flex",
-            Backend::Wgpu => "wgpu",
         }
     }
 
-    /// A CPU device; WebGPU needs an async initialisation and is set up by the shells.
-    #[allow(deprecated)] // ndarray is the chosen CPU backend; flex is measured beside it.
-    pub fn cpu_device(self) -> Option<Device> {
+    /// Where a run on this backend computes (the GPU is set up here, once per process).
+    #[allow(deprecated)] // ndarray is burn's CPU backend the reference runs on; flex is measured beside it.
+    pub fn compute(self, cpu: CpuOptions) -> Result<Compute, String> {
         match self {
-            Backend::Ndarray => Some(Device::ndarray()),
+            Backend::Cpu => Ok(Compute::Cpu(cpu)),
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            Backend::Wgpu => native_gpu().map(Compute::Gpu),
+            #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+            Backend::Wgpu => Err("this build has no GPU support (built without the `gpu` feature)".into()),
+            Backend::Ndarray => Ok(Compute::Autodiff(Device::ndarray())),
             #[cfg(feature = "flex")]
-            Backend::Flex => Some(Device::flex()),
-            Backend::Wgpu => None,
+            Backend::Flex => Ok(Compute::Autodiff(Device::flex())),
         }
     }
 }
@@ -40,12 +50,13 @@ impl std::str::FromStr for Backend {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "ndarray" | "cpu" => Ok(Backend::Ndarray),
+            "cpu" => Ok(Backend::Cpu),
+            "wgpu" | "webgpu" | "gpu" => Ok(Backend::Wgpu),
+            "ndarray" => Ok(Backend::Ndarray),
             #[cfg(feature = "flex")]
             "flex" => Ok(Backend::Flex),
-            "wgpu" | "webgpu" | "gpu" => Ok(Backend::Wgpu),
             other => Err(format!(
-                "unknown backend '{other}' (expected ndarray, wgpu{})",
+                "unknown backend '{other}' (expected cpu, wgpu or ndarray{})",
                 if cfg!(feature = "flex") { " or flex" } else { "" }
             )),
         }
@@ -91,9 +102,10 @@ pub fn native_gpu_with_info() -> Result<(Device, GpuInfo), String> {
     .clone()
 }
 
-/// The CPU device used for the host-side model copy and for tests.
+/// burn's ndarray device (the reference engine's, and tests').
+#[allow(deprecated)]
 pub fn cpu() -> Device {
-    Backend::Ndarray.cpu_device().expect("ndarray is always compiled in")
+    Device::ndarray()
 }
 
 /// Whether `device` (with or without autodiff) computes on the CPU (ndarray or flex).

@@ -7,8 +7,6 @@
 //! position is then `bits(key, position)`, which needs only 32-bit integer operations (WGSL has
 //! no 64-bit integers).
 
-use burn::tensor::{Device, Tensor, TensorData};
-
 /// Which draw of a batch a key is for: dropout after hidden layer `l` is `Stream::Dropout(l)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -19,6 +17,8 @@ pub enum Stream {
     Drawing,
     /// Which input pixels are dropped (`TrainConfig::input_dropout`).
     InputDropout,
+    /// Layer `l`'s initial weight and bias (`train::init`).
+    Init(usize),
 }
 
 impl Stream {
@@ -29,6 +29,7 @@ impl Stream {
             Stream::Shift => 0x101,
             Stream::Drawing => 0x102,
             Stream::InputDropout => 0x103,
+            Stream::Init(l) => 0x200 + l as u64,
         }
     }
 }
@@ -95,23 +96,6 @@ pub fn dropout_mask(key: u32, rows: usize, cols: usize, prob: f64) -> Vec<f32> {
         .collect()
 }
 
-/// Applies a dropout mask to `x` (`[rows, cols]`), on `x`'s device.
-pub fn apply_dropout(x: Tensor<2>, key: u32, prob: f64) -> Tensor<2> {
-    if prob <= 0.0 {
-        return x;
-    }
-    let [rows, cols] = x.dims();
-    let mask = dropout_mask(key, rows, cols, prob);
-    let device = x.device();
-    x * Tensor::from_data(TensorData::new(mask, [rows, cols]), &device)
-}
-
-/// The device's flip choices as a `[rows, 1, 1]` bool tensor, for `mask_where`.
-pub fn flips_tensor(key: u32, rows: usize, device: &Device) -> Tensor<3, burn::tensor::Bool> {
-    let flips: Vec<bool> = (0..rows).map(|r| flipped(key, r)).collect();
-    Tensor::from_data(TensorData::new(flips, [rows, 1, 1]), device)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,7 +135,9 @@ mod tests {
     fn neighbouring_positions_are_independent() {
         // Adjacent bits of consecutive positions agree about half the time.
         let k = key(9, 0, 0, Stream::Dropout(2));
-        let same = (0..20_000u32).filter(|&i| (bits(k, i) ^ bits(k, i + 1)) >> 31 == 0).count();
+        let same = (0..20_000u32)
+            .filter(|&i| (bits(k, i) ^ bits(k, i + 1)) >> 31 == 0)
+            .count();
         assert!((9_500..10_500).contains(&same), "{same}");
     }
 }

@@ -62,12 +62,34 @@ impl BatchNoise {
 
 /// The batch of `images` (rows of the training set, 784 bytes each) as `[rows, 784]` floats.
 pub fn batch(pixels: &[u8], images: &[i64], noise: &BatchNoise) -> Vec<f32> {
-    let side = IMAGE_SIDE as i32;
     let mut out = vec![0.0f32; images.len() * IMAGE_PIXELS];
+    place(pixels, images, noise, &mut out);
+    if noise.input_drop_threshold > 0 {
+        for (i, v) in out.iter_mut().enumerate() {
+            let dropped = noise::dropped(noise.input_drop_key, i as u32, noise.input_drop_threshold);
+            *v = if dropped { 0.0 } else { *v * noise.input_keep };
+        }
+    }
+    out
+}
+
+/// The batch's images scaled to [0, 1], each mirrored and shifted as its placement says, into
+/// `out` (`[rows, 784]`): everything `batch` does but the input dropout, which the CPU step
+/// applies with its vector kernels.
+pub fn place(pixels: &[u8], images: &[i64], noise: &BatchNoise, out: &mut [f32]) {
+    let side = IMAGE_SIDE as i32;
     for (row, &image) in images.iter().enumerate() {
         let src = &pixels[image as usize * IMAGE_PIXELS..(image as usize + 1) * IMAGE_PIXELS];
         let dst = &mut out[row * IMAGE_PIXELS..(row + 1) * IMAGE_PIXELS];
-        let Placement { mirrored, dx, dy } = noise.placement(row);
+        let placement = noise.placement(row);
+        if placement == Placement::default() {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = s as f32 / 255.0;
+            }
+            continue;
+        }
+        let Placement { mirrored, dx, dy } = placement;
+        dst.fill(0.0);
         for y in 0..side {
             let sy = y - dy;
             if !(0..side).contains(&sy) {
@@ -82,15 +104,7 @@ pub fn batch(pixels: &[u8], images: &[i64], noise: &BatchNoise) -> Vec<f32> {
                 dst[(y * side + x) as usize] = src[(sy * side + sx) as usize] as f32 / 255.0;
             }
         }
-        if noise.input_drop_threshold > 0 {
-            let first = (row * IMAGE_PIXELS) as u32;
-            for (i, v) in dst.iter_mut().enumerate() {
-                let dropped = noise::dropped(noise.input_drop_key, first + i as u32, noise.input_drop_threshold);
-                *v = if dropped { 0.0 } else { *v * noise.input_keep };
-            }
-        }
     }
-    out
 }
 
 #[cfg(test)]
@@ -99,21 +113,34 @@ mod tests {
 
     /// A run of seed `seed` that moves nothing.
     fn plain(seed: u64) -> TrainConfig {
-        TrainConfig { seed, ..TrainConfig::reference() }
+        TrainConfig {
+            seed,
+            ..TrainConfig::reference()
+        }
     }
 
     #[test]
     fn no_augmentation_is_the_plain_scaled_image() {
         let pixels: Vec<u8> = (0..2 * IMAGE_PIXELS).map(|i| (i % 251) as u8).collect();
         let out = batch(&pixels, &[1, 0], &BatchNoise::new(&plain(1), 0, 0));
-        assert_eq!(out[..IMAGE_PIXELS], pixels[IMAGE_PIXELS..].iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            out[..IMAGE_PIXELS],
+            pixels[IMAGE_PIXELS..]
+                .iter()
+                .map(|&p| p as f32 / 255.0)
+                .collect::<Vec<_>>()[..]
+        );
     }
 
     #[test]
     fn shifts_and_flips_move_a_single_pixel_where_they_say() {
         let mut pixels = vec![0u8; IMAGE_PIXELS];
         pixels[5 * IMAGE_SIDE + 3] = 255; // (x 3, y 5)
-        let config = TrainConfig { augment_flip: true, augment_shift: 2, ..plain(9) };
+        let config = TrainConfig {
+            augment_flip: true,
+            augment_shift: 2,
+            ..plain(9)
+        };
         let noise = BatchNoise::new(&config, 2, 7);
         let images = vec![0i64; 64];
         let out = batch(&pixels, &images, &noise);
@@ -135,7 +162,10 @@ mod tests {
     fn input_dropout_zeroes_its_share_and_keeps_the_mean() {
         let pixels = vec![255u8; IMAGE_PIXELS];
         let images = vec![0i64; 100];
-        let config = TrainConfig { input_dropout: 0.1, ..plain(3) };
+        let config = TrainConfig {
+            input_dropout: 0.1,
+            ..plain(3)
+        };
         let out = batch(&pixels, &images, &BatchNoise::new(&config, 1, 4));
         let dropped = out.iter().filter(|&&v| v == 0.0).count() as f64 / out.len() as f64;
         let mean = out.iter().map(|&v| v as f64).sum::<f64>() / out.len() as f64;

@@ -7,12 +7,8 @@
 
 use std::collections::HashMap;
 
-use burn::tensor::{Device, Tensor, TensorData, Transaction};
-
-use super::adam::{LayerMoments, Moments};
-use super::average::Average;
 use super::config::TrainConfig;
-use crate::error::{Error, WeightsError};
+use crate::error::WeightsError;
 use crate::weights::{self, Snapshot};
 
 const MOMENT_M: &str = "adam.m.";
@@ -40,69 +36,6 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Reads the moments of `layers` from their device in one transaction.
-    pub async fn read_moments(layers: &[LayerMoments]) -> Result<Vec<(String, Vec<f32>, Vec<f32>)>, Error> {
-        let mut tx = Transaction::default();
-        let mut names = Vec::new();
-        for (i, l) in layers.iter().enumerate() {
-            tx = tx.register(l.weight.m.clone()).register(l.weight.v.clone());
-            names.push(format!("layers.{i}.weight"));
-            tx = tx.register(l.bias.m.clone()).register(l.bias.v.clone());
-            names.push(format!("layers.{i}.bias"));
-        }
-        let data = tx
-            .execute_async()
-            .await
-            .map_err(|e| Error::Device(format!("reading the optimiser state: {e:?}")))?;
-        let mut values = data.into_iter().map(|d| d.iter::<f32>().collect::<Vec<f32>>());
-        Ok(names
-            .into_iter()
-            .map(|n| {
-                let m = values.next().unwrap_or_default();
-                let v = values.next().unwrap_or_default();
-                (n, m, v)
-            })
-            .collect())
-    }
-
-    /// The moments as tensors on `device`, checked against the weights' shapes.
-    pub fn moments_on(&self, device: &Device) -> Result<Vec<LayerMoments>, WeightsError> {
-        let tensor = |name: &str| -> Result<(Vec<usize>, &Vec<f32>, &Vec<f32>), WeightsError> {
-            let shape = self
-                .weights
-                .tensors
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .map(|(_, s, _)| s.clone())
-                .ok_or_else(|| WeightsError::Mismatch(format!("{name} is missing")))?;
-            let (_, m, v) = self
-                .moments
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .ok_or_else(|| WeightsError::Mismatch(format!("the optimiser state of {name} is missing")))?;
-            let len: usize = shape.iter().product();
-            if m.len() != len || v.len() != len {
-                return Err(WeightsError::Mismatch(format!(
-                    "the optimiser state of {name} does not match its shape {shape:?}"
-                )));
-            }
-            Ok((shape, m, v))
-        };
-        let layers = self.config.model.hidden.len() + 1;
-        (0..layers)
-            .map(|i| {
-                let (ws, wm, wv) = tensor(&format!("layers.{i}.weight"))?;
-                let (bs, bm, bv) = tensor(&format!("layers.{i}.bias"))?;
-                let two = |v: &Vec<f32>| Tensor::<2>::from_data(TensorData::new(v.clone(), [ws[0], ws[1]]), device);
-                let one = |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [bs[0]]), device);
-                Ok(LayerMoments {
-                    weight: Moments { m: two(wm), v: two(wv) },
-                    bias: Moments { m: one(bm), v: one(bv) },
-                })
-            })
-            .collect()
-    }
-
     /// The weights to continue training from: the trained ones, whatever the run reports.
     pub fn trained_weights(&self) -> Snapshot {
         let mut snap = self.weights.clone();
@@ -116,15 +49,6 @@ impl Checkpoint {
         snap
     }
 
-    /// The running average to continue, when the run keeps one.
-    pub fn average_on(&self, device: &Device) -> Result<Option<Average>, WeightsError> {
-        if self.trained.is_none() {
-            return Ok(None);
-        }
-        let model = self.weights.to_model(device)?;
-        Ok(Some(Average::of(&model)))
-    }
-
     /// The checkpoint as a safetensors file; `extra` goes into its metadata (metrics, provenance).
     pub fn to_bytes(&self, extra: HashMap<String, String>) -> Result<Vec<u8>, WeightsError> {
         let mut snap = self.weights.clone();
@@ -134,11 +58,13 @@ impl Checkpoint {
         }
         for (name, m, v) in &self.moments {
             let shape = shape_of(&self.weights, name)?;
-            snap.tensors.push((format!("{MOMENT_M}{name}"), shape.clone(), m.clone()));
+            snap.tensors
+                .push((format!("{MOMENT_M}{name}"), shape.clone(), m.clone()));
             snap.tensors.push((format!("{MOMENT_V}{name}"), shape, v.clone()));
         }
         snap.metadata.extend(extra);
-        snap.metadata.extend(weights::run_metadata(&self.config, self.epoch, self.train_limit));
+        snap.metadata
+            .extend(weights::run_metadata(&self.config, self.epoch, self.train_limit));
         snap.metadata.insert(KIND_KEY.into(), KIND_VALUE.into());
         snap.metadata.insert("adam_steps".into(), self.adam_steps.to_string());
         snap.to_safetensors()

@@ -168,7 +168,10 @@ impl TrainConfig {
             return bad(format!("weight averaging decay {} must be within [0, 1)", self.average));
         }
         if !self.augment_drawings.is_finite() || !(0.0..=1.0).contains(&self.augment_drawings) {
-            return bad(format!("the fraction of drawings {} must be within [0, 1]", self.augment_drawings));
+            return bad(format!(
+                "the fraction of drawings {} must be within [0, 1]",
+                self.augment_drawings
+            ));
         }
         if !self.label_smoothing.is_finite() || !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(format!(
@@ -188,8 +191,7 @@ impl TrainConfig {
             LrSchedule::Cosine => {
                 let total = (self.epochs * batches_per_epoch) as f64;
                 let t = (step as f64 / total).min(1.0);
-                // libm's cos, not the C library's: the same rate in the browser as natively
-                // (src/portable_math.rs).
+                // libm's cos, not the C library's: the same rate in the browser as natively.
                 base * 0.5 * (1.0 + libm::cos(std::f64::consts::PI * t))
             }
         }

@@ -1,148 +1,125 @@
-//! The trainer a device gets. On the CPU (and wherever asked) it is burn's autodiff; on a GPU
-//! it is the fused training step (`crate::gpu`), a dozen kernels per step. Both read and write
-//! the same burn `Mlp`, apply the same Adam and draw the same dropout masks, so a run's numbers
-//! do not depend on which one trained it beyond float rounding.
+//! The engine a run trains on, chosen by `Compute`: the CPU engine (`cpu`, everywhere), the GPU
+//! engine (`gpu`, feature `gpu`) or burn's autodiff (`autodiff`, feature `ml`, the reference).
+//! All three start from the same weights (`init`), draw the same batches and masks and apply
+//! the same Adam, checkpoint in the same packing, and differ only by float rounding.
 
-use std::collections::HashMap;
-
-use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Checkpoint;
 use super::config::TrainConfig;
-use super::device_set::DeviceSet;
+use super::cpu::{CpuOptions, CpuTrainer};
 use super::cursor::{Chunk, Position};
-use super::trainer::Trainer;
+use super::init::initial_weights;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::metrics::EvalReport;
-use crate::model::Mlp;
-use crate::weights;
+use crate::weights::Snapshot;
 
-/// Which training step runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum StepKind {
-    /// The fused GPU step on a GPU device, burn's autodiff elsewhere.
-    #[default]
-    Auto,
-    /// burn's autodiff on any device (the reference the fused step is checked against).
-    Autodiff,
-    /// The fused GPU step (an error on a CPU device).
-    Fused,
-}
-
-#[cfg(feature = "gpu")]
-fn fused_supports(config: &TrainConfig) -> bool {
-    crate::gpu::FusedTrainer::supports(config)
-}
-
-#[cfg(not(feature = "gpu"))]
-fn fused_supports(_: &TrainConfig) -> bool {
-    false
-}
-
-impl std::str::FromStr for StepKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(StepKind::Auto),
-            "autodiff" => Ok(StepKind::Autodiff),
-            "fused" => Ok(StepKind::Fused),
-            other => Err(format!("unknown step '{other}' (expected auto, autodiff or fused)")),
-        }
-    }
-}
-
-/// A run's trainer.
-pub enum Engine {
-    Autodiff(Box<Trainer>),
+/// Where a run computes.
+#[derive(Clone)]
+pub enum Compute {
+    /// The CPU engine.
+    Cpu(CpuOptions),
+    /// The GPU engine on a burn wgpu device.
     #[cfg(feature = "gpu")]
-    Fused(Box<crate::gpu::FusedTrainer>),
+    Gpu(burn::tensor::Device),
+    /// burn's autodiff on any burn device (the reference).
+    #[cfg(feature = "ml")]
+    Autodiff(burn::tensor::Device),
 }
 
-/// The model a new run starts from: initialised on the CPU from the seed, so every backend
-/// starts a seeded run from the same weights.
-pub fn initial_model(config: &TrainConfig) -> Result<Mlp> {
-    seeded_model(config, &crate::backend::cpu())
+/// Which engine trains a run (what the shells report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Cpu,
+    Gpu,
+    Autodiff,
 }
 
-/// A model drawn from `config.seed` by `device`'s generator, its parameters drawn now.
-///
-/// burn draws parameters lazily, on the device where they are first read: moved to a GPU
-/// untouched, they would be drawn there by the GPU's own generator (burn's autodiff step on WebGPU
-/// and Vulkan started from other weights than the CPU's). And the CPU backend's generator is one
-/// per process, so seeding and drawing hold a lock: two runs started at once on two threads (the
-/// native tests) would otherwise interleave their seeds and draws.
-pub fn seeded_model(config: &TrainConfig, device: &Device) -> Result<Mlp> {
-    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _alone = GENERATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    device.seed(config.seed);
-    let model = config.model.init(device)?;
-    for layer in &model.layers {
-        let _ = layer.weight.val();
-        if let Some(bias) = &layer.bias {
-            let _ = bias.val();
+/// A run's engine.
+pub enum Engine {
+    Cpu(Box<CpuTrainer>),
+    #[cfg(feature = "gpu")]
+    Gpu(Box<super::gpu::GpuTrainer>),
+    #[cfg(feature = "ml")]
+    Autodiff(Box<super::autodiff::Trainer>),
+}
+
+/// Calls the same method on whichever engine it is.
+macro_rules! each {
+    ($self:expr, $t:ident => $e:expr) => {
+        match $self {
+            Engine::Cpu($t) => $e,
+            #[cfg(feature = "gpu")]
+            Engine::Gpu($t) => $e,
+            #[cfg(feature = "ml")]
+            Engine::Autodiff($t) => $e,
         }
-    }
-    Ok(model)
+    };
 }
 
 impl Engine {
-    /// A trainer for a new run (`resume: None`) or one continued from a checkpoint.
+    /// An engine for a new run (`resume: None`, from `initial_weights`) or one continued from a
+    /// checkpoint, training on `train` and evaluating on `test`.
     pub async fn start(
         config: &TrainConfig,
         train: &Dataset,
-        device: &Device,
+        test: &Dataset,
+        compute: &Compute,
         resume: Option<&Checkpoint>,
-        step: StepKind,
     ) -> Result<Self> {
-        let fused = match step {
-            StepKind::Autodiff => false,
-            StepKind::Fused => true,
-            StepKind::Auto => !crate::backend::is_cpu(device) && fused_supports(config),
-        };
-        if fused {
-            #[cfg(feature = "gpu")]
-            {
-                let trainer = crate::gpu::FusedTrainer::start(config, train, device, resume).await?;
-                return Ok(Engine::Fused(Box::new(trainer)));
-            }
-            #[cfg(not(feature = "gpu"))]
-            return Err(crate::error::ConfigError::Invalid("this build has no GPU support".into()).into());
-        }
-        let trainer = match resume {
-            Some(c) => Trainer::resume(c, train, device)?,
+        let fresh;
+        let weights = match resume {
+            Some(c) => &c.weights,
             None => {
-                config.validate()?;
-                Trainer::from_model(config.clone(), initial_model(config)?, train, device, 0)?
+                fresh = initial_weights(config)?;
+                &fresh
             }
         };
-        Ok(Engine::Autodiff(Box::new(trainer)))
+        Self::from_weights(config, train, test, compute, weights, resume).await
     }
 
-    pub fn kind(&self) -> StepKind {
-        match self {
-            Engine::Autodiff(_) => StepKind::Autodiff,
+    /// As `start`, a new run beginning from `weights` instead of the seeded ones (fine-tuning).
+    pub async fn from_weights(
+        config: &TrainConfig,
+        train: &Dataset,
+        test: &Dataset,
+        compute: &Compute,
+        weights: &Snapshot,
+        resume: Option<&Checkpoint>,
+    ) -> Result<Self> {
+        Ok(match compute {
+            Compute::Cpu(options) => Engine::Cpu(Box::new(CpuTrainer::start(
+                config, train, test, weights, resume, *options,
+            )?)),
             #[cfg(feature = "gpu")]
-            Engine::Fused(_) => StepKind::Fused,
+            Compute::Gpu(device) => Engine::Gpu(Box::new(
+                super::gpu::GpuTrainer::start(config, train, test, weights, resume, device).await?,
+            )),
+            #[cfg(feature = "ml")]
+            Compute::Autodiff(device) => Engine::Autodiff(Box::new(super::autodiff::Trainer::start(
+                config, train, test, weights, resume, device,
+            )?)),
+        })
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Engine::Cpu(_) => EngineKind::Cpu,
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(_) => EngineKind::Gpu,
+            #[cfg(feature = "ml")]
+            Engine::Autodiff(_) => EngineKind::Autodiff,
         }
     }
 
     pub fn config(&self) -> &TrainConfig {
-        match self {
-            Engine::Autodiff(t) => t.config(),
-            #[cfg(feature = "gpu")]
-            Engine::Fused(t) => t.config(),
-        }
+        each!(self, t => t.config())
     }
 
     pub fn position(&self) -> Position {
-        match self {
-            Engine::Autodiff(t) => t.position(),
-            #[cfg(feature = "gpu")]
-            Engine::Fused(t) => t.position(),
-        }
+        each!(self, t => t.position())
     }
 
     pub fn is_finished(&self) -> bool {
@@ -152,64 +129,44 @@ impl Engine {
     /// Trains at most `max_batches` batches, never past the end of the current epoch.
     pub async fn run(&mut self, max_batches: usize) -> Result<Chunk> {
         match self {
+            Engine::Cpu(t) => t.run(max_batches),
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(t) => t.run(max_batches).await,
+            #[cfg(feature = "ml")]
             Engine::Autodiff(t) => t.run(max_batches).await,
-            #[cfg(feature = "gpu")]
-            Engine::Fused(t) => t.run(max_batches).await,
         }
     }
 
-    /// The device evaluation sets go to (without autodiff).
-    pub fn eval_device(&self) -> Device {
+    /// The model the run reports (the weights' running average when the recipe keeps one).
+    pub async fn snapshot(&self) -> Result<Snapshot> {
         match self {
-            Engine::Autodiff(t) => t.eval_device(),
+            Engine::Cpu(t) => Ok(t.snapshot()),
             #[cfg(feature = "gpu")]
-            Engine::Fused(t) => t.device(),
+            Engine::Gpu(t) => t.snapshot().await,
+            #[cfg(feature = "ml")]
+            Engine::Autodiff(t) => t.snapshot().await,
         }
     }
 
-    /// The model the run reports (the weights' running average when the recipe averages), as a
-    /// burn module on the training device: the model of record.
-    pub async fn model(&self) -> Result<Mlp> {
+    /// The reported model on the test set.
+    pub async fn evaluate(&mut self) -> Result<EvalReport> {
         match self {
-            Engine::Autodiff(t) => Ok(t.model_of_record()),
+            Engine::Cpu(t) => Ok(t.evaluate()),
             #[cfg(feature = "gpu")]
-            Engine::Fused(t) => t.model().await,
+            Engine::Gpu(t) => t.evaluate().await,
+            #[cfg(feature = "ml")]
+            Engine::Autodiff(t) => t.evaluate().await,
         }
-    }
-
-    pub async fn evaluate(&self, set: &DeviceSet) -> Result<EvalReport> {
-        crate::infer::evaluate(&self.model().await?, set).await
-    }
-
-    /// The current model as a safetensors file carrying `metadata`.
-    pub async fn model_bytes(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
-        Ok(weights::to_bytes(&self.model().await?, metadata).await?)
     }
 
     /// The run's full state (only meaningful at an epoch boundary, where resuming is exact).
     pub async fn checkpoint(&self, train_limit: Option<usize>) -> Result<Checkpoint> {
         match self {
-            Engine::Autodiff(t) => {
-                let trained = weights::snapshot(t.model()).await?;
-                let (weights, trained) = match t.average() {
-                    Some(_) => (
-                        weights::snapshot(&t.model_of_record()).await?,
-                        Some(trained.tensors.into_iter().map(|(n, _, v)| (n, v)).collect()),
-                    ),
-                    None => (trained, None),
-                };
-                Ok(Checkpoint {
-                    config: t.config().clone(),
-                    epoch: t.position().epoch,
-                    adam_steps: t.position().steps,
-                    train_limit,
-                    weights,
-                    trained,
-                    moments: Checkpoint::read_moments(t.moments()).await?,
-                })
-            }
+            Engine::Cpu(t) => Ok(t.checkpoint(train_limit)),
             #[cfg(feature = "gpu")]
-            Engine::Fused(t) => t.checkpoint(train_limit).await,
+            Engine::Gpu(t) => t.checkpoint(train_limit).await,
+            #[cfg(feature = "ml")]
+            Engine::Autodiff(t) => t.checkpoint(train_limit).await,
         }
     }
 }

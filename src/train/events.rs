@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Checkpoint;
 use super::config::TrainConfig;
-use super::engine::StepKind;
+use super::engine::EngineKind;
 use crate::data::NUM_CLASSES;
 use crate::error::{Error, ErrorKind};
 
@@ -27,7 +27,6 @@ pub struct SessionSetup {
     pub resume: Option<Checkpoint>,
     /// Where the model is trained, recorded in the files it writes ("fashion CLI (ndarray)").
     pub trained_on: String,
-    pub step: StepKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +37,7 @@ pub struct Started {
     /// Epochs already done (non-zero when resuming).
     pub epoch: usize,
     pub epochs: usize,
-    pub step: StepKind,
+    pub engine: EngineKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,8 +113,13 @@ pub enum Event {
     Paused,
     Resumed,
     /// Stopped on request; the last checkpoint is the one of `epoch`.
-    Stopped { epoch: usize },
-    Finished { epoch: usize, test_accuracy: f64 },
+    Stopped {
+        epoch: usize,
+    },
+    Finished {
+        epoch: usize,
+        test_accuracy: f64,
+    },
     Failed(Failure),
 }
 

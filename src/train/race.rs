@@ -1,10 +1,8 @@
 //! Measuring a device's training speed on the real data, so that Auto can keep the faster
 //! backend instead of guessing (a software GPU adapter is often far slower than the CPU).
 
-use burn::tensor::Device;
-
 use super::config::TrainConfig;
-use super::engine::{Engine, StepKind};
+use super::engine::{Compute, Engine};
 use super::session::Clock;
 use crate::data::Dataset;
 use crate::error::Result;
@@ -31,14 +29,23 @@ impl Trial {
     };
 }
 
-/// Training samples per second of `config`'s model and batch size on `device`.
-pub async fn samples_per_sec(config: &TrainConfig, train: &Dataset, device: &Device, trial: Trial, clock: &Clock) -> Result<f64> {
+/// Training samples per second of `config`'s model and batch size on `compute`.
+pub async fn samples_per_sec(
+    config: &TrainConfig,
+    train: &Dataset,
+    compute: &Compute,
+    trial: Trial,
+    clock: &Clock,
+) -> Result<f64> {
     let mut config = config.clone();
     config.epochs = 1;
     let subset = train.sample(trial.images, config.seed);
-    let mut engine = Engine::start(&config, &subset, device, None, StepKind::Auto).await?;
+    // Nothing is evaluated: one test image stands for the test set.
+    let mut engine = Engine::start(&config, &subset, &subset.take(1), compute, None).await?;
     let batches_per_epoch = engine.position().batches_per_epoch;
-    engine.run(trial.warmup_batches.min(batches_per_epoch.saturating_sub(1)).max(1)).await?;
+    engine
+        .run(trial.warmup_batches.min(batches_per_epoch.saturating_sub(1)).max(1))
+        .await?;
     // Timed in chunks, as a run trains: one read of the results per chunk, not per batch.
     let (mut samples, mut batches, mut took) = (0u64, 0usize, 0.0f64);
     let mut next = 2;

@@ -9,22 +9,18 @@
 
 use std::collections::HashMap;
 
-use burn::tensor::Device;
-
 use super::chunking::{ChunkPolicy, RateMeter};
 use super::config::TrainConfig;
-use super::device_set::DeviceSet;
-use super::engine::Engine;
-use crate::data::dataset::shuffled_indices;
+use super::engine::{Compute, Engine};
 use crate::data::Dataset;
+use crate::data::dataset::shuffled_indices;
 use crate::error::Error;
-use crate::weights;
+use crate::weights::{self, Snapshot};
 
 pub use super::events::*;
 
 pub struct Session {
     engine: Engine,
-    test: DeviceSet,
     test_len: usize,
     watch_positions: Vec<usize>,
     train_len: usize,
@@ -41,13 +37,26 @@ pub struct Session {
 }
 
 impl Session {
-    /// Sets a run up on `device`: subsets, the engine (a fresh model or the checkpoint's state)
-    /// and the test set on the device. Nothing is trained yet.
+    /// Sets a run up on `compute`: subsets, and the engine (a fresh model or the checkpoint's
+    /// state) with its test set. Nothing is trained yet.
     pub async fn start(
         setup: SessionSetup,
         train: &Dataset,
         test: &Dataset,
-        device: &Device,
+        compute: &Compute,
+        policy: ChunkPolicy,
+        clock: Clock,
+    ) -> Result<Self, Error> {
+        Self::start_from(setup, train, test, compute, None, policy, clock).await
+    }
+
+    /// As `start`, with a new run beginning from `weights` instead of the seeded ones.
+    pub async fn start_from(
+        setup: SessionSetup,
+        train: &Dataset,
+        test: &Dataset,
+        compute: &Compute,
+        weights: Option<&Snapshot>,
         policy: ChunkPolicy,
         clock: Clock,
     ) -> Result<Self, Error> {
@@ -66,12 +75,13 @@ impl Session {
         };
         let train = crate::drawings::mix_into(train, config.augment_drawings, config.seed);
         let (test, watch_positions) = test_subset(test, setup.test_limit, &setup.watch, config.seed);
-        let engine = Engine::start(&config, &train, device, setup.resume.as_ref(), setup.step).await?;
-        let test_set = DeviceSet::upload(&test, &engine.eval_device());
+        let engine = match weights {
+            Some(w) => Engine::from_weights(&config, &train, &test, compute, w, setup.resume.as_ref()).await?,
+            None => Engine::start(&config, &train, &test, compute, setup.resume.as_ref()).await?,
+        };
         let now = clock();
         Ok(Self {
             engine,
-            test: test_set,
             test_len: test.len(),
             watch_positions,
             train_len: train.len(),
@@ -143,7 +153,7 @@ impl Session {
                 batches_per_epoch: p.batches_per_epoch,
                 epoch: p.epoch,
                 epochs: self.config().epochs,
-                step: self.engine.kind(),
+                engine: self.engine.kind(),
             })];
         }
         match self.train_chunk().await {
@@ -205,11 +215,12 @@ impl Session {
         Ok(events)
     }
 
-    async fn epoch_report(&self, chunk: &super::Chunk, seconds: f64) -> Result<EpochReport, Error> {
+    async fn epoch_report(&mut self, chunk: &super::Chunk, seconds: f64) -> Result<EpochReport, Error> {
+        let eval = self.engine.evaluate().await?;
         let config = self.engine.config();
         let p = chunk.position;
-        let eval = self.engine.evaluate(&self.test).await?;
-        let metadata = weights::training_metadata(config, p.epoch, eval.accuracy, &self.trained_on);
+        let mut model = self.engine.snapshot().await?;
+        model.metadata = weights::training_metadata(config, p.epoch, eval.accuracy, &self.trained_on);
         Ok(EpochReport {
             epoch: p.epoch,
             epochs: config.epochs,
@@ -226,7 +237,7 @@ impl Session {
                 .collect(),
             seconds,
             samples_per_sec: chunk.epoch_stats.samples as f64 / seconds.max(1e-9),
-            weights: self.engine.model_bytes(metadata).await?,
+            weights: model.to_safetensors()?,
         })
     }
 }

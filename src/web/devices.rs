@@ -1,5 +1,6 @@
-//! The worker's compute devices: the CPU always, WebGPU when the browser gives an adapter and a
-//! device. burn's WebGPU runtime initialises once per worker, so the outcome is kept. The wgpu
+//! The worker's compute devices: the CPU always, WebGPU (in the module built with the `gpu`
+//! feature) when the browser gives an adapter and a device. burn's WebGPU runtime initialises
+//! once per worker, so the outcome is kept. The wgpu
 //! device is watched: a lost device (`device.lost`) or an uncaptured error ends the run with a
 //! GPU error, and the page continues on the CPU from the last checkpoint.
 
@@ -7,18 +8,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use burn::tensor::Device;
-
 use super::protocol::{Backend, BackendChoice, BackendInfo, Measured};
 use crate::data::Dataset;
 use crate::error::ErrorKind;
-use crate::train::TrainConfig;
+use crate::train::cpu::CpuOptions;
 use crate::train::race::{Trial, samples_per_sec};
 use crate::train::session::{Clock, Failure};
+use crate::train::{Compute, TrainConfig};
 
 /// A device chosen for a run, with what to tell the user.
 pub struct Chosen {
-    pub device: Device,
+    pub compute: Compute,
     pub info: BackendInfo,
 }
 
@@ -33,7 +33,8 @@ impl Chosen {
 
 #[derive(Clone)]
 struct Gpu {
-    device: Device,
+    #[cfg(feature = "gpu")]
+    device: burn::tensor::Device,
     adapter: String,
     #[cfg(feature = "gpu")]
     wgpu: burn::tensor::wgpu::wgpu::Device,
@@ -58,7 +59,7 @@ pub struct Devices {
 fn cpu_info(reason: Option<String>, measured: Option<Measured>) -> BackendInfo {
     BackendInfo {
         backend: Backend::Cpu,
-        adapter: "ndarray on the CPU (WebAssembly SIMD)".into(),
+        adapter: format!("the CPU ({})", CpuOptions::best().describe()),
         fallback_reason: reason,
         measured,
     }
@@ -74,10 +75,10 @@ impl Devices {
         train: &Dataset,
         measuring: impl FnOnce(),
     ) -> Result<Chosen, Failure> {
-        let cpu = crate::backend::cpu();
+        let cpu = Compute::Cpu(CpuOptions::best());
         if choice == BackendChoice::Cpu {
             return Ok(Chosen {
-                device: cpu,
+                compute: cpu,
                 info: cpu_info(Some("CPU chosen in the settings".into()), None),
             });
         }
@@ -86,7 +87,7 @@ impl Devices {
                 return Err(gpu_failure(format!("the GPU was lost earlier: {reason}")));
             }
             return Ok(Chosen {
-                device: cpu,
+                compute: cpu,
                 info: cpu_info(Some(format!("the GPU was lost: {reason}")), None),
             });
         }
@@ -97,13 +98,13 @@ impl Devices {
             }
             Err(reason) => {
                 return Ok(Chosen {
-                    device: cpu,
+                    compute: cpu,
                     info: cpu_info(Some(reason), None),
                 });
             }
         };
         let webgpu = |measured| Chosen {
-            device: gpu.device.clone(),
+            compute: gpu.compute(),
             info: BackendInfo {
                 backend: Backend::WebGpu,
                 adapter: gpu.adapter.clone(),
@@ -121,7 +122,7 @@ impl Devices {
                 measuring();
                 let clock: Clock = Box::new(super::now_ms);
                 let trial = Trial::QUICK;
-                let on_gpu = samples_per_sec(config, train, &gpu.device, trial, &clock)
+                let on_gpu = samples_per_sec(config, train, &gpu.compute(), trial, &clock)
                     .await
                     .map_err(|e| Failure::from(&e))?;
                 let on_cpu = samples_per_sec(config, train, &cpu, trial, &clock)
@@ -143,7 +144,7 @@ impl Devices {
                 gpu.adapter, measured.webgpu_samples_per_sec, measured.cpu_samples_per_sec
             );
             Ok(Chosen {
-                device: cpu,
+                compute: cpu,
                 info: cpu_info(Some(reason), Some(measured)),
             })
         }
@@ -162,7 +163,7 @@ impl Devices {
     #[cfg(feature = "gpu")]
     async fn init_gpu(&self) -> Result<Gpu, String> {
         let adapter = super::gpu::probe_adapter().await?;
-        let (device, setup) = Device::wgpu_options()
+        let (device, setup) = burn::tensor::Device::wgpu_options()
             .init_with_setup_async()
             .await
             .map_err(|e| format!("WebGPU device initialisation failed: {e}"))?;
@@ -208,23 +209,20 @@ impl Devices {
     /// matmul as burn runs it.
     #[cfg(feature = "gpu")]
     pub async fn gpu_costs(&self, train: &Dataset) -> Result<serde_json::Value, String> {
-        use crate::gpu::probe;
-        use crate::train::engine::StepKind;
+        use crate::train::gpu::probe;
         let gpu = self.gpu().await?;
         let clock: Clock = Box::new(super::now_ms);
         let mut steps = Vec::new();
         for batch_size in [64, 256, 1024] {
-            for step in [StepKind::Autodiff, StepKind::Fused] {
-                let config = TrainConfig {
-                    batch_size,
-                    ..TrainConfig::reference()
-                };
-                let n = if batch_size > 256 { 3 } else { 6 };
-                let cost = probe::step_cost(&config, train, &gpu.device, step, n, &clock)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                steps.push(cost);
-            }
+            let config = TrainConfig {
+                batch_size,
+                ..TrainConfig::reference()
+            };
+            let n = if batch_size > 256 { 3 } else { 6 };
+            let cost = probe::step_cost(&config, train, &gpu.compute(), n, &clock)
+                .await
+                .map_err(|e| e.to_string())?;
+            steps.push(cost);
         }
         let (matmul_ms, matmul_kernels) = probe::matmul_ms(&gpu.device, [64, 784, 256], 10, &clock)
             .await
@@ -242,11 +240,29 @@ impl Devices {
     }
 
     /// Bytes burn's GPU allocator has in use, when there is a GPU.
+    #[cfg(feature = "gpu")]
     pub fn gpu_bytes_in_use(&self) -> Option<f64> {
         match &self.inner.borrow().gpu {
             Some(Ok(gpu)) => gpu.device.memory_pool_usage().map(|u| u.bytes_in_use as f64),
             _ => None,
         }
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    pub fn gpu_bytes_in_use(&self) -> Option<f64> {
+        None
+    }
+}
+
+impl Gpu {
+    #[cfg(feature = "gpu")]
+    fn compute(&self) -> Compute {
+        Compute::Gpu(self.device.clone())
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    fn compute(&self) -> Compute {
+        unreachable!("a build without the `gpu` feature never has a GPU")
     }
 }
 

@@ -6,18 +6,17 @@
 //! - `page`: what the page's own small module exports (a CPU model, preprocessing, the facts).
 //! - `charts`: plotters drawing onto the page's canvases.
 
-#[cfg(feature = "ml")]
 pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]
 pub mod charts;
-#[cfg(all(target_arch = "wasm32", feature = "ml"))]
+#[cfg(target_arch = "wasm32")]
 pub mod devices;
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub mod gpu;
 #[cfg(target_arch = "wasm32")]
 pub mod page;
-#[cfg(all(target_arch = "wasm32", feature = "ml"))]
+#[cfg(target_arch = "wasm32")]
 pub mod worker;
 
 /// Serialises a message as plain JS objects (maps become objects, u64 become numbers).
@@ -29,7 +28,7 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<wasm_bindgen::JsVa
 }
 
 /// Milliseconds since the epoch (workers and pages alike; `Instant` panics on wasm32).
-#[cfg(all(target_arch = "wasm32", feature = "ml"))]
+#[cfg(target_arch = "wasm32")]
 pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()
 }

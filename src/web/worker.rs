@@ -310,7 +310,7 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
         setup,
         &train_set,
         &test_set,
-        &chosen.device,
+        &chosen.compute,
         ChunkPolicy::INTERACTIVE,
         Box::new(now_ms),
     )
@@ -347,7 +347,10 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
         for event in session.advance().await {
             // A read that failed because the device is gone says less than the loss itself.
             let event = match (event, devices.lost_reason().filter(|_| on_gpu)) {
-                (Event::Failed(_), Some(lost)) => Event::Failed(Failure { kind: ErrorKind::Gpu, message: lost }),
+                (Event::Failed(_), Some(lost)) => Event::Failed(Failure {
+                    kind: ErrorKind::Gpu,
+                    message: lost,
+                }),
                 (event, _) => event,
             };
             post_event(event);

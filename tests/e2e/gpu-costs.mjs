@@ -2,8 +2,8 @@
 // WebGPU adapter it offers (SwiftShader here, a real GPU where there is one):
 //   - an empty compute dispatch (500 in one pass, one submit) and one submit (100 submits of one
 //     dispatch each), with raw WebGPU from the page;
-//   - from the app's own worker: kernels launched and milliseconds per training step for burn's
-//     autodiff and for the fused step at batch 64, 256 and 1024, and one 64x784x256 matmul as
+//   - from the app's own worker: kernels launched and milliseconds per training step of the
+//     GPU engine at batch 64, 256 and 1024, and one 64x784x256 matmul as
 //     burn runs it.
 // One JSON line each.   node tests/e2e/gpu-costs.mjs [--gpu] (real GPU flags instead of SwiftShader)
 import { serve, launch, open, waitForStatus } from './harness.mjs';

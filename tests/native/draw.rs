@@ -4,19 +4,16 @@ use fashion_mlp::data::IMAGE_PIXELS;
 use fashion_mlp::data::dataset::Split;
 use fashion_mlp::draw::{Bitmap, Layout, Prepared, prepare, prepare_drawing};
 use fashion_mlp::error::DrawError;
-use fashion_mlp::infer::predict;
-use fashion_mlp::model::Mlp;
+use fashion_mlp::train::cpu::{CpuOptions, Evaluator};
 
-fn ready_model() -> Mlp {
-    let bytes = crate::ready_bytes();
-    fashion_mlp::weights::from_bytes(&bytes, &fashion_mlp::backend::cpu())
-        .unwrap()
-        .0
+/// The shipped model, on the CPU engine.
+fn ready_model() -> Evaluator {
+    let model = fashion_mlp::weights::Snapshot::from_safetensors(&crate::ready_bytes()).unwrap();
+    Evaluator::new(&model, CpuOptions::best()).unwrap()
 }
 
-fn top_class(model: &Mlp, pixels: &[f32]) -> usize {
-    let probs = pollster::block_on(predict(model, pixels, &fashion_mlp::backend::cpu())).unwrap();
-    argmax(&probs[0])
+fn top_class(model: &mut Evaluator, pixels: &[f32]) -> usize {
+    argmax(&model.probabilities(pixels)[0])
 }
 
 fn argmax(v: &[f32]) -> usize {
@@ -32,7 +29,7 @@ fn argmax(v: &[f32]) -> usize {
 #[test]
 fn ready_model_reads_the_hand_drawn_outlines() {
     use fashion_mlp::data::CLASS_NAMES;
-    let model = ready_model();
+    let mut model = ready_model();
     let outlines: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
         &std::fs::read_to_string(crate::repo_file("tests/fixtures/drawings/outlines.json")).unwrap(),
     )
@@ -47,11 +44,17 @@ fn ready_model_reads_the_hand_drawn_outlines() {
             layout: Layout::Rgba,
             data: img.as_raw(),
         };
-        let input = prepare_drawing(&bitmap, fashion_mlp::drawings::PAD_BRUSH).unwrap().pixels;
-        let probs = pollster::block_on(predict(&model, &input, &fashion_mlp::backend::cpu())).unwrap();
+        let input = prepare_drawing(&bitmap, fashion_mlp::drawings::PAD_BRUSH)
+            .unwrap()
+            .pixels;
+        let probs = model.probabilities(&input);
         let top = argmax(&probs[0]);
         eprintln!("{garment} outline: {} {:.1}%", CLASS_NAMES[top], probs[0][top] * 100.0);
-        assert_eq!(CLASS_NAMES[top], garment, "the {garment} outline reads as {}", CLASS_NAMES[top]);
+        assert_eq!(
+            CLASS_NAMES[top], garment,
+            "the {garment} outline reads as {}",
+            CLASS_NAMES[top]
+        );
     }
 }
 
@@ -113,7 +116,7 @@ fn drawn_trousers_fill_the_height_centred_and_read_as_trousers() {
     let gap = row[left + 4..right - 3].iter().copied().fold(1.0f32, f32::min);
     let leg = row[left + 2];
     assert!(gap < 0.5 * leg, "gap {gap} vs leg {leg}");
-    assert_eq!(top_class(&ready_model(), &p.pixels), 1, "Trouser");
+    assert_eq!(top_class(&mut ready_model(), &p.pixels), 1, "Trouser");
 }
 
 #[test]
@@ -136,7 +139,7 @@ fn drawn_bag_fills_the_width_centred_and_reads_as_a_bag() {
     assert!(bottom - top + 1 < 24, "aspect kept: rows {top}..{bottom}");
     assert!((cx - 13.5).abs() <= 1.0, "box centre x {cx}");
     assert!((cy - 13.5).abs() <= 1.0, "centred vertically, box centre y {cy}");
-    assert_eq!(top_class(&ready_model(), &p.pixels), 8, "Bag");
+    assert_eq!(top_class(&mut ready_model(), &p.pixels), 8, "Bag");
 }
 
 #[test]
@@ -198,7 +201,7 @@ fn dataset_images_survive_as_photos_on_paper() {
     // Real test images, enlarged 7x, inverted to dark-on-white and placed off-centre on a larger
     // page: preparing them must give back what the model saw in the dataset.
     let test = crate::real(Split::Test).sample(300, 3);
-    let model = ready_model();
+    let mut model = ready_model();
     let (scale, w, h, ox, oy) = (7usize, 300usize, 260usize, 61usize, 17usize);
     let mut same = 0;
     let mut diff_sum = 0.0f32;
@@ -220,7 +223,7 @@ fn dataset_images_survive_as_photos_on_paper() {
         assert_eq!(p.pixels.len(), IMAGE_PIXELS);
         let original: Vec<f32> = img.iter().map(|&v| v as f32 / 255.0).collect();
         diff_sum += original.iter().zip(&p.pixels).map(|(a, b)| (a - b).abs()).sum::<f32>() / 784.0;
-        if top_class(&model, &p.pixels) == top_class(&model, &original) {
+        if top_class(&mut model, &p.pixels) == top_class(&mut model, &original) {
             same += 1;
         }
     }

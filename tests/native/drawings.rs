@@ -21,11 +21,11 @@ fn accuracy(rendering: Rendering, fill: bool, images: usize) -> f64 {
         .collect();
     let pixels: Vec<f32> = drawn.iter().flat_map(|(p, _)| p.iter().copied()).collect();
     let labels: Vec<u8> = drawn.iter().map(|(_, l)| *l).collect();
-    let bytes = crate::ready_bytes();
-    let cpu = fashion_mlp::backend::cpu();
-    let (model, _) = fashion_mlp::weights::from_bytes(&bytes, &cpu).unwrap();
-    pollster::block_on(fashion_mlp::infer::evaluate_pixels(&model, &pixels, &labels, &cpu))
+    let model = fashion_mlp::weights::Snapshot::from_safetensors(&crate::ready_bytes()).unwrap();
+    let options = fashion_mlp::train::cpu::CpuOptions::best();
+    fashion_mlp::train::cpu::Evaluator::new(&model, options)
         .unwrap()
+        .evaluate_pixels(&pixels, &labels)
         .accuracy
 }
 

@@ -10,7 +10,7 @@ fn assert_same_answers(snapshot: &weights::Snapshot) {
     let device = fashion_mlp::backend::cpu();
     let model = snapshot.to_model(&device).unwrap();
     let pixels = crate::real(Split::Test).scaled_pixels();
-    let burn = pollster::block_on(fashion_mlp::infer::predict(&model, &pixels, &device)).unwrap();
+    let burn = pollster::block_on(fashion_mlp::train::autodiff::eval::predict(&model, &pixels, &device)).unwrap();
     let host = HostModel::new(snapshot).unwrap();
     assert_eq!(host.widths(), model.widths());
     let ours = host.probabilities(&pixels);

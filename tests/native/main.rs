@@ -3,18 +3,14 @@
 //! burn again at opt-level 3, minutes of a cold CI build. `cargo test --release --test native
 //! <module>::` runs one file's tests (e.g. `drawings::`). Memory limits live apart, in
 //! tests/bounded_memory.rs, whose counting allocator would count every test here.
-//!
-//! burn's CPU generator is one per process: a test that draws a model goes through
-//! `engine::seeded_model` (`model` below), which seeds and draws under one lock.
 
 mod cli;
 mod data_errors;
 mod draw;
 mod drawings;
+mod engines;
 mod fuzz_replay;
-mod gpu_step;
 mod host_forward;
-mod portable_math;
 mod pytorch;
 mod ready_model;
 mod real_data;
@@ -50,12 +46,15 @@ pub fn ready_bytes() -> Vec<u8> {
     std::fs::read(repo_file("models/ready.safetensors")).expect("models/ready.safetensors")
 }
 
-/// A model of this shape drawn from `seed`, safe beside other tests drawing at the same time.
+/// A burn model of this shape with the initial weights of a run seeded `seed`.
 pub fn model(shape: MlpConfig, seed: u64) -> Mlp {
     let config = TrainConfig {
         model: shape,
         seed,
         ..TrainConfig::default()
     };
-    fashion_mlp::train::engine::seeded_model(&config, &fashion_mlp::backend::cpu()).expect("valid shape")
+    fashion_mlp::train::init::initial_weights(&config)
+        .expect("valid shape")
+        .to_model(&fashion_mlp::backend::cpu())
+        .expect("a model")
 }

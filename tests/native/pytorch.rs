@@ -59,7 +59,8 @@ fn assert_matches_pytorch(name: &str) {
     let model = snapshot.to_model(&device).unwrap();
     let (images, expected) = expected();
     let pixels = test_pixels(&images);
-    let probabilities = pollster::block_on(fashion_mlp::infer::predict(&model, &pixels, &device)).unwrap();
+    let probabilities =
+        pollster::block_on(fashion_mlp::train::autodiff::eval::predict(&model, &pixels, &device)).unwrap();
     assert_eq!(probabilities.len(), expected.len());
     let mut worst = (0.0f32, 0, 0);
     for (image, (ours, theirs)) in probabilities.iter().zip(&expected).enumerate() {
@@ -249,13 +250,13 @@ fn an_exported_model_reads_back_with_the_same_predictions() {
     assert!(back.metadata["source"].starts_with("PyTorch"));
     let cpu = fashion_mlp::backend::cpu();
     let pixels = test_pixels(&(0..100).collect::<Vec<_>>());
-    let a = pollster::block_on(fashion_mlp::infer::predict(
+    let a = pollster::block_on(fashion_mlp::train::autodiff::eval::predict(
         &ours.to_model(&cpu).unwrap(),
         &pixels,
         &cpu,
     ))
     .unwrap();
-    let b = pollster::block_on(fashion_mlp::infer::predict(
+    let b = pollster::block_on(fashion_mlp::train::autodiff::eval::predict(
         &back.to_model(&cpu).unwrap(),
         &pixels,
         &cpu,

@@ -38,8 +38,8 @@ fn config(epochs: usize) -> TrainConfig {
 
 fn start(setup: SessionSetup, policy: ChunkPolicy, clock: Clock) -> Session {
     let (train, test) = data();
-    let device = fashion_mlp::backend::cpu();
-    pollster::block_on(Session::start(setup, &train, &test, &device, policy, clock)).unwrap()
+    let compute = fashion_mlp::train::Compute::Cpu(fashion_mlp::train::cpu::CpuOptions::best());
+    pollster::block_on(Session::start(setup, &train, &test, &compute, policy, clock)).unwrap()
 }
 
 fn drain(session: &mut Session) -> Vec<Event> {

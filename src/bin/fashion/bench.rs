@@ -5,12 +5,11 @@ use std::time::Instant;
 
 use fashion_mlp::data::Dataset;
 use fashion_mlp::data::dataset::Split;
-use fashion_mlp::infer::predict;
-use fashion_mlp::train::engine::{Engine, StepKind};
-use fashion_mlp::train::TrainConfig;
+use fashion_mlp::train::cpu::{CpuOptions, Evaluator};
+use fashion_mlp::train::{Compute, Engine, EngineKind, TrainConfig};
 use serde_json::json;
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, CpuArgs};
 use crate::common;
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
@@ -33,23 +32,26 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let t = threads.first().copied().unwrap_or(1);
     let train = Dataset::load_idx_dir(&args.data_dir, Split::Train).map_err(|e| e.to_string())?;
     let test = Dataset::load_idx_dir(&args.data_dir, Split::Test).map_err(|e| e.to_string())?;
+    let cpu = common::cpu_options(&CpuArgs {
+        threads: None,
+        isa: args.isa,
+        rounding: args.rounding,
+    })?;
     for &backend in &args.backends {
-        let device = common::backend_device(backend)?;
-        for &step in &args.steps {
-            for &bs in &args.batch_sizes {
-                let result = measure(&train, &test, &device, step, bs, args.samples)?;
-                let line = json!({
-                    "backend": backend.name(),
-                    "step": result.step,
-                    "threads": t,
-                    "batch_size": bs,
-                    "train_samples_per_sec": result.train_rate,
-                    "ms_per_step": result.ms_per_step,
-                    "inference_samples_per_sec": result.infer_rate,
-                    "simd": cfg!(feature = "simd"),
-                });
-                println!("{line}");
-            }
+        let compute = backend.compute(cpu)?;
+        for &bs in &args.batch_sizes {
+            let result = measure(&train, &test, &compute, cpu, bs, args.samples)?;
+            let line = json!({
+                "backend": backend.name(),
+                "engine": result.engine,
+                "kernels": matches!(compute, Compute::Cpu(_)).then(|| cpu.describe()),
+                "threads": t,
+                "batch_size": bs,
+                "train_samples_per_sec": result.train_rate,
+                "ms_per_step": result.ms_per_step,
+                "inference_samples_per_sec": result.infer_rate,
+            });
+            println!("{line}");
         }
     }
     Ok(())
@@ -60,20 +62,32 @@ fn run_child(args: &BenchArgs, threads: usize) -> Result<(), String> {
     let list = |v: &[String]| v.join(",");
     let backends: Vec<String> = args.backends.iter().map(|b| b.name().to_string()).collect();
     let sizes: Vec<String> = args.batch_sizes.iter().map(|b| b.to_string()).collect();
-    let steps: Vec<String> = args.steps.iter().map(|s| format!("{s:?}").to_lowercase()).collect();
-    let status = std::process::Command::new(exe)
+    let mut command = std::process::Command::new(exe);
+    command
         .arg("bench")
         .arg("--data-dir")
         .arg(&args.data_dir)
-        .args(["--backends", &list(&backends), "--batch-sizes", &list(&sizes), "--steps", &list(&steps)])
+        .args(["--backends", &list(&backends), "--batch-sizes", &list(&sizes)])
         .args([
             "--threads",
             &threads.to_string(),
             "--samples",
             &args.samples.to_string(),
-        ])
-        .status()
-        .map_err(|e| e.to_string())?;
+        ]);
+    if let Some(isa) = args.isa {
+        command.args(["--isa", &format!("{isa:?}").to_lowercase()]);
+    }
+    if let Some(r) = args.rounding {
+        command.args([
+            "--rounding",
+            if r == crate::cli::RoundingArg::Fused {
+                "fused"
+            } else {
+                "separate"
+            },
+        ]);
+    }
+    let status = command.status().map_err(|e| e.to_string())?;
     if !status.success() {
         return Err(format!("the {threads}-thread measurement failed"));
     }
@@ -81,7 +95,7 @@ fn run_child(args: &BenchArgs, threads: usize) -> Result<(), String> {
 }
 
 struct Measured {
-    step: StepKind,
+    engine: EngineKind,
     train_rate: f64,
     ms_per_step: f64,
     infer_rate: f64,
@@ -90,8 +104,8 @@ struct Measured {
 fn measure(
     train: &Dataset,
     test: &Dataset,
-    device: &burn::tensor::Device,
-    step: StepKind,
+    compute: &Compute,
+    cpu: CpuOptions,
     bs: usize,
     samples: usize,
 ) -> Result<Measured, String> {
@@ -100,7 +114,7 @@ fn measure(
         ..TrainConfig::reference()
     };
     let mut trainer =
-        pollster::block_on(Engine::start(&config, train, device, None, step)).map_err(|e| e.to_string())?;
+        pollster::block_on(Engine::start(&config, train, &test.take(1), compute, None)).map_err(|e| e.to_string())?;
     let warmup = 20;
     pollster::block_on(trainer.run(warmup)).map_err(|e| e.to_string())?;
     let steps = (samples / bs).max(1);
@@ -111,41 +125,55 @@ fn measure(
         done += chunk.batches;
     }
     let secs = started.elapsed().as_secs_f64();
-    let pixels = test.scaled_pixels();
-    let model = pollster::block_on(trainer.model()).map_err(|e| e.to_string())?;
+    let model = pollster::block_on(trainer.snapshot()).map_err(|e| e.to_string())?;
+    let mut evaluator = Evaluator::new(&model, cpu).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let _ = pollster::block_on(predict(&model, &pixels, device)).map_err(|e| e.to_string())?;
+    let _ = evaluator.evaluate(test);
     Ok(Measured {
-        step: trainer.kind(),
+        engine: trainer.kind(),
         train_rate: (done * bs) as f64 / secs,
         ms_per_step: secs * 1000.0 / done as f64,
         infer_rate: test.len() as f64 / started.elapsed().as_secs_f64(),
     })
 }
 
-/// What a GPU training step costs on the native wgpu device: kernels launched per step by burn's
-/// autodiff (with fusion) and by the fused step, and one 64×784×256 matmul as burn runs it.
+/// What a GPU training step costs on the native wgpu device: kernels launched per step by the
+/// GPU engine, and one 64×784×256 matmul as burn runs it.
 #[cfg(feature = "gpu")]
 fn gpu_costs(args: &BenchArgs) -> Result<(), String> {
-    use fashion_mlp::gpu::probe;
-    use fashion_mlp::train::engine::StepKind;
+    use fashion_mlp::train::gpu::probe;
     let train = Dataset::load_idx_dir(&args.data_dir, Split::Train).map_err(|e| e.to_string())?;
     let (device, info) = fashion_mlp::backend::native_gpu_with_info()?;
-    println!("{}", json!({ "where": "native", "measure": "adapter", "adapter": info }));
+    println!(
+        "{}",
+        json!({ "where": "native", "measure": "adapter", "adapter": info })
+    );
     let origin = Instant::now();
     let clock: fashion_mlp::train::session::Clock = Box::new(move || origin.elapsed().as_secs_f64() * 1000.0);
     for &bs in &args.batch_sizes {
-        for step in [StepKind::Autodiff, StepKind::Fused] {
-            let config = TrainConfig {
-                batch_size: bs,
-                ..TrainConfig::reference()
-            };
-            let cost = pollster::block_on(probe::step_cost(&config, &train, &device, step, 20, &clock)).map_err(|e| e.to_string())?;
-            println!("{}", json!({ "where": "native", "backend": "wgpu", "measure": "step", "cost": cost }));
-        }
+        let config = TrainConfig {
+            batch_size: bs,
+            ..TrainConfig::reference()
+        };
+        let cost = pollster::block_on(probe::step_cost(
+            &config,
+            &train,
+            &Compute::Gpu(device.clone()),
+            20,
+            &clock,
+        ))
+        .map_err(|e| e.to_string())?;
+        println!(
+            "{}",
+            json!({ "where": "native", "backend": "wgpu", "measure": "step", "cost": cost })
+        );
     }
-    let (ms, kernels) = pollster::block_on(probe::matmul_ms(&device, [64, 784, 256], 20, &clock)).map_err(|e| e.to_string())?;
-    println!("{}", json!({ "where": "native", "backend": "wgpu", "measure": "matmul", "shape": [64, 784, 256], "ms": ms, "kernels": kernels }));
+    let (ms, kernels) =
+        pollster::block_on(probe::matmul_ms(&device, [64, 784, 256], 20, &clock)).map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        json!({ "where": "native", "backend": "wgpu", "measure": "matmul", "shape": [64, 784, 256], "ms": ms, "kernels": kernels })
+    );
     Ok(())
 }
 

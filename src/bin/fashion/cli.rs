@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fashion_mlp::backend::Backend;
 use fashion_mlp::train::Recipe;
-use fashion_mlp::train::engine::StepKind;
+use fashion_mlp::train::cpu::{Isa, Rounding};
 
 /// Where the setup script installs the official dataset.
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -14,7 +14,7 @@ pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
 #[command(
     name = "fashion",
     version,
-    about = "Train, evaluate and use a Fashion-MNIST MLP (burn; ndarray or wgpu)"
+    about = "Train, evaluate and use a Fashion-MNIST MLP (on the CPU, a GPU through wgpu, or burn's autodiff)"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -76,12 +76,42 @@ pub struct DataArgs {
 
 #[derive(Args, Clone)]
 pub struct DeviceArgs {
-    /// Compute backend: ndarray (CPU) or wgpu (GPU through Vulkan/Metal/DX12)
-    #[arg(long, default_value = "ndarray")]
+    /// Compute backend: cpu (the CPU engine), wgpu (the GPU engine through Vulkan/Metal/DX12), or
+    /// ndarray (burn's autodiff on the CPU: the reference, slower)
+    #[arg(long, default_value = "cpu")]
     pub backend: Backend,
-    /// CPU threads for ndarray (1 = single-threaded; default: all cores)
+    #[command(flatten)]
+    pub cpu: CpuArgs,
+}
+
+/// How the CPU engine computes.
+#[derive(Args, Clone)]
+pub struct CpuArgs {
+    /// CPU threads (1 = single-threaded; default: all cores)
     #[arg(long)]
     pub threads: Option<usize>,
+    /// The CPU engine's instruction set: avx512, avx2, neon or scalar (default: the best here)
+    #[arg(long)]
+    pub isa: Option<Isa>,
+    /// fused (one rounding per multiply-add, where the CPU has FMA) or separate (two, as a browser
+    /// without relaxed SIMD computes: the same bits as the page there)
+    #[arg(long, value_enum)]
+    pub rounding: Option<RoundingArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RoundingArg {
+    Fused,
+    Separate,
+}
+
+impl From<RoundingArg> for Rounding {
+    fn from(r: RoundingArg) -> Self {
+        match r {
+            RoundingArg::Fused => Rounding::Fused,
+            RoundingArg::Separate => Rounding::Separate,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -100,9 +130,6 @@ pub struct TrainArgs {
     /// improved (the default)
     #[arg(long, default_value = "improved")]
     pub recipe: Recipe,
-    /// Training step: auto (fused kernels on a GPU, burn's autodiff on the CPU), autodiff, fused
-    #[arg(long, default_value = "auto")]
-    pub step: StepKind,
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long)]
@@ -167,8 +194,9 @@ pub struct EvalArgs {
     pub no_fill: bool,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Evaluation runs on the CPU engine
     #[command(flatten)]
-    pub device: DeviceArgs,
+    pub cpu: CpuArgs,
     #[arg(long)]
     pub json: bool,
 }
@@ -200,21 +228,24 @@ pub struct BenchArgs {
     #[arg(long, env = "FASHION_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Backends to measure
-    #[arg(long, value_delimiter = ',', default_value = "ndarray")]
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
     pub backends: Vec<Backend>,
     /// Batch sizes to measure
     #[arg(long, value_delimiter = ',', default_value = "64,256")]
     pub batch_sizes: Vec<usize>,
-    /// Training steps to measure (auto: fused on a GPU, autodiff on the CPU)
-    #[arg(long, value_delimiter = ',', default_value = "auto")]
-    pub steps: Vec<StepKind>,
-    /// Thread counts to measure (ndarray/flex)
+    /// Thread counts to measure (the CPU backends)
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     pub threads: Vec<usize>,
+    /// The CPU engine's instruction set (default: the best here)
+    #[arg(long)]
+    pub isa: Option<Isa>,
+    /// The CPU engine's rounding (default: fused where the CPU has FMA)
+    #[arg(long, value_enum)]
+    pub rounding: Option<RoundingArg>,
     /// Training samples per measurement (after a warm-up)
     #[arg(long, default_value_t = 30_000)]
     pub samples: usize,
-    /// Instead: what a GPU step costs (kernels launched per step by each step kind, and one
+    /// Instead: what a GPU step costs (kernels launched per step by the GPU engine, and one
     /// 64x784x256 matmul as burn runs it), on the wgpu backend
     #[arg(long)]
     pub gpu_costs: bool,

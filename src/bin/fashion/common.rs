@@ -1,16 +1,17 @@
-//! What several commands share: loading data and setting up a device.
+//! What several commands share: loading data and setting up where to compute.
 
-use fashion_mlp::backend::Backend;
 use fashion_mlp::data::Dataset;
 use fashion_mlp::data::dataset::Split;
+use fashion_mlp::train::Compute;
+use fashion_mlp::train::cpu::{CpuOptions, Kernels};
 
-use crate::cli::{DataArgs, DeviceArgs};
+use crate::cli::{CpuArgs, DataArgs, DeviceArgs};
 
-/// Runs `work` with the CPU backends' threads sized to `threads` (default: every core): rayon's
-/// pool (ndarray's and flex's parallel ops) and matrixmultiply's, which reads MATMUL_NUM_THREADS
-/// and otherwise uses every core even when one thread is asked for. `work` runs inside the pool:
-/// calling into a pool from outside hands every op to another thread and back (measured: a third
-/// slower at batch 64).
+/// Runs `work` with the CPU's threads sized to `threads` (default: every core): rayon's pool (the
+/// CPU engine's, and burn ndarray's and flex's parallel ops) and matrixmultiply's (burn's
+/// matmul), which reads MATMUL_NUM_THREADS and otherwise uses every core even when one thread is
+/// asked for. `work` runs inside the pool: calling into a pool from outside hands every op to
+/// another thread and back (measured: a third slower at batch 64).
 pub fn with_threads<T>(threads: Option<usize>, work: impl FnOnce() -> T + Send) -> Result<T, String>
 where
     T: Send,
@@ -31,18 +32,25 @@ where
     Ok(pool.install(work))
 }
 
-pub fn device(args: &DeviceArgs) -> Result<burn::tensor::Device, String> {
-    backend_device(args.backend)
+/// The CPU engine's kernels and threads as the arguments ask (threads: the current pool's).
+pub fn cpu_options(args: &CpuArgs) -> Result<CpuOptions, String> {
+    let best = CpuOptions::best();
+    let isa = args.isa.unwrap_or(best.kernels.isa);
+    let rounding = match (args.rounding, args.isa) {
+        (Some(r), _) => r.into(),
+        // An instruction set asked for rounds the best way it can.
+        (None, Some(_)) if !isa.fuses() => fashion_mlp::train::cpu::Rounding::Separate,
+        (None, _) => best.kernels.rounding,
+    };
+    Ok(CpuOptions {
+        kernels: Kernels::new(isa, rounding)?,
+        threads: best.threads,
+    })
 }
 
-pub fn backend_device(backend: Backend) -> Result<burn::tensor::Device, String> {
-    match backend.cpu_device() {
-        Some(d) => Ok(d),
-        #[cfg(feature = "gpu")]
-        None => fashion_mlp::backend::native_gpu(),
-        #[cfg(not(feature = "gpu"))]
-        None => Err("this build has no GPU support (built without the `gpu` feature)".into()),
-    }
+/// Where a command computes, as the arguments ask.
+pub fn compute(args: &DeviceArgs) -> Result<Compute, String> {
+    args.backend.compute(cpu_options(&args.cpu)?)
 }
 
 /// The training and test sets named by the arguments, whole (a training session takes its
@@ -73,12 +81,8 @@ pub fn load_test(args: &DataArgs) -> Result<Dataset, String> {
 /// A model file of any kind the core reads (this project's, a checkpoint, PyTorch weights).
 pub fn read_snapshot(path: &std::path::Path) -> Result<fashion_mlp::weights::Snapshot, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     fashion_mlp::weights::read_model_file(&name, &bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-pub fn read_model(path: &std::path::Path, device: &burn::tensor::Device) -> Result<fashion_mlp::model::Mlp, String> {
-    read_snapshot(path)?
-        .to_model(device)
-        .map_err(|e| format!("{}: {e}", path.display()))
 }

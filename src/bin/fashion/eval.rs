@@ -2,25 +2,21 @@
 
 use fashion_mlp::data::{CLASS_NAMES, Dataset};
 use fashion_mlp::drawings::{Rendering, as_drawing};
-use fashion_mlp::infer::{evaluate, evaluate_pixels};
 use fashion_mlp::metrics::EvalReport;
-use fashion_mlp::model::Mlp;
-use fashion_mlp::train::DeviceSet;
+use fashion_mlp::train::cpu::Evaluator;
 use rayon::prelude::*;
 
 use crate::cli::EvalArgs;
 use crate::common;
 
 pub fn run(args: EvalArgs) -> Result<(), String> {
-    let device = common::device(&args.device)?;
-    let model = common::read_model(&args.model, &device)?;
+    let model = common::read_snapshot(&args.model)?;
+    let mut evaluator = Evaluator::new(&model, common::cpu_options(&args.cpu)?)
+        .map_err(|e| format!("{}: {e}", args.model.display()))?;
     let test = common::load_test(&args.data)?;
     let (report, images) = match args.as_drawings {
-        None => {
-            let set = DeviceSet::upload(&test, &device);
-            (pollster::block_on(evaluate(&model, &set)).map_err(|e| e.to_string())?, test.len())
-        }
-        Some(rendering) => as_drawings(&model, &test, rendering, !args.no_fill, &device)?,
+        None => (evaluator.evaluate(&test), test.len()),
+        Some(rendering) => as_drawings(&mut evaluator, &test, rendering, !args.no_fill),
     };
     if args.json {
         let out = serde_json::json!({
@@ -37,7 +33,8 @@ pub fn run(args: EvalArgs) -> Result<(), String> {
     println!(
         "{} test images{}: accuracy {:.4}, loss {:.4}\n",
         images,
-        args.as_drawings.map_or(String::new(), |r| format!(" drawn as {r:?}s on the pad").to_lowercase()),
+        args.as_drawings
+            .map_or(String::new(), |r| format!(" drawn as {r:?}s on the pad").to_lowercase()),
         report.accuracy,
         report.loss
     );
@@ -66,16 +63,18 @@ fn short(name: &str) -> String {
 }
 
 /// The test set drawn on the pad (`rendering`) and read back through the pad's preprocessing.
-fn as_drawings(model: &Mlp, test: &Dataset, rendering: Rendering, fill: bool, device: &burn::tensor::Device) -> Result<(EvalReport, usize), String> {
+fn as_drawings(evaluator: &mut Evaluator, test: &Dataset, rendering: Rendering, fill: bool) -> (EvalReport, usize) {
     let drawn: Vec<(Vec<f32>, u8)> = (0..test.len())
         .into_par_iter()
         .filter_map(|i| Some((as_drawing(test.image(i)?, rendering, fill)?, test.labels()[i])))
         .collect();
     if drawn.len() < test.len() {
-        eprintln!("{} test images had nothing to draw and are left out", test.len() - drawn.len());
+        eprintln!(
+            "{} test images had nothing to draw and are left out",
+            test.len() - drawn.len()
+        );
     }
     let pixels: Vec<f32> = drawn.iter().flat_map(|(p, _)| p.iter().copied()).collect();
     let labels: Vec<u8> = drawn.iter().map(|(_, l)| *l).collect();
-    let report = pollster::block_on(evaluate_pixels(model, &pixels, &labels, device)).map_err(|e| e.to_string())?;
-    Ok((report, labels.len()))
+    (evaluator.evaluate_pixels(&pixels, &labels), labels.len())
 }

@@ -26,8 +26,8 @@ fn main() -> std::process::ExitCode {
     }
     let args = cli::Cli::parse();
     let threads = match &args.command {
-        cli::Command::Train(a) => a.device.threads,
-        cli::Command::Eval(a) => a.device.threads,
+        cli::Command::Train(a) => a.device.cpu.threads,
+        cli::Command::Eval(a) => a.cpu.threads,
         cli::Command::Predict(_) | cli::Command::Export(_) => None,
         // One thread count per bench process (it starts one per count when given several).
         cli::Command::Bench(a) => (a.threads.len() == 1).then(|| a.threads[0]),

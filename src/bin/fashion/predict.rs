@@ -3,14 +3,15 @@
 use fashion_mlp::data::dataset::Split;
 use fashion_mlp::data::{CLASS_NAMES, Dataset};
 use fashion_mlp::draw::{Bitmap, Layout, prepare_drawing, prepare_picture};
-use fashion_mlp::infer::predict;
+use fashion_mlp::train::cpu::{CpuOptions, Evaluator};
 
 use crate::cli::PredictArgs;
 use crate::common;
 
 pub fn run(args: PredictArgs) -> Result<(), String> {
-    let device = fashion_mlp::backend::cpu();
-    let model = common::read_model(&args.model, &device)?;
+    let model = common::read_snapshot(&args.model)?;
+    let mut evaluator =
+        Evaluator::new(&model, CpuOptions::best()).map_err(|e| format!("{}: {e}", args.model.display()))?;
     let (pixels, label) = match (&args.image, args.index) {
         (_, Some(i)) => {
             let test = Dataset::load_idx_dir(&args.data_dir, Split::Test).map_err(|e| e.to_string())?;
@@ -22,8 +23,7 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
         (Some(path), None) => (read_image(path, args.brush)?, None),
         (None, None) => return Err("give an image file or --index".into()),
     };
-    let input: Vec<f32> = pixels;
-    let probs = pollster::block_on(predict(&model, &input, &device)).map_err(|e| e.to_string())?;
+    let probs = evaluator.probabilities(&pixels);
     let probs = probs.first().ok_or("no prediction")?;
     let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));

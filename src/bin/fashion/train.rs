@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use fashion_mlp::train::chunking::ChunkPolicy;
 use fashion_mlp::train::session::{Event, Session, SessionSetup};
-use fashion_mlp::train::{Checkpoint, LrSchedule, TrainConfig};
+use fashion_mlp::train::{Checkpoint, Compute, LrSchedule, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -88,21 +88,31 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         None => config(&args),
     };
     config.validate().map_err(|e| e.to_string())?;
-    let device = common::device(&args.device)?;
+    let compute = common::compute(&args.device)?;
     let (train, test) = common::load(&args.data)?;
+    let backend = match &compute {
+        Compute::Cpu(options) => format!("cpu: {}", options.describe()),
+        _ => args.device.backend.name().to_string(),
+    };
     let setup = SessionSetup {
         config: config.clone(),
         train_limit: args.data.train_limit,
         test_limit: args.data.test_limit,
         resume,
-        trained_on: format!("fashion CLI ({})", args.device.backend.name()),
-        step: args.step,
+        trained_on: format!("fashion CLI ({backend})"),
         ..SessionSetup::default()
     };
     let origin = Instant::now();
     let clock = Box::new(move || origin.elapsed().as_secs_f64() * 1000.0);
-    let mut session = pollster::block_on(Session::start(setup, &train, &test, &device, ChunkPolicy::BATCH, clock))
-        .map_err(|e| e.to_string())?;
+    let mut session = pollster::block_on(Session::start(
+        setup,
+        &train,
+        &test,
+        &compute,
+        ChunkPolicy::BATCH,
+        clock,
+    ))
+    .map_err(|e| e.to_string())?;
     let bar = if args.json {
         ProgressBar::hidden()
     } else {
@@ -129,11 +139,10 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
                     bar.set_length(s.batches_per_epoch as u64);
                     if !args.json {
                         say(format!(
-                            "training {} images, testing {} on {} ({:?} step) | {:?} | epochs {} batch {} lr {} ({:?}) dropout {} seed {}{}",
+                            "training {} images, testing {} on {} | {:?} | epochs {} batch {} lr {} ({:?}) dropout {} seed {}{}",
                             s.train,
                             s.test,
-                            args.device.backend.name(),
-                            s.step,
+                            backend,
                             config.model.hidden,
                             config.epochs,
                             config.batch_size,
@@ -141,7 +150,11 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
                             config.schedule,
                             config.model.dropout,
                             config.seed,
-                            if s.epoch > 0 { format!(" | resumed after epoch {}", s.epoch) } else { String::new() }
+                            if s.epoch > 0 {
+                                format!(" | resumed after epoch {}", s.epoch)
+                            } else {
+                                String::new()
+                            }
                         ));
                     }
                 }

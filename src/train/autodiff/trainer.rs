@@ -1,30 +1,33 @@
-//! Training on burn's autodiff as a resumable state machine: `run(n)` advances at most `n`
-//! batches and returns what they measured, keeping model, Adam's moments, epoch, cursor and
-//! shuffle order in between, so a browser worker can train in small chunks and stay responsive.
+//! burn's autodiff as a resumable training engine: the reference every fused engine is tested
+//! against (tests/native/engines.rs), and a CLI option (`--backend ndarray`). `run(n)` advances at
+//! most `n` batches, keeping model, Adam's moments, epoch, cursor and shuffle order in between.
 //! Every read of device values is asynchronous and batched into one transaction per call.
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 
-use super::adam::{AdamStep, LayerMoments, Moments};
-use super::augment::{self, BatchNoise};
-use super::average::Average;
-use super::checkpoint::Checkpoint;
-use super::config::TrainConfig;
+use super::device_set::DeviceSet;
+use super::state::{self, Average, LayerMoments};
 use crate::data::{Dataset, IMAGE_PIXELS};
 use crate::error::{ConfigError, Error, Result};
+use crate::metrics::EvalReport;
 use crate::model::Mlp;
 use crate::noise::{self, Stream};
-
-use super::cursor::{Chunk, Cursor, Position, Totals};
+use crate::train::adam::AdamStep;
+use crate::train::augment::{self, BatchNoise};
+use crate::train::checkpoint::Checkpoint;
+use crate::train::config::TrainConfig;
+use crate::train::cursor::{Chunk, Cursor, Position, Totals};
+use crate::train::layout::{Layout, Packed};
+use crate::weights::Snapshot;
 
 /// The training state machine on burn's autodiff (any burn device). Batches are put together on
-/// the host (`augment::batch`) and uploaded: on the CPU that is a copy, and the GPU's own trainer
-/// is the fused one.
+/// the host (`augment::batch`) and uploaded.
 pub struct Trainer {
     config: TrainConfig,
     device: Device,
+    layout: Layout,
     model: Mlp,
     moments: Vec<LayerMoments>,
     average: Option<Average>,
@@ -32,85 +35,56 @@ pub struct Trainer {
     pixels: Vec<u8>,
     labels: Vec<i64>,
     cursor: Cursor,
+    test: DeviceSet,
 }
 
 impl Trainer {
-    /// Starts a run on `device` (autodiff is enabled on it here) with a fresh model.
-    pub fn new(config: TrainConfig, train: &Dataset, device: &Device) -> Result<Self> {
-        config.validate()?;
-        let device = device.clone().autodiff();
-        let model = super::engine::seeded_model(&config, &device)?;
-        Self::with_state(config, model, None, train, &device, 0)
-    }
-
-    /// Continues a run from a checkpoint: weights, Adam's moments and step count, epoch.
-    pub fn resume(checkpoint: &Checkpoint, train: &Dataset, device: &Device) -> Result<Self> {
-        let config = checkpoint.config.clone();
-        config.validate()?;
-        let device = device.clone().autodiff();
-        let model = checkpoint.trained_weights().to_model(&device)?.train();
-        let moments = checkpoint.moments_on(&device.clone().without_autodiff())?;
-        let average = checkpoint.average_on(&device.clone().without_autodiff())?;
-        let position = Position::start(checkpoint.epoch, train.len(), config.batch_size);
-        if position.steps != checkpoint.adam_steps {
-            return Err(ConfigError::Invalid(format!(
-                "the checkpoint took {} steps in {} epochs, but this training set gives {} steps an epoch",
-                checkpoint.adam_steps, checkpoint.epoch, position.batches_per_epoch
-            ))
-            .into());
-        }
-        Self::with_state(config, model, Some((moments, average)), train, &device, checkpoint.epoch)
-    }
-
-    /// Continues training `model` from the start of `epoch` with fresh optimiser moments (a
-    /// model file without optimiser state).
-    pub fn from_model(config: TrainConfig, model: Mlp, train: &Dataset, device: &Device, epoch: usize) -> Result<Self> {
-        config.validate()?;
-        let device = device.clone().autodiff();
-        let model = model.to_device(&device).train();
-        Self::with_state(config, model, None, train, &device, epoch)
-    }
-
-    fn with_state(
-        config: TrainConfig,
-        model: Mlp,
-        state: Option<(Vec<LayerMoments>, Option<Average>)>,
+    /// A trainer on `device` (autodiff is enabled on it here) for a new run from `weights`
+    /// (`resume: None`) or one continued from a checkpoint, evaluating on `test`.
+    pub fn start(
+        config: &TrainConfig,
         train: &Dataset,
+        test: &Dataset,
+        weights: &Snapshot,
+        resume: Option<&Checkpoint>,
         device: &Device,
-        epoch: usize,
     ) -> Result<Self> {
+        config.validate()?;
         if train.is_empty() {
             return Err(ConfigError::Invalid("the training set is empty".into()).into());
         }
-        let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
-        let loss = CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device);
-        let position = Position::start(epoch, train.len(), config.batch_size);
-        let (moments, average) = state.unwrap_or_else(|| {
-            let moments = model
-                .layers
-                .iter()
-                .map(|l| LayerMoments {
-                    weight: Moments::zeros_like(&l.weight.val()),
-                    bias: Moments::zeros_like(&bias_of(l)),
-                })
-                .collect();
-            (moments, None)
-        });
-        let average = match average {
-            Some(a) => Some(a),
-            None if config.average > 0.0 => Some(Average::of(&model)),
-            None => None,
+        let layout = Layout::new(&config.model.widths(), config.batch_size.min(train.len()));
+        let (packed, epoch) = match resume {
+            Some(c) => (Packed::from_checkpoint(&layout, c)?, c.epoch),
+            None => (Packed::fresh(&layout, weights, config.average > 0.0)?, 0),
         };
+        let position = Position::start(epoch, train.len(), config.batch_size);
+        if let Some(c) = resume.filter(|c| c.adam_steps != position.steps) {
+            return Err(ConfigError::Invalid(format!(
+                "the checkpoint took {} steps in {} epochs, but this training set gives {} steps an epoch",
+                c.adam_steps, c.epoch, position.batches_per_epoch
+            ))
+            .into());
+        }
+        let plain = device.clone().without_autodiff();
+        let device = device.clone().autodiff();
+        let model = layout.snapshot(config, &packed.params).to_model(&device)?.train();
+        let average = (!packed.avg.is_empty()).then(|| Average {
+            layers: state::layers_from(&layout, &packed.avg, &plain),
+        });
+        let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing as f32);
         Ok(Self {
+            moments: state::moments_from(&layout, &packed, &plain),
+            loss: CrossEntropyLossConfig::new().with_smoothing(smoothing).init(&device),
             cursor: Cursor::new(position, train.len(), config.seed),
             pixels: train.pixels().to_vec(),
             labels: train.labels().iter().map(|&l| l as i64).collect(),
-            config,
-            device: device.clone(),
+            test: DeviceSet::upload(test, &plain),
+            config: config.clone(),
+            device,
+            layout,
             model,
-            moments,
             average,
-            loss,
         })
     }
 
@@ -124,21 +98,6 @@ impl Trainer {
 
     pub fn is_finished(&self) -> bool {
         self.cursor.position.epoch >= self.config.epochs
-    }
-
-    /// The model being trained (on the autodiff device).
-    pub fn model(&self) -> &Mlp {
-        &self.model
-    }
-
-    /// Adam's moments, layer by layer.
-    pub fn moments(&self) -> &[LayerMoments] {
-        &self.moments
-    }
-
-    /// The running average of the weights, when the recipe keeps one.
-    pub fn average(&self) -> Option<&Average> {
-        self.average.as_ref()
     }
 
     /// The model a run reports and saves: the averaged weights when the recipe averages,
@@ -155,6 +114,24 @@ impl Trainer {
         self.device.clone().without_autodiff()
     }
 
+    /// The model the run reports, read from the device.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let packed = state::read_packed(state::model_layers(&self.model_of_record())).await?;
+        Ok(self.layout.snapshot(&self.config, &packed))
+    }
+
+    /// The reported model on the test set.
+    pub async fn evaluate(&self) -> Result<EvalReport> {
+        super::eval::evaluate(&self.model_of_record(), &self.test).await
+    }
+
+    /// The run's full state, read from the device in one go.
+    pub async fn checkpoint(&self, train_limit: Option<usize>) -> Result<Checkpoint> {
+        let packed = state::packed(&self.model, &self.moments, self.average.as_ref()).await?;
+        let p = self.cursor.position;
+        Ok(packed.to_checkpoint(&self.layout, &self.config, p.epoch, p.steps, train_limit))
+    }
+
     /// One optimiser step on the next batch; returns the batch's summed loss and hit count
     /// (still on the device).
     fn step(&mut self) -> (Tensor<1>, Tensor<1, Int>, u64) {
@@ -163,7 +140,10 @@ impl Trainer {
         let images = &self.cursor.order[start..end];
         let noise = BatchNoise::new(&self.config, p.epoch, p.batch);
         let x = Tensor::<2>::from_data(
-            TensorData::new(augment::batch(&self.pixels, images, &noise), [end - start, IMAGE_PIXELS]),
+            TensorData::new(
+                augment::batch(&self.pixels, images, &noise),
+                [end - start, IMAGE_PIXELS],
+            ),
             &self.device,
         );
         let labels: Vec<i64> = images.iter().map(|&i| self.labels[i as usize]).collect();
@@ -174,7 +154,7 @@ impl Trainer {
         let logits = self.model.forward_with(x, |h| {
             let key = noise::key(seed, p.epoch, p.batch, Stream::Dropout(layer));
             layer += 1;
-            noise::apply_dropout(h, key, dropout)
+            apply_dropout(h, key, dropout)
         });
         let loss = self.loss.forward(logits.clone(), y.clone());
         let rows = (end - start) as u64;
@@ -216,7 +196,9 @@ impl Trainer {
         }
         let todo = self.cursor.chunk_len(max_batches);
         let p = self.cursor.position;
-        let lr = self.config.learning_rate_at(p.steps + todo as u64 - 1, p.batches_per_epoch);
+        let lr = self
+            .config
+            .learning_rate_at(p.steps + todo as u64 - 1, p.batches_per_epoch);
         let eval_device = self.eval_device();
         let mut loss_sum = Tensor::<1>::zeros([1], &eval_device);
         let mut correct = Tensor::<1, Int>::zeros([1], &eval_device);
@@ -251,4 +233,15 @@ fn bias_of(layer: &burn::nn::Linear) -> Tensor<1> {
         Some(b) => b.val(),
         None => Tensor::zeros([layer.weight.dims()[1]], &layer.weight.device()),
     }
+}
+
+/// `x` (`[rows, cols]`) with the dropout mask of `key` at rate `prob` applied (`noise`'s rule).
+fn apply_dropout(x: Tensor<2>, key: u32, prob: f64) -> Tensor<2> {
+    if prob <= 0.0 {
+        return x;
+    }
+    let [rows, cols] = x.dims();
+    let mask = noise::dropout_mask(key, rows, cols, prob);
+    let device = x.device();
+    x * Tensor::from_data(TensorData::new(mask, [rows, cols]), &device)
 }

@@ -160,26 +160,82 @@ pub fn dense(
         let w3 = params[(w_at + 3u32 * cols4) as usize];
         w_at += 4u32 * cols4;
         let v0 = acts[(x0 + kk) as usize];
-        a0 += w0 * V4::new(v0.extract(0usize)) + w1 * V4::new(v0.extract(1usize)) + w2 * V4::new(v0.extract(2usize)) + w3 * V4::new(v0.extract(3usize));
+        a0 += w0 * V4::new(v0.extract(0usize))
+            + w1 * V4::new(v0.extract(1usize))
+            + w2 * V4::new(v0.extract(2usize))
+            + w3 * V4::new(v0.extract(3usize));
         let v1 = acts[(x1 + kk) as usize];
-        a1 += w0 * V4::new(v1.extract(0usize)) + w1 * V4::new(v1.extract(1usize)) + w2 * V4::new(v1.extract(2usize)) + w3 * V4::new(v1.extract(3usize));
+        a1 += w0 * V4::new(v1.extract(0usize))
+            + w1 * V4::new(v1.extract(1usize))
+            + w2 * V4::new(v1.extract(2usize))
+            + w3 * V4::new(v1.extract(3usize));
         let v2 = acts[(x2 + kk) as usize];
-        a2 += w0 * V4::new(v2.extract(0usize)) + w1 * V4::new(v2.extract(1usize)) + w2 * V4::new(v2.extract(2usize)) + w3 * V4::new(v2.extract(3usize));
+        a2 += w0 * V4::new(v2.extract(0usize))
+            + w1 * V4::new(v2.extract(1usize))
+            + w2 * V4::new(v2.extract(2usize))
+            + w3 * V4::new(v2.extract(3usize));
         let v3 = acts[(x3 + kk) as usize];
-        a3 += w0 * V4::new(v3.extract(0usize)) + w1 * V4::new(v3.extract(1usize)) + w2 * V4::new(v3.extract(2usize)) + w3 * V4::new(v3.extract(3usize));
+        a3 += w0 * V4::new(v3.extract(0usize))
+            + w1 * V4::new(v3.extract(1usize))
+            + w2 * V4::new(v3.extract(2usize))
+            + w3 * V4::new(v3.extract(3usize));
     }
     let bias = params[(b_off / 4u32 + c4) as usize];
     dense_out(acts, a0 + bias, r0, rows, c4, fan_out, out_off, threshold, keep, key);
-    dense_out(acts, a1 + bias, r0 + 1u32, rows, c4, fan_out, out_off, threshold, keep, key);
-    dense_out(acts, a2 + bias, r0 + 2u32, rows, c4, fan_out, out_off, threshold, keep, key);
-    dense_out(acts, a3 + bias, r0 + 3u32, rows, c4, fan_out, out_off, threshold, keep, key);
+    dense_out(
+        acts,
+        a1 + bias,
+        r0 + 1u32,
+        rows,
+        c4,
+        fan_out,
+        out_off,
+        threshold,
+        keep,
+        key,
+    );
+    dense_out(
+        acts,
+        a2 + bias,
+        r0 + 2u32,
+        rows,
+        c4,
+        fan_out,
+        out_off,
+        threshold,
+        keep,
+        key,
+    );
+    dense_out(
+        acts,
+        a3 + bias,
+        r0 + 3u32,
+        rows,
+        c4,
+        fan_out,
+        out_off,
+        threshold,
+        keep,
+        key,
+    );
 }
 
 /// ReLU and dropout of four `dense` outputs (row `r`, columns `4·c4..`), written when the row is
 /// in the batch.
 #[cube]
 #[allow(clippy::too_many_arguments)]
-fn dense_out(acts: &mut [V4], pre: V4, r: u32, rows: u32, c4: u32, fan_out: u32, out_off: u32, threshold: u32, keep: f32, key: u32) {
+fn dense_out(
+    acts: &mut [V4],
+    pre: V4,
+    r: u32,
+    rows: u32,
+    c4: u32,
+    fan_out: u32,
+    out_off: u32,
+    threshold: u32,
+    keep: f32,
+    key: u32,
+) {
     if r < rows {
         let mut h = max(pre, V4::new(0.0f32));
         if threshold > 0u32 {
@@ -389,17 +445,77 @@ pub fn adam4(
             x_at += fan_in / 4u32;
         }
         let row = w_off / 4u32 + 4u32 * block * cols4 + j4;
-        adam_update4(params, m, v, avg, row, g0, lr_t, eps_t, weight_decay, avg_keep, avg_take);
-        adam_update4(params, m, v, avg, row + cols4, g1, lr_t, eps_t, weight_decay, avg_keep, avg_take);
-        adam_update4(params, m, v, avg, row + 2u32 * cols4, g2, lr_t, eps_t, weight_decay, avg_keep, avg_take);
-        adam_update4(params, m, v, avg, row + 3u32 * cols4, g3, lr_t, eps_t, weight_decay, avg_keep, avg_take);
+        adam_update4(
+            params,
+            m,
+            v,
+            avg,
+            row,
+            g0,
+            lr_t,
+            eps_t,
+            weight_decay,
+            avg_keep,
+            avg_take,
+        );
+        adam_update4(
+            params,
+            m,
+            v,
+            avg,
+            row + cols4,
+            g1,
+            lr_t,
+            eps_t,
+            weight_decay,
+            avg_keep,
+            avg_take,
+        );
+        adam_update4(
+            params,
+            m,
+            v,
+            avg,
+            row + 2u32 * cols4,
+            g2,
+            lr_t,
+            eps_t,
+            weight_decay,
+            avg_keep,
+            avg_take,
+        );
+        adam_update4(
+            params,
+            m,
+            v,
+            avg,
+            row + 3u32 * cols4,
+            g3,
+            lr_t,
+            eps_t,
+            weight_decay,
+            avg_keep,
+            avg_take,
+        );
     } else {
         let mut g = V4::new(0.0f32);
         for _ in 0..rows {
             g += deltas[d_at as usize];
             d_at += cols4;
         }
-        adam_update4(params, m, v, avg, b_off / 4u32 + j4, g, lr_t, eps_t, weight_decay, avg_keep, avg_take);
+        adam_update4(
+            params,
+            m,
+            v,
+            avg,
+            b_off / 4u32 + j4,
+            g,
+            lr_t,
+            eps_t,
+            weight_decay,
+            avg_keep,
+            avg_take,
+        );
     }
 }
 
@@ -491,7 +607,19 @@ pub fn adam(
         for i in 0..ROWS {
             if i0 + i < fan_in {
                 let at = w_off + (i0 + i) * fan_out + j;
-                adam_update(params, m, v, avg, at, acc[i as usize], lr_t, eps_t, weight_decay, avg_keep, avg_take);
+                adam_update(
+                    params,
+                    m,
+                    v,
+                    avg,
+                    at,
+                    acc[i as usize],
+                    lr_t,
+                    eps_t,
+                    weight_decay,
+                    avg_keep,
+                    avg_take,
+                );
             }
         }
     } else {
@@ -501,7 +629,19 @@ pub fn adam(
             g += deltas[d_at as usize];
             d_at += fan_out;
         }
-        adam_update(params, m, v, avg, b_off + j, g, lr_t, eps_t, weight_decay, avg_keep, avg_take);
+        adam_update(
+            params,
+            m,
+            v,
+            avg,
+            b_off + j,
+            g,
+            lr_t,
+            eps_t,
+            weight_decay,
+            avg_keep,
+            avg_take,
+        );
     }
 }
 

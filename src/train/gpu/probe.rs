@@ -1,6 +1,6 @@
 //! What a GPU training step costs, measured on a real device (natively and in the browser's
-//! worker): kernels launched per step by each training step, and the time of one matmul as burn
-//! runs it. Printed by `fashion bench --gpu-costs` and the browser's GPU bench.
+//! worker): kernels launched per step by an engine, and the time of one matmul as burn runs it.
+//! Printed by `fashion bench --gpu-costs` and the browser's GPU bench.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::train::config::TrainConfig;
-use crate::train::engine::{Engine, StepKind};
+use crate::train::engine::{Compute, Engine, EngineKind};
 use crate::train::session::Clock;
 
 #[derive(Default)]
@@ -26,19 +26,25 @@ impl LaunchObserver for Counter {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepCost {
-    pub step: StepKind,
+    pub engine: EngineKind,
     pub batch_size: usize,
     /// Kernel launches per training step (a chunk's read of its results included, shared out).
     pub kernels_per_step: f64,
     pub ms_per_step: f64,
 }
 
-/// Kernels and time per step of `step` on `device`, over `steps` steps after a warm-up chunk.
-pub async fn step_cost(config: &TrainConfig, train: &Dataset, device: &Device, step: StepKind, steps: usize, clock: &Clock) -> Result<StepCost> {
+/// Kernels and time per step on `compute`, over `steps` steps after a warm-up chunk.
+pub async fn step_cost(
+    config: &TrainConfig,
+    train: &Dataset,
+    compute: &Compute,
+    steps: usize,
+    clock: &Clock,
+) -> Result<StepCost> {
     let mut config = config.clone();
     config.epochs = 1;
     let subset = train.sample((steps + 4) * config.batch_size, config.seed);
-    let mut engine = Engine::start(&config, &subset, device, None, step).await?;
+    let mut engine = Engine::start(&config, &subset, &subset.take(1), compute, None).await?;
     engine.run(2).await?;
     let counter = Arc::new(Counter::default());
     let started = clock();
@@ -48,7 +54,7 @@ pub async fn step_cost(config: &TrainConfig, train: &Dataset, device: &Device, s
     };
     let ms = clock() - started;
     Ok(StepCost {
-        step: engine.kind(),
+        engine: engine.kind(),
         batch_size: config.batch_size,
         kernels_per_step: counter.0.load(Ordering::Relaxed) as f64 / done as f64,
         ms_per_step: ms / done as f64,

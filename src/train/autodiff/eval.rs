@@ -1,15 +1,15 @@
-//! Using a model: evaluation on a labelled set (loss, accuracy, confusion matrix, every
+//! Using a burn model: evaluation on a labelled set (loss, accuracy, confusion matrix, every
 //! prediction) and class probabilities for given images. Reads are asynchronous and batched.
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData, Transaction};
 
+use super::device_set::DeviceSet;
 use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
 use crate::error::{ConfigError, Error, Result};
 use crate::metrics::EvalReport;
 use crate::model::Mlp;
-use crate::train::DeviceSet;
 
 /// Rows per forward pass during evaluation: bounds device memory on WebGPU.
 const EVAL_ROWS: usize = 2_000;

@@ -2,25 +2,26 @@
 //! runtime (the packed training set and labels, the epoch's shuffle order, the parameters,
 //! Adam's moments, activations, deltas and per-sample statistics); a step is `3L` kernel
 //! launches with nothing read back, and a chunk ends with one small read of its summed loss and
-//! hits. The burn `Mlp` stays the model of record: a run starts from one and hands one back
-//! (`model`) for evaluation, saving and checkpoints.
+//! hits. The run's state goes in and out in the packing every engine shares (`Layout`,
+//! `Packed`): checkpoints, the reported model, and evaluation on the CPU.
 
 use burn::tensor::Device;
 use cubecl::prelude::*;
 
 use super::kernels;
-use super::layout::Layout;
 use crate::data::Dataset;
 use crate::error::{ConfigError, Error, Result};
-use crate::model::{Mlp, MlpConfig};
+use crate::metrics::EvalReport;
 use crate::noise::{self, Stream};
 use crate::train::adam::AdamStep;
 use crate::train::augment::BatchNoise;
+use crate::train::autodiff::device_set::pack_pixels;
 use crate::train::checkpoint::Checkpoint;
 use crate::train::config::TrainConfig;
-use crate::train::device_set::pack_pixels;
+use crate::train::cpu::{CpuOptions, Evaluator};
 use crate::train::cursor::{Chunk, Cursor, Position, Totals};
-use crate::weights::{self, Snapshot};
+use crate::train::layout::{Layout, Packed};
+use crate::weights::Snapshot;
 
 /// Units per workgroup (WebGPU allows 256; 64 keeps SwiftShader's task split even).
 const WORKGROUP: u32 = 64;
@@ -43,13 +44,14 @@ fn device_error(e: impl std::fmt::Debug) -> Error {
     Error::Device(format!("{e:?}"))
 }
 
-pub struct FusedTrainer {
+pub struct GpuTrainer {
     config: TrainConfig,
     device: Device,
     client: cubecl::client::Client,
     layout: Layout,
     train_len: usize,
     cursor: Cursor,
+    test: Dataset,
     /// The epoch whose shuffle `order` holds.
     order_epoch: usize,
     train_x: Handle,
@@ -66,10 +68,17 @@ pub struct FusedTrainer {
     sums: Handle,
 }
 
-impl FusedTrainer {
-    /// A trainer on the wgpu `device` for a new run (the seeded initial model) or one continued
-    /// from a checkpoint.
-    pub async fn start(config: &TrainConfig, train: &Dataset, device: &Device, resume: Option<&Checkpoint>) -> Result<Self> {
+impl GpuTrainer {
+    /// A trainer on the wgpu `device` for a new run from `weights` (`resume: None`) or one
+    /// continued from a checkpoint, evaluating on `test` (on the CPU).
+    pub async fn start(
+        config: &TrainConfig,
+        train: &Dataset,
+        test: &Dataset,
+        weights: &Snapshot,
+        resume: Option<&Checkpoint>,
+        device: &Device,
+    ) -> Result<Self> {
         config.validate()?;
         let device = device.clone().without_autodiff();
         let client = wgpu_client(&device)
@@ -90,34 +99,26 @@ impl FusedTrainer {
             .into());
         }
         let layout = Layout::new(&config.model.widths(), config.batch_size.min(train.len()));
-        let (snapshot, average, moments, epoch) = match resume {
-            Some(c) => {
-                let m: Vec<_> = c.moments.iter().map(|(n, m, _)| (n.clone(), shape_of(&c.weights, n), m.clone())).collect();
-                let v: Vec<_> = c.moments.iter().map(|(n, _, v)| (n.clone(), shape_of(&c.weights, n), v.clone())).collect();
-                let average = c.trained.is_some().then(|| c.weights.clone());
-                (c.trained_weights(), average, Some((m, v)), c.epoch)
-            }
-            None => {
-                let model = crate::train::engine::initial_model(config)?;
-                (weights::snapshot(&model).await?, None, None, 0)
-            }
+        let (state, epoch) = match resume {
+            Some(c) => (Packed::from_checkpoint(&layout, c)?, c.epoch),
+            None => (Packed::fresh(&layout, weights, config.average > 0.0)?, 0),
         };
-        let packed = layout.pack(&snapshot.tensors).map_err(crate::error::WeightsError::Mismatch)?;
-        let avg = match (config.average > 0.0, average) {
-            (false, _) => vec![0.0],
-            (true, Some(a)) => layout.pack(&a.tensors).map_err(crate::error::WeightsError::Mismatch)?,
-            (true, None) => packed.clone(),
-        };
-        let (m, v) = match moments {
-            Some((m, v)) => (
-                layout.pack(&m).map_err(crate::error::WeightsError::Mismatch)?,
-                layout.pack(&v).map_err(crate::error::WeightsError::Mismatch)?,
-            ),
-            None => (vec![0.0; layout.params_len], vec![0.0; layout.params_len]),
+        let position = Position::start(epoch, train.len(), config.batch_size);
+        if let Some(c) = resume.filter(|c| c.adam_steps != position.steps) {
+            return Err(ConfigError::Invalid(format!(
+                "the checkpoint took {} steps in {} epochs, but this training set gives {} steps an epoch",
+                c.adam_steps, c.epoch, position.batches_per_epoch
+            ))
+            .into());
+        }
+        // The kernels take a placeholder where the run keeps no average.
+        let avg = if state.avg.is_empty() {
+            vec![0.0]
+        } else {
+            state.avg.clone()
         };
         let words: Vec<u32> = pack_pixels(train.pixels()).into_iter().map(|w| w as u32).collect();
         let labels: Vec<u32> = train.labels().iter().map(|&l| l as u32).collect();
-        let position = Position::start(epoch, train.len(), config.batch_size);
         let cursor = Cursor::new(position, train.len(), config.seed);
         let order: Vec<u32> = cursor.order.iter().map(|&i| i as u32).collect();
         let f32s = |v: &[f32]| client.create_from_slice(f32::as_bytes(v));
@@ -126,9 +127,9 @@ impl FusedTrainer {
             train_x: u32s(&words),
             labels: u32s(&labels),
             order: u32s(&order),
-            params: f32s(&packed),
-            m: f32s(&m),
-            v: f32s(&v),
+            params: f32s(&state.params),
+            m: f32s(&state.m),
+            v: f32s(&state.v),
             avg: f32s(&avg),
             acts: client.empty(layout.acts_len * 4),
             deltas: client.empty(layout.deltas_len * 4),
@@ -136,6 +137,7 @@ impl FusedTrainer {
             sums: client.empty(2 * 4),
             order_epoch: epoch,
             train_len: train.len(),
+            test: test.clone(),
             cursor,
             layout,
             config: config.clone(),
@@ -198,7 +200,11 @@ impl FusedTrainer {
                 to as u32,
             );
         }
-        let bytes = self.client.read_async(vec![self.sums.clone()]).await.map_err(device_error)?;
+        let bytes = self
+            .client
+            .read_async(vec![self.sums.clone()])
+            .await
+            .map_err(device_error)?;
         let sums = f32::from_bytes(&bytes[0]);
         let totals = Totals {
             loss: sums.first().copied().unwrap_or(f32::NAN) as f64,
@@ -230,13 +236,18 @@ impl FusedTrainer {
         let tiles = |a: usize, b: usize| a.div_ceil(kernels::TILE as usize) * b.div_ceil(kernels::TILE as usize);
         let rows_of_4 = (rows as usize).div_ceil(4);
         // Workgroups of WORKGROUP columns by one row block each.
-        let columns = |cols: usize, blocks: usize| CubeCount::Static(cols.div_ceil(WORKGROUP as usize) as u32, blocks as u32, 1);
+        let columns =
+            |cols: usize, blocks: usize| CubeCount::Static(cols.div_ceil(WORKGROUP as usize) as u32, blocks as u32, 1);
         let buf = |h: &Handle, len: usize| unsafe { BufferArg::from_raw_parts(h.clone(), len) };
         let client = &self.client;
         let (acts, params, deltas) = (l.acts_len, l.params_len, l.deltas_len);
         let averaging = c.average > 0.0;
         let decay = crate::train::average::decay_at(c.average, p.steps + 1);
-        let (avg_keep, avg_take) = if averaging { (decay as f32, (1.0 - decay) as f32) } else { (1.0, 0.0) };
+        let (avg_keep, avg_take) = if averaging {
+            (decay as f32, (1.0 - decay) as f32)
+        } else {
+            (1.0, 0.0)
+        };
         let avg_len = if averaging { params } else { 1 };
         // SAFETY (every launch below): each kernel guards its writes by `rows` and the layer's
         // widths, and reads only clamped indices inside the buffers sized by `Layout`.
@@ -351,66 +362,43 @@ impl FusedTrainer {
         Ok(bytes.iter().map(|b| f32::from_bytes(b).to_vec()).collect())
     }
 
-    fn snapshot(&self, packed: &[f32]) -> Snapshot {
-        Snapshot {
-            config: MlpConfig {
-                hidden: self.config.model.hidden.clone(),
-                dropout: self.config.model.dropout,
-            },
-            tensors: self.layout.unpack(packed),
-            metadata: Default::default(),
+    /// The buffer holding the model the run reports: the average when the recipe averages.
+    fn of_record(&self) -> Handle {
+        if self.config.average > 0.0 {
+            self.avg.clone()
+        } else {
+            self.params.clone()
         }
     }
 
-    /// The buffer holding the model the run reports: the average when the recipe averages.
-    fn of_record(&self) -> Handle {
-        if self.config.average > 0.0 { self.avg.clone() } else { self.params.clone() }
+    /// The model the run reports, read from the device.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let packed = self.read(vec![self.of_record()]).await?;
+        Ok(self.layout.snapshot(&self.config, &packed[0]))
     }
 
-    /// The model the run reports, as a burn model on the training device.
-    pub async fn model(&self) -> Result<Mlp> {
-        let packed = self.read(vec![self.of_record()]).await?;
-        Ok(self.snapshot(&packed[0]).to_model(&self.device)?)
+    /// The reported model on the test set, evaluated on the CPU.
+    pub async fn evaluate(&self) -> Result<EvalReport> {
+        let mut evaluator = Evaluator::new(&self.snapshot().await?, CpuOptions::best())?;
+        Ok(evaluator.evaluate(&self.test))
     }
 
     /// Weights, moments, average and position in one read.
     pub async fn checkpoint(&self, train_limit: Option<usize>) -> Result<Checkpoint> {
-        let mut read = self
-            .read(vec![self.params.clone(), self.m.clone(), self.v.clone(), self.of_record()])
-            .await?
-            .into_iter();
-        let (params, m, v, reported) = (
-            read.next().unwrap_or_default(),
-            read.next().unwrap_or_default(),
-            read.next().unwrap_or_default(),
-            read.next().unwrap_or_default(),
-        );
-        let moments = self
-            .layout
-            .unpack(&m)
-            .into_iter()
-            .zip(self.layout.unpack(&v))
-            .map(|((name, _, m), (_, _, v))| (name, m, v))
-            .collect();
-        let trained = (self.config.average > 0.0)
-            .then(|| self.layout.unpack(&params).into_iter().map(|(n, _, v)| (n, v)).collect());
-        Ok(Checkpoint {
-            config: self.config.clone(),
-            epoch: self.cursor.position.epoch,
-            adam_steps: self.cursor.position.steps,
-            train_limit,
-            weights: self.snapshot(&reported),
-            trained,
-            moments,
-        })
+        let averaging = self.config.average > 0.0;
+        let mut handles = vec![self.params.clone(), self.m.clone(), self.v.clone()];
+        if averaging {
+            handles.push(self.avg.clone());
+        }
+        let mut read = self.read(handles).await?.into_iter();
+        let mut next = || read.next().unwrap_or_default();
+        let state = Packed {
+            params: next(),
+            m: next(),
+            v: next(),
+            avg: if averaging { next() } else { Vec::new() },
+        };
+        let p = self.cursor.position;
+        Ok(state.to_checkpoint(&self.layout, &self.config, p.epoch, p.steps, train_limit))
     }
-}
-
-fn shape_of(snapshot: &Snapshot, name: &str) -> Vec<usize> {
-    snapshot
-        .tensors
-        .iter()
-        .find(|(n, _, _)| n == name)
-        .map(|(_, s, _)| s.clone())
-        .unwrap_or_default()
 }

@@ -1,6 +1,11 @@
-//! Where each tensor sits in the fused step's packed buffers. Plain arithmetic, tested natively.
+//! Where each tensor sits in the packed buffers of the fused training steps (CPU and GPU), and
+//! a run's state in that packing: parameters, Adam's moments and the weights' running average,
+//! to and from a checkpoint. Plain arithmetic, tested natively.
 
-use crate::weights::NamedTensor;
+use super::checkpoint::Checkpoint;
+use super::config::TrainConfig;
+use crate::error::WeightsError;
+use crate::weights::{NamedTensor, Snapshot};
 
 /// Offsets (in f32 elements) of every layer's tensors in the packed buffers of an MLP with
 /// layer widths `widths` (784, hidden..., 10) trained at batch size `batch`.
@@ -94,6 +99,109 @@ impl Layout {
             })
             .collect()
     }
+}
+
+/// A run's parameters and optimiser state, packed by a `Layout`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    pub params: Vec<f32>,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    /// The running average of `params` (empty when the run keeps none).
+    pub avg: Vec<f32>,
+}
+
+impl Packed {
+    /// A new run from `weights`: zero moments, the average (when `averaging`) at the weights.
+    pub fn fresh(layout: &Layout, weights: &Snapshot, averaging: bool) -> Result<Self, WeightsError> {
+        let params = layout.pack(&weights.tensors).map_err(WeightsError::Mismatch)?;
+        Ok(Self {
+            avg: if averaging { params.clone() } else { Vec::new() },
+            m: vec![0.0; layout.params_len],
+            v: vec![0.0; layout.params_len],
+            params,
+        })
+    }
+
+    /// The state a checkpoint holds, every tensor checked against the layout.
+    pub fn from_checkpoint(layout: &Layout, c: &Checkpoint) -> Result<Self, WeightsError> {
+        let shaped = |pick: fn(&(String, Vec<f32>, Vec<f32>)) -> &Vec<f32>| -> Vec<NamedTensor> {
+            c.moments
+                .iter()
+                .map(|t| (t.0.clone(), shape_of(&c.weights, &t.0), pick(t).clone()))
+                .collect()
+        };
+        let pack = |tensors: &[NamedTensor]| layout.pack(tensors).map_err(WeightsError::Mismatch);
+        let averaging = c.config.average > 0.0;
+        Ok(Self {
+            params: pack(&c.trained_weights().tensors)?,
+            m: pack(&shaped(|t| &t.1))?,
+            v: pack(&shaped(|t| &t.2))?,
+            avg: if averaging {
+                pack(&c.weights.tensors)?
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// The parameters the run reports: the average when it keeps one.
+    pub fn reported(&self) -> &[f32] {
+        if self.avg.is_empty() { &self.params } else { &self.avg }
+    }
+
+    /// The run's state after `epoch` epochs and `steps` steps as a checkpoint.
+    pub fn to_checkpoint(
+        &self,
+        layout: &Layout,
+        config: &TrainConfig,
+        epoch: usize,
+        steps: u64,
+        train_limit: Option<usize>,
+    ) -> Checkpoint {
+        let moments = layout
+            .unpack(&self.m)
+            .into_iter()
+            .zip(layout.unpack(&self.v))
+            .map(|((name, _, m), (_, _, v))| (name, m, v))
+            .collect();
+        let trained = (!self.avg.is_empty()).then(|| {
+            layout
+                .unpack(&self.params)
+                .into_iter()
+                .map(|(n, _, v)| (n, v))
+                .collect()
+        });
+        Checkpoint {
+            config: config.clone(),
+            epoch,
+            adam_steps: steps,
+            train_limit,
+            weights: layout.snapshot(config, self.reported()),
+            trained,
+            moments,
+        }
+    }
+}
+
+impl Layout {
+    /// Packed parameters as a model of `config`'s shape.
+    pub fn snapshot(&self, config: &TrainConfig, packed: &[f32]) -> Snapshot {
+        Snapshot {
+            config: config.model.clone(),
+            tensors: self.unpack(packed),
+            metadata: Default::default(),
+        }
+    }
+}
+
+fn shape_of(snapshot: &Snapshot, name: &str) -> Vec<usize> {
+    snapshot
+        .tensors
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, s, _)| s.clone())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -12,22 +12,20 @@ cd "$ROOT"
 
 step() { printf '\n\033[1;32m== %s\033[0m (at %d min %02d s)\n' "$*" $(( ($(date +%s) - START) / 60 )) $(( ($(date +%s) - START) % 60 )) >&2; }
 
-# Everything here is built in the `ci` profile (Cargo.toml): release, with the crates off the
-# CPU training path (burn's GPU stack, wgpu, naga, image, clap...) at opt-level 1. The native
-# tests and the worker's wasm32 module then share one set of build scripts and proc-macros. The
+# Everything here is built in the `ci` profile (Cargo.toml): release, with the dependencies at
+# opt-level 1 except the CPU path of burn's reference engine, which the tests train on. The
+# native tests and the wasm32 modules then share one set of build scripts and proc-macros. The
 # product (scripts/run.sh, every benchmark) is built in the release profile.
 export FASHION_PROFILE=ci
-# The worker's module through wasm-opt -O1, not the product's -O2 (scripts/build-worker.sh): the
-# same code through the same optimiser with about 8 fewer minutes of work on one core (the cold
-# run measured with it did not show a shorter wall clock: the time is within the run-to-run
-# noise). The page's own module goes through wasm-opt as in the product.
+# The workers' modules through wasm-opt -O1, not the product's -O2 (scripts/build-worker.sh): the
+# tests check behaviour. The page's own module goes through wasm-opt as in the product.
 export FASHION_WASM_OPT_LEVEL=1
 
 # The order is set by the two cores. Each build leaves some of them idle (serial stretches: a
-# long crate alone, linking), so the tool installs and the worker's wasm-opt (binaryen from npm
-# runs on one core) run in the background beside the two big builds: wasm-bindgen-cli beside the
-# wasm32 build, then the worker's wasm-opt and Trunk's install beside the native build. The page
-# build waits for both and takes the optimised worker from the cache (scripts/build-worker.sh).
+# long crate alone, linking), so the tool installs and the workers' wasm-opt (binaryen from npm
+# runs on one core) run in the background beside the builds: wasm-bindgen-cli beside the wasm32
+# builds, then the workers' wasm-opt and Trunk's install beside the native build. The page build
+# waits for both and takes the optimised workers from the cache (scripts/build-worker.sh).
 bg_pids=()
 bg_logs=()
 # A failing step ends the background jobs too.
@@ -55,8 +53,8 @@ finish() {
 setup_npm_start
 background setup_wasm_bindgen
 wb_pid=$bg_pid wb_log=$bg_log
-step "wasm32 build of the crate (the worker's module)"
-cargo build --profile ci --target wasm32-unknown-unknown --lib
+step "wasm32 builds of the crate (the page's and CPU worker's module, with relaxed SIMD, the GPU worker's)"
+bash scripts/build-worker.sh --build-only
 finish "$wb_pid" "$wb_log" "installing wasm-bindgen-cli"
 setup_npm_wait
 background bash scripts/build-worker.sh --warm-cache
@@ -69,10 +67,10 @@ cargo test --profile ci
 
 step "in-browser wasm tests (headless Chromium, SwiftShader WebGPU + CPU)"
 export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600
-cargo test --profile ci --target wasm32-unknown-unknown --test browser
+cargo test --profile ci --target wasm32-unknown-unknown --test browser --no-default-features --features gpu
 
 step "page build (Trunk, offline)"
-finish "$opt_pid" "$opt_log" "optimising the worker's module (scripts/build-worker.sh --warm-cache)"
+finish "$opt_pid" "$opt_log" "optimising the workers' modules (scripts/build-worker.sh --warm-cache)"
 finish "$trunk_pid" "$trunk_log" "installing Trunk"
 bash scripts/build-web.sh
 

@@ -63,58 +63,17 @@ impl std::str::FromStr for Backend {
     }
 }
 
-/// The native GPU device (Vulkan, Metal or DX12 through wgpu; a software Vulkan device such as
-/// lavapipe counts). burn's runtime initialises once per process, so the outcome is kept.
+/// The native GPU (Vulkan, Metal or DX12 through wgpu; a software Vulkan device such as lavapipe
+/// counts), set up once per process.
 #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-pub fn native_gpu() -> Result<Device, String> {
-    native_gpu_with_info().map(|(d, _)| d)
-}
-
-/// What wgpu found natively: the adapter's name, type and API.
-#[derive(Debug, Clone, Serialize)]
-pub struct GpuInfo {
-    pub name: String,
-    pub device_type: String,
-    pub backend: String,
-    /// A CPU implementation (lavapipe, SwiftShader, WARP), not a GPU.
-    pub software: bool,
-}
-
-#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-pub fn native_gpu_with_info() -> Result<(Device, GpuInfo), String> {
-    static GPU: std::sync::OnceLock<Result<(Device, GpuInfo), String>> = std::sync::OnceLock::new();
-    GPU.get_or_init(|| {
-        let (device, setup) = Device::wgpu_options()
-            .init_with_setup()
-            .map_err(|e| format!("no usable GPU for the wgpu backend: {e}"))?;
-        let info = setup.adapter.get_info();
-        let device_type = format!("{:?}", info.device_type);
-        Ok((
-            device,
-            GpuInfo {
-                software: device_type == "Cpu",
-                name: info.name,
-                device_type,
-                backend: format!("{:?}", info.backend),
-            },
-        ))
-    })
-    .clone()
+pub fn native_gpu() -> Result<crate::train::gpu::GpuDevice, String> {
+    static GPU: std::sync::OnceLock<Result<crate::train::gpu::GpuDevice, String>> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| pollster::block_on(crate::train::gpu::GpuDevice::new()))
+        .clone()
 }
 
 /// burn's ndarray device (the reference engine's, and tests').
 #[allow(deprecated)]
 pub fn cpu() -> Device {
     Device::ndarray()
-}
-
-/// Whether `device` (with or without autodiff) computes on the CPU (ndarray or flex).
-pub fn is_cpu(device: &Device) -> bool {
-    use burn_dispatch::DispatchDevice;
-    match device.clone().without_autodiff().as_dispatch() {
-        DispatchDevice::NdArray(_) => true,
-        #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => true,
-        _ => false,
-    }
 }

@@ -1,13 +1,16 @@
 //! In-browser tests (wasm-bindgen-test in a dedicated worker of headless Chromium with
-//! SwiftShader's WebGPU): the CPU engine's WebAssembly kernels and the GPU engine on WebGPU each
-//! agree with burn's autodiff (the reference) step by step (losses, gradients and parameters, a
-//! ragged last batch included), and nothing reads WebGPU synchronously (that would panic).
+//! SwiftShader's WebGPU), built as the GPU worker's module is (`--no-default-features --features
+//! gpu`): the CPU engine's WebAssembly kernels train, and the GPU engine on WebGPU agrees with
+//! them step by step (losses, gradients and parameters, a ragged last batch included); nothing
+//! reads WebGPU synchronously (that would panic). The CPU engine in WebAssembly computes what it
+//! computes natively to the bit (tests/e2e/parity.test.mjs), where it is checked against burn's
+//! autodiff (tests/native/engines.rs).
 #![cfg(target_arch = "wasm32")]
 
-use burn::tensor::Device;
 use fashion_mlp::data::Dataset;
 use fashion_mlp::model::MlpConfig;
 use fashion_mlp::train::cpu::CpuOptions;
+use fashion_mlp::train::gpu::GpuDevice;
 use fashion_mlp::train::{Compute, Engine, EngineKind, LrSchedule, TrainConfig};
 use wasm_bindgen_test::*;
 
@@ -57,26 +60,22 @@ fn config() -> TrainConfig {
     }
 }
 
-async fn gpu() -> Device {
+async fn gpu() -> GpuDevice {
     let adapter = fashion_mlp::web::gpu::probe_adapter()
         .await
         .expect("run with --enable-unsafe-webgpu");
     web_sys::console::log_1(&format!("WebGPU adapter: {adapter}").into());
-    thread_local!(static GPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) });
+    thread_local!(static GPU: std::cell::RefCell<Option<GpuDevice>> = const { std::cell::RefCell::new(None) });
     if let Some(d) = GPU.with(|g| g.borrow().clone()) {
         return d;
     }
-    let d = Device::wgpu_options().init_async().await.unwrap();
+    let d = GpuDevice::new().await.unwrap();
     GPU.with(|g| *g.borrow_mut() = Some(d.clone()));
     d
 }
 
 fn cpu() -> Compute {
     Compute::Cpu(CpuOptions::best())
-}
-
-fn reference() -> Compute {
-    Compute::Autodiff(fashion_mlp::backend::cpu())
 }
 
 /// Losses of each batch of one epoch (640 images in batches of 100: the last one is ragged).
@@ -120,16 +119,11 @@ async fn cpu_steps_lower_the_loss() {
 }
 
 #[wasm_bindgen_test]
-async fn the_cpu_engine_in_webassembly_agrees_with_burn_autodiff() {
-    agree(losses(&cpu()).await, losses(&reference()).await, 1e-4).await;
-}
-
-#[wasm_bindgen_test]
-async fn the_webgpu_engine_agrees_with_burn_autodiff() {
+async fn the_webgpu_engine_agrees_with_the_cpu_engine() {
     let gpu = Compute::Gpu(gpu().await);
     let on_gpu = losses(&gpu).await;
     assert_eq!(on_gpu.1.kind(), EngineKind::Gpu);
-    agree(on_gpu, losses(&reference()).await, 1e-4).await;
+    agree(on_gpu, losses(&cpu()).await, 1e-4).await;
 }
 
 #[wasm_bindgen_test]

@@ -20,9 +20,9 @@ use crate::weights::Snapshot;
 pub enum Compute {
     /// The CPU engine.
     Cpu(CpuOptions),
-    /// The GPU engine on a burn wgpu device.
+    /// The GPU engine.
     #[cfg(feature = "gpu")]
-    Gpu(burn::tensor::Device),
+    Gpu(super::gpu::GpuDevice),
     /// burn's autodiff on any burn device (the reference).
     #[cfg(feature = "ml")]
     Autodiff(burn::tensor::Device),
@@ -94,9 +94,9 @@ impl Engine {
                 config, train, test, weights, resume, *options,
             )?)),
             #[cfg(feature = "gpu")]
-            Compute::Gpu(device) => Engine::Gpu(Box::new(
-                super::gpu::GpuTrainer::start(config, train, test, weights, resume, device).await?,
-            )),
+            Compute::Gpu(gpu) => Engine::Gpu(Box::new(super::gpu::GpuTrainer::start(
+                config, train, test, weights, resume, gpu,
+            )?)),
             #[cfg(feature = "ml")]
             Compute::Autodiff(device) => Engine::Autodiff(Box::new(super::autodiff::Trainer::start(
                 config, train, test, weights, resume, device,

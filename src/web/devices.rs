@@ -1,12 +1,10 @@
 //! The worker's compute devices: the CPU always, WebGPU (in the module built with the `gpu`
-//! feature) when the browser gives an adapter and a device. burn's WebGPU runtime initialises
-//! once per worker, so the outcome is kept. The wgpu
+//! feature) when the browser gives an adapter and a device, set up once per worker. The wgpu
 //! device is watched: a lost device (`device.lost`) or an uncaptured error ends the run with a
 //! GPU error, and the page continues on the CPU from the last checkpoint.
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
 
 use super::protocol::{Backend, BackendChoice, BackendInfo, Measured};
 use crate::data::Dataset;
@@ -34,10 +32,8 @@ impl Chosen {
 #[derive(Clone)]
 struct Gpu {
     #[cfg(feature = "gpu")]
-    device: burn::tensor::Device,
+    device: crate::train::gpu::GpuDevice,
     adapter: String,
-    #[cfg(feature = "gpu")]
-    wgpu: burn::tensor::wgpu::wgpu::Device,
 }
 
 #[derive(Default)]
@@ -52,8 +48,6 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct Devices {
     inner: Rc<RefCell<Inner>>,
-    /// Set by wgpu's callbacks (which must be `Send`), read between chunks.
-    lost: Arc<Mutex<Option<String>>>,
 }
 
 fn cpu_info(reason: Option<String>, measured: Option<Measured>) -> BackendInfo {
@@ -150,6 +144,24 @@ impl Devices {
         }
     }
 
+    /// Training samples per second of `config` on `backend` (Auto's measurement, asked by the
+    /// page, which compares the backends of its workers).
+    pub async fn measure(&self, backend: Backend, config: &TrainConfig, train: &Dataset) -> Result<f64, Failure> {
+        let compute = match backend {
+            Backend::Cpu => Compute::Cpu(CpuOptions::best()),
+            Backend::WebGpu => {
+                if let Some(reason) = self.lost_reason() {
+                    return Err(gpu_failure(format!("the GPU was lost earlier: {reason}")));
+                }
+                self.gpu().await.map_err(gpu_failure)?.compute()
+            }
+        };
+        let clock: Clock = Box::new(super::now_ms);
+        samples_per_sec(config, train, &compute, Trial::QUICK, &clock)
+            .await
+            .map_err(|e| Failure::from(&e))
+    }
+
     async fn gpu(&self) -> Result<Gpu, String> {
         let known = self.inner.borrow().gpu.clone();
         if let Some(known) = known {
@@ -163,27 +175,10 @@ impl Devices {
     #[cfg(feature = "gpu")]
     async fn init_gpu(&self) -> Result<Gpu, String> {
         let adapter = super::gpu::probe_adapter().await?;
-        let (device, setup) = burn::tensor::Device::wgpu_options()
-            .init_with_setup_async()
+        let device = crate::train::gpu::GpuDevice::new()
             .await
             .map_err(|e| format!("WebGPU device initialisation failed: {e}"))?;
-        let lost = self.lost.clone();
-        setup.device.set_device_lost_callback(move |reason, message| {
-            if let Ok(mut l) = lost.lock() {
-                l.get_or_insert(format!("the WebGPU device was lost ({reason:?}{})", detail(&message)));
-            }
-        });
-        let lost = self.lost.clone();
-        setup.device.on_uncaptured_error(Arc::new(move |error| {
-            if let Ok(mut l) = lost.lock() {
-                l.get_or_insert(format!("WebGPU reported an error: {error}"));
-            }
-        }));
-        Ok(Gpu {
-            device,
-            adapter,
-            wgpu: setup.device,
-        })
+        Ok(Gpu { device, adapter })
     }
 
     #[cfg(not(feature = "gpu"))]
@@ -191,22 +186,33 @@ impl Devices {
         Err("this build has no WebGPU support".into())
     }
 
+    /// The GPU, when it has been set up.
+    #[cfg(feature = "gpu")]
+    fn known_gpu(&self) -> Option<Gpu> {
+        self.inner.borrow().gpu.clone().and_then(Result::ok)
+    }
+
     /// Why the GPU is gone, once it is.
+    #[cfg(feature = "gpu")]
     pub fn lost_reason(&self) -> Option<String> {
-        self.lost.lock().ok().and_then(|l| l.clone())
+        self.known_gpu().and_then(|g| g.device.lost_reason())
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    pub fn lost_reason(&self) -> Option<String> {
+        None
     }
 
     /// Destroys the WebGPU device, as a driver reset would (tests of the loss path).
     pub fn lose_gpu(&self) {
         #[cfg(feature = "gpu")]
-        if let Some(Ok(gpu)) = &self.inner.borrow().gpu {
-            gpu.wgpu.destroy();
+        if let Some(gpu) = self.known_gpu() {
+            gpu.device.destroy();
         }
     }
 
-    /// What a training step costs on this worker's GPU: kernels and milliseconds per step for
-    /// burn's autodiff and for the fused step at batch 64, 256 and 1024, and one 64×784×256
-    /// matmul as burn runs it.
+    /// What a training step costs on this worker's GPU: dispatches and milliseconds per step at
+    /// batch 64, 256 and 1024.
     #[cfg(feature = "gpu")]
     pub async fn gpu_costs(&self, train: &Dataset) -> Result<serde_json::Value, String> {
         use crate::train::gpu::probe;
@@ -224,14 +230,7 @@ impl Devices {
                 .map_err(|e| e.to_string())?;
             steps.push(cost);
         }
-        let (matmul_ms, matmul_kernels) = probe::matmul_ms(&gpu.device, [64, 784, 256], 10, &clock)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(serde_json::json!({
-            "adapter": gpu.adapter,
-            "steps": steps,
-            "matmul": { "shape": [64, 784, 256], "ms": matmul_ms, "kernels": matmul_kernels },
-        }))
+        Ok(serde_json::json!({ "adapter": gpu.adapter, "steps": steps }))
     }
 
     #[cfg(not(feature = "gpu"))]
@@ -239,13 +238,10 @@ impl Devices {
         Err("this build has no WebGPU support".into())
     }
 
-    /// Bytes burn's GPU allocator has in use, when there is a GPU.
+    /// Bytes the GPU engine holds on the GPU, when there is one.
     #[cfg(feature = "gpu")]
     pub fn gpu_bytes_in_use(&self) -> Option<f64> {
-        match &self.inner.borrow().gpu {
-            Some(Ok(gpu)) => gpu.device.memory_pool_usage().map(|u| u.bytes_in_use as f64),
-            _ => None,
-        }
+        self.known_gpu().map(|g| g.device.bytes_held() as f64)
     }
 
     #[cfg(not(feature = "gpu"))]
@@ -263,15 +259,6 @@ impl Gpu {
     #[cfg(not(feature = "gpu"))]
     fn compute(&self) -> Compute {
         unreachable!("a build without the `gpu` feature never has a GPU")
-    }
-}
-
-#[cfg(feature = "gpu")]
-fn detail(message: &str) -> String {
-    if message.is_empty() {
-        String::new()
-    } else {
-        format!(": {message}")
     }
 }
 

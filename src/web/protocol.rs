@@ -44,7 +44,9 @@ pub struct NamedFile {
 pub enum ToWorker {
     /// Dataset files: the four IDX files (gzipped or not) or two Kaggle CSVs. When they do not
     /// make a dataset, the worker keeps the one it had and says so.
-    LoadData { files: Vec<NamedFile> },
+    LoadData {
+        files: Vec<NamedFile>,
+    },
     /// Train a new run (`checkpoint: None`) or continue the one in `checkpoint` (a file from
     /// `FromWorker::Checkpoint`; its own settings and subset apply).
     Start {
@@ -58,6 +60,18 @@ pub enum ToWorker {
         test_limit: Option<usize>,
         #[serde(default, with = "serde_bytes")]
         checkpoint: Option<Vec<u8>>,
+        /// Why the page chose this backend, and what it measured (Auto decides in the page,
+        /// which has a worker for each backend).
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        measured: Option<Measured>,
+    },
+    /// Training samples per second of `config` on this worker's `backend`, measured on a few
+    /// batches of the loaded data (answered with `FromWorker::Measured`).
+    Measure {
+        config: TrainConfig,
+        backend: Backend,
     },
     // Empty struct variants, not unit ones: serde ignores stray fields of a unit variant even
     // under deny_unknown_fields.
@@ -65,10 +79,14 @@ pub enum ToWorker {
     Resume {},
     Stop {},
     /// One test image, for the page's classifier (answered with `FromWorker::TestImage`).
-    TestImage { index: usize },
+    TestImage {
+        index: usize,
+    },
     /// Diagnostics for tests and benchmarks (`hook`: "lose_gpu" destroys the WebGPU device,
     /// "memory" reports the worker's memory, "gpu_costs" measures a GPU step on the loaded data).
-    Debug { hook: String },
+    Debug {
+        hook: String,
+    },
 }
 
 /// The backend a run uses, and why.
@@ -105,6 +123,11 @@ pub enum FromWorker {
     Backend(BackendInfo),
     /// Auto is measuring the backends (a few seconds).
     Measuring,
+    /// Answer to `ToWorker::Measure`.
+    Measured {
+        backend: Backend,
+        samples_per_sec: f64,
+    },
     Started(Started),
     Progress(Progress),
     /// Boxed: the report (weights, confusion matrix) dwarfs every other message.

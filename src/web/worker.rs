@@ -94,6 +94,8 @@ fn handle(state: &Shared, msg: ToWorker) {
             train_limit,
             test_limit,
             checkpoint,
+            reason,
+            measured,
         } => {
             {
                 let mut s = state.borrow_mut();
@@ -114,11 +116,31 @@ fn handle(state: &Shared, msg: ToWorker) {
                     train_limit,
                     test_limit,
                     checkpoint,
+                    reason,
+                    measured,
                 };
                 if let Err(f) = train(&state, request).await {
                     post_failure(f);
                 }
                 state.borrow_mut().running = false;
+            });
+        }
+        ToWorker::Measure { config, backend } => {
+            let Some(train) = state.borrow().train.clone() else {
+                return post_error(ErrorKind::Data, "load a dataset before measuring", false);
+            };
+            if state.borrow().running {
+                return post_error(ErrorKind::Config, "training is running", false);
+            }
+            let devices = state.borrow().devices.clone();
+            spawn_local(async move {
+                match devices.measure(backend, &config, &train).await {
+                    Ok(samples_per_sec) => post(&FromWorker::Measured {
+                        backend,
+                        samples_per_sec,
+                    }),
+                    Err(f) => post_error(f.kind, f.message, false),
+                }
             });
         }
         ToWorker::Pause {} => queue(state, Control::Pause),
@@ -267,6 +289,8 @@ struct Request {
     train_limit: Option<usize>,
     test_limit: Option<usize>,
     checkpoint: Option<Vec<u8>>,
+    reason: Option<String>,
+    measured: Option<super::protocol::Measured>,
 }
 
 fn failure(e: &Error) -> Failure {
@@ -293,9 +317,15 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
         )
     };
     let devices = state.borrow().devices.clone();
-    let chosen = devices
+    let mut chosen = devices
         .choose(request.backend, &config, &train_set, || post(&FromWorker::Measuring))
         .await?;
+    if request.reason.is_some() {
+        chosen.info.fallback_reason = request.reason.filter(|_| chosen.info.backend == Backend::Cpu);
+    }
+    if request.measured.is_some() {
+        chosen.info.measured = request.measured;
+    }
     post(&FromWorker::Backend(chosen.info.clone()));
     let setup = SessionSetup {
         config,

@@ -4,7 +4,7 @@
 // leaves the previous one in use, a lost GPU or a crashed worker continues the run on the CPU
 // from its last checkpoint, a bad model file leaves the current model.
 import './csp-compat.js';
-import { WorkerClient } from './worker-client.js';
+import { Trainers } from './trainers.js';
 import { Settings } from './settings.js';
 import { ProgressView } from './progress.js';
 import { startModelPanel } from './model-panel.js';
@@ -32,15 +32,20 @@ class App {
     this.recoveries = 0;
     this.afterData = null;
     this.timings = {};
-    this.worker = new WorkerClient({ onMessage: (m) => this.received(m), onCrash: (text) => this.crashed(text) });
+    this.trainers = new Trainers({ onMessage: (m, client) => this.received(m, client), onCrash: (text, client) => this.crashed(text, client) });
+    // The worker the current (or last) run trains in.
+    this.runWorker = null;
     this.data = new DataPanel({
-      worker: this.worker,
+      trainers: this.trainers,
       files: facts.dataset_files,
       onLoaded: (msg) => this.dataLoaded(msg),
       onChange: () => this.updateButtons(),
       busy: () => this.running,
     });
   }
+
+  /** The worker a run's controls go to: the run's, else the CPU worker. */
+  get worker() { return this.runWorker ?? this.trainers.cpu; }
 
   dataLoaded(msg) {
     this.progress.setGrid(new Uint8Array(msg.grid_pixels), msg.grid_labels);
@@ -54,18 +59,72 @@ class App {
   // ---- runs --------------------------------------------------------------------------------------
 
   /** Starts a new run, or continues `checkpoint` (a run's own settings and subset apply). */
-  start({ config, backend, trainLimit, checkpoint = null, keepEpoch = 0 }) {
+  async start({ config, backend, trainLimit, checkpoint = null, keepEpoch = 0 }) {
     const testLimit = Number(new URLSearchParams(location.search).get('testLimit')) || null;
     this.run = { ...(checkpoint ? this.run : {}), config, trainLimit, epochs: config.epochs, epoch: keepEpoch };
     this.running = true;
     this.paused = false;
     this.progress.begin(config.epochs, keepEpoch);
     setStatus(checkpoint ? `Continuing from epoch ${keepEpoch}…` : 'Starting…');
-    this.worker.send({
-      type: 'start', config, backend, train_limit: trainLimit, test_limit: testLimit,
-      checkpoint: checkpoint ? checkpoint.slice() : null,
-    });
     this.updateButtons();
+    let choice;
+    try {
+      choice = await this.chooseBackend(backend, config);
+    } catch (e) {
+      this.running = false;
+      setStatus('Training did not start');
+      showError(e.message || String(e));
+      this.updateButtons();
+      return;
+    }
+    const worker = this.trainers.client(choice.backend);
+    this.runWorker = worker;
+    this.data.sendTo(worker);
+    worker.send({
+      type: 'start', config, backend: choice.backend, train_limit: trainLimit, test_limit: testLimit,
+      checkpoint: checkpoint ? checkpoint.slice() : null, reason: choice.reason ?? null, measured: choice.measured ?? null,
+    });
+  }
+
+  /** The backend a run of `config` trains on ('cpu' or 'webgpu'), and why: Auto measures each
+   * worker's backend on a few batches of the real data once per page and keeps the faster. */
+  async chooseBackend(backend, config) {
+    if (backend === 'cpu') return { backend: 'cpu', reason: 'CPU chosen in the settings' };
+    await this.trainers.refresh();
+    const gpuMissing = !this.trainers.hasGpuModule()
+      ? 'the WebGPU training module is not built'
+      : !navigator.gpu ? 'this browser does not expose WebGPU (navigator.gpu is missing)' : null;
+    if (backend === 'webgpu') {
+      if (gpuMissing) throw new Error(`WebGPU is not available: ${gpuMissing}`);
+      return { backend: 'webgpu' };
+    }
+    if (gpuMissing) return { backend: 'cpu', reason: gpuMissing };
+    if (this.gpuLost) return { backend: 'cpu', reason: `the GPU was lost: ${this.gpuLost}` };
+    if (!this.trainers.measured) {
+      setStatus('Measuring WebGPU against the CPU on a few batches of the real data…');
+      const gpu = await this.measure('webgpu', config);
+      if (gpu.error) return { backend: 'cpu', reason: gpu.error };
+      const cpu = await this.measure('cpu', config);
+      if (cpu.error) throw new Error(cpu.error);
+      this.trainers.measured = { webgpu_samples_per_sec: gpu.rate, cpu_samples_per_sec: cpu.rate, adapter: gpu.adapter };
+    }
+    const m = this.trainers.measured;
+    const measured = { webgpu_samples_per_sec: m.webgpu_samples_per_sec, cpu_samples_per_sec: m.cpu_samples_per_sec };
+    if (m.webgpu_samples_per_sec >= m.cpu_samples_per_sec) return { backend: 'webgpu', measured };
+    return {
+      backend: 'cpu', measured,
+      reason: `measured WebGPU at ${count(m.webgpu_samples_per_sec)} samples/s and the CPU at ${count(m.cpu_samples_per_sec)}: the CPU is faster`,
+    };
+  }
+
+  /** Samples/s of `config` on `backend`, measured by its worker: {rate} or {error}. */
+  async measure(backend, config) {
+    const worker = this.trainers.client(backend);
+    this.data.sendTo(worker);
+    const answer = worker.next((m) => m.type === 'measured' || m.type === 'error');
+    worker.send({ type: 'measure', config, backend });
+    const msg = await answer;
+    return msg.type === 'measured' ? { rate: msg.samples_per_sec } : { error: msg.message };
   }
 
   train() {
@@ -108,27 +167,35 @@ class App {
     this.updateButtons();
   }
 
-  crashed(text) {
-    if (this.crashing) return; // a panic reports itself and then trips the error event too
-    this.crashing = true;
-    const wasRunning = this.running;
-    this.worker.restart();
-    this.backend = null;
-    this.data.resend();
-    setTimeout(() => { this.crashing = false; }, 0);
+  crashed(text, client = this.worker) {
+    if (client.crashing) return; // a panic reports itself and then trips the error event too
+    client.crashing = true;
+    const wasRunning = this.running && client === this.worker;
+    client.restart();
+    if (client === this.worker) this.backend = null;
+    if (client === this.trainers.cpu) this.data.resend();
+    setTimeout(() => { client.crashing = false; }, 0);
     if (wasRunning) this.recover(`The training worker stopped (${text})`);
     else { showError(`The training worker stopped (${text}); it has been restarted.`); this.updateButtons(); }
   }
 
   // ---- the worker's messages ------------------------------------------------------------------
 
-  received(msg) {
+  received(msg, client = this.worker) {
+    if (client !== this.worker && !(client === this.trainers.cpu && ['data_loaded', 'test_image'].includes(msg.type))) {
+      // A worker that is not running the run: its dataset or its measurement (awaited where
+      // asked for); its errors only matter to whoever waits for them.
+      if (msg.type === 'data_loaded') client.dataReady = true;
+      return;
+    }
     switch (msg.type) {
       case 'ready':
         break;
       case 'data_loaded':
-        this.data.loaded(msg);
+        if (client === this.trainers.cpu) this.data.loaded(msg);
         break;
+      case 'measured':
+        return;
       case 'measuring':
         setStatus('Measuring WebGPU against the CPU on a few batches of the real data…');
         break;
@@ -175,7 +242,7 @@ class App {
       case 'diagnostics':
         break;
       case 'error':
-        this.failed(msg);
+        this.failed(msg, client);
         break;
       default:
         console.warn('unknown worker message', msg);
@@ -183,8 +250,9 @@ class App {
     this.updateButtons();
   }
 
-  failed({ kind, message, fatal }) {
-    if (fatal) { this.crashed(message); return; }
+  failed({ kind, message, fatal }, client = this.worker) {
+    if (fatal) { this.crashed(message, client); return; }
+    if (kind === 'gpu') this.gpuLost = message;
     if (kind === 'data' && this.data.checking) { this.data.refused(message); return; }
     if (kind === 'gpu' && this.backend?.backend !== 'webgpu') {
       // A lost device keeps reporting after the run has moved to the CPU.
@@ -271,6 +339,7 @@ const wasmReady = new Promise((resolve) => {
 async function main() {
   const wasm = await wasmReady;
   const app = new App(wasm, wasm.facts());
+  await app.trainers.refresh();
   installTestApi(app);
   app.wireControls();
   app.updateButtons();

@@ -1,18 +1,26 @@
 // The dataset panel: downloads the dataset from the page's origin (or takes the user's files),
-// hands it to the worker to check, and keeps the dataset in use until new files prove good.
+// hands it to the CPU worker to check, keeps the dataset in use until new files prove good, and
+// hands the good one to any other worker that is to train.
 import { fetchDataset } from './dataset.js';
 import { setStatus, showError, count } from './status.js';
 
 const $ = (id) => document.getElementById(id);
 
+/** Posts copies of `files` to `worker` (the page keeps its own for the next worker). */
+function send(worker, files) {
+  const copies = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
+  worker.send({ type: 'load_data', files: copies }, copies.map((f) => f.bytes.buffer));
+  worker.data = files;
+}
+
 export class DataPanel {
   /**
-   * `worker`: the WorkerClient; `onLoaded(msg)`: the worker accepted a dataset; `onChange()`:
-   * anything the buttons depend on changed; `busy()`: whether a run is going on (the status line
-   * is then the run's).
+   * `trainers`: the workers (trainers.js); `onLoaded(msg)`: the CPU worker accepted a dataset;
+   * `onChange()`: anything the buttons depend on changed; `busy()`: whether a run is going on
+   * (the status line is then the run's).
    */
-  constructor({ worker, files, onLoaded, onChange, busy }) {
-    Object.assign(this, { worker, fileNames: files, onLoaded, onChange, busy });
+  constructor({ trainers, files, onLoaded, onChange, busy }) {
+    Object.assign(this, { trainers, fileNames: files, onLoaded, onChange, busy });
     // The dataset the worker holds (`files` are kept to hand to a restarted worker) and the
     // files being checked.
     this.ready = false;
@@ -21,30 +29,31 @@ export class DataPanel {
     this.checking = null;
   }
 
-  /** Hands files to the worker to check; the dataset in use stays until they prove good. */
+  /** Hands files to the CPU worker to check; the dataset in use stays until they prove good. */
   use(files, source, cache = null) {
     this.checking = { files, source, cache };
     $('data-info').textContent = `Checking ${files.map((f) => f.name).join(', ')}…`;
-    this.send(files);
+    send(this.trainers.cpu, files);
     this.onChange();
   }
 
-  /** A restarted worker gets the dataset the old one had. */
+  /** A restarted CPU worker gets the dataset the old one had. */
   resend() {
     if (!this.files) return;
     this.ready = false;
     this.checking = { files: this.files, source: this.info?.source ?? 'kept' };
-    this.send(this.files);
+    send(this.trainers.cpu, this.files);
   }
 
-  send(files) {
-    const copies = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
-    this.worker.send({ type: 'load_data', files: copies }, copies.map((f) => f.bytes.buffer));
+  /** Makes sure `worker` holds the dataset in use (already checked) before it trains on it. */
+  sendTo(worker) {
+    if (this.files && worker.data !== this.files) send(worker, this.files);
   }
 
   loaded(msg) {
     const checking = this.checking ?? { files: this.files, source: this.info?.source };
     checking.cache?.keep();
+    this.trainers.cpu.data = checking.files;
     Object.assign(this, { ready: true, files: checking.files, info: { train: msg.train, test: msg.test, source: checking.source }, checking: null });
     $('data-bar').style.width = '100%';
     $('data-info').textContent = `${count(msg.train)} training and ${count(msg.test)} test images ready (${checking.source}).`;

@@ -11,7 +11,7 @@ export async function startModelPanel(app) {
   const panel = new ClassifyPanel({
     wasm: app.wasm,
     facts: app.facts,
-    requestTestImage: (index) => { if (app.data.ready) app.worker.send({ type: 'test_image', index }); },
+    requestTestImage: (index) => { if (app.data.ready) app.trainers.cpu.send({ type: 'test_image', index }); },
     onModelFile: (bytes, name, meta) => {
       saved.saveLoaded({ weights: bytes, name, meta }).then(() => saved.saveChoice('loaded')).catch((e) => app.storageFailed(e));
     },

@@ -10,8 +10,9 @@
 //   classify()       the drawing panel: {probabilities, inputLabel, stats}
 //   timings()        {classifierReadyMs}
 //   weightsBase64()  the latest run's last model file (safetensors), base64
-//   debug(hook)      worker diagnostics: 'memory' resolves {wasm_bytes, gpu_bytes}; 'lose_gpu'
-//                    destroys the worker's WebGPU device, as a driver reset would
+//   debug(hook)      the run's worker's diagnostics: 'memory' resolves {wasm_bytes, gpu_bytes};
+//                    'lose_gpu' destroys the WebGPU device of the GPU worker, as a driver reset
+//                    would; 'gpu_costs' resolves what a GPU step costs there
 //   stopAfterEpoch(n) sends Stop as soon as epoch n of the current run is reported (what a
 //                    user's click does, without the race against a fast run)
 //   crashWorker(msg) fires the worker's error event, as the browser does when a worker dies
@@ -38,7 +39,11 @@ export function installTestApi(app) {
       for (let i = 0; i < w.length; i += 0x8000) text += String.fromCharCode(...w.subarray(i, i + 0x8000));
       return btoa(text);
     },
-    debug: (hook) => app.worker.debug(hook),
+    debug: (hook) => {
+      const worker = ['lose_gpu', 'gpu_costs'].includes(hook) ? app.trainers.client('webgpu') : app.worker;
+      app.data.sendTo(worker);
+      return worker.debug(hook);
+    },
     stopAfterEpoch: (n) => { app.stopAfterEpoch = n; },
     crashWorker: (message) => app.worker.simulateCrash(message),
   });

@@ -1,8 +1,11 @@
-// The training worker as the page sees it: started, told what to do (messages wait until it
-// says it is ready), and restarted after a crash. What its messages mean is app.js's business.
+// A training worker as the page sees it: started on one of the training modules, told what to
+// do (messages wait until it says it is ready), and restarted after a crash. What its messages
+// mean is app.js's business.
 export class WorkerClient {
-  /** onMessage(msg): every message the worker posts; onCrash(text): the worker died. */
-  constructor({ onMessage, onCrash }) {
+  /** module: 'cpu', 'cpu-relaxed' or 'gpu' (train-worker.js); onMessage(msg): every message the
+   * worker posts; onCrash(text): the worker died. */
+  constructor({ module, onMessage, onCrash }) {
+    this.module = module;
     this.onMessage = onMessage;
     this.onCrash = onCrash;
     this.waiters = [];
@@ -12,7 +15,9 @@ export class WorkerClient {
   start() {
     this.ready = false;
     this.queue = [];
-    const worker = new Worker('train-worker.js', { type: 'module' });
+    // The dataset a worker holds, by identity of the page's file list (a restart loses it).
+    this.data = null;
+    const worker = new Worker('train-worker.js', { type: 'module', name: this.module });
     worker.onmessage = (e) => this.received(e.data);
     worker.onerror = (e) => {
       e.preventDefault?.();

@@ -137,16 +137,16 @@ fn measure(
     })
 }
 
-/// What a GPU training step costs on the native wgpu device: kernels launched per step by the
-/// GPU engine, and one 64×784×256 matmul as burn runs it.
+/// What a GPU training step costs on the native wgpu device: dispatches and milliseconds per
+/// step of the GPU engine at each batch size.
 #[cfg(feature = "gpu")]
 fn gpu_costs(args: &BenchArgs) -> Result<(), String> {
     use fashion_mlp::train::gpu::probe;
     let train = Dataset::load_idx_dir(&args.data_dir, Split::Train).map_err(|e| e.to_string())?;
-    let (device, info) = fashion_mlp::backend::native_gpu_with_info()?;
+    let gpu = fashion_mlp::backend::native_gpu()?;
     println!(
         "{}",
-        json!({ "where": "native", "measure": "adapter", "adapter": info })
+        json!({ "where": "native", "measure": "adapter", "adapter": gpu.info() })
     );
     let origin = Instant::now();
     let clock: fashion_mlp::train::session::Clock = Box::new(move || origin.elapsed().as_secs_f64() * 1000.0);
@@ -158,7 +158,7 @@ fn gpu_costs(args: &BenchArgs) -> Result<(), String> {
         let cost = pollster::block_on(probe::step_cost(
             &config,
             &train,
-            &Compute::Gpu(device.clone()),
+            &Compute::Gpu(gpu.clone()),
             20,
             &clock,
         ))
@@ -168,19 +168,12 @@ fn gpu_costs(args: &BenchArgs) -> Result<(), String> {
             json!({ "where": "native", "backend": "wgpu", "measure": "step", "cost": cost })
         );
     }
-    let (ms, kernels) =
-        pollster::block_on(probe::matmul_ms(&device, [64, 784, 256], 20, &clock)).map_err(|e| e.to_string())?;
-    println!(
-        "{}",
-        json!({ "where": "native", "backend": "wgpu", "measure": "matmul", "shape": [64, 784, 256], "ms": ms, "kernels": kernels })
-    );
     Ok(())
 }
 
 #[cfg(feature = "gpu")]
 fn gpu_info() -> Result<(), String> {
-    let (_, info) = fashion_mlp::backend::native_gpu_with_info()?;
-    println!("{}", json!(info));
+    println!("{}", json!(fashion_mlp::backend::native_gpu()?.info()));
     Ok(())
 }
 

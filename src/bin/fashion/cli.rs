@@ -245,8 +245,8 @@ pub struct BenchArgs {
     /// Training samples per measurement (after a warm-up)
     #[arg(long, default_value_t = 30_000)]
     pub samples: usize,
-    /// Instead: what a GPU step costs (kernels launched per step by the GPU engine, and one
-    /// 64x784x256 matmul as burn runs it), on the wgpu backend
+    /// Instead: what a GPU step costs (dispatches and milliseconds per step of the GPU engine at
+    /// each batch size), on the wgpu backend
     #[arg(long)]
     pub gpu_costs: bool,
     /// Instead: what wgpu finds natively (adapter name, type, API; whether it is a software one)

@@ -1,21 +1,26 @@
-//! The fused trainer: the whole run's state lives in a few GPU buffers on burn's own wgpu
-//! runtime (the packed training set and labels, the epoch's shuffle order, the parameters,
-//! Adam's moments, activations, deltas and per-sample statistics); a step is `3L` kernel
-//! launches with nothing read back, and a chunk ends with one small read of its summed loss and
-//! hits. The run's state goes in and out in the packing every engine shares (`Layout`,
-//! `Packed`): checkpoints, the reported model, and evaluation on the CPU.
+//! The GPU engine: the whole run's state lives in a few GPU buffers (the packed training set and
+//! labels, the epoch's shuffle order, the parameters, Adam's moments, the weights' average,
+//! activations, deltas and per-sample statistics). A chunk of steps is one command buffer: each
+//! step's scalars go up in one write, every step's `3L` dispatches read theirs at their own
+//! offset, and the chunk ends with one small read of its summed loss and hits. The state goes in
+//! and out in the packing every engine shares (`Layout`, `Packed`).
 
-use burn::tensor::Device;
-use cubecl::prelude::*;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
-use super::kernels;
+use wgpu::util::DeviceExt;
+
+use super::device::GpuDevice;
+use super::wgsl::{self, Buffer, Groups, Kernel, STEP_BYTES, Sizes};
 use crate::data::Dataset;
 use crate::error::{ConfigError, Error, Result};
 use crate::metrics::EvalReport;
 use crate::noise::{self, Stream};
 use crate::train::adam::AdamStep;
 use crate::train::augment::BatchNoise;
-use crate::train::autodiff::device_set::pack_pixels;
+use crate::train::average::decay_at;
 use crate::train::checkpoint::Checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::cpu::{CpuOptions, Evaluator};
@@ -23,80 +28,78 @@ use crate::train::cursor::{Chunk, Cursor, Position, Totals};
 use crate::train::layout::{Layout, Packed};
 use crate::weights::Snapshot;
 
-/// Units per workgroup (WebGPU allows 256; 64 keeps SwiftShader's task split even).
-const WORKGROUP: u32 = 64;
-/// The largest batch the fused step takes (one dispatch covers a batch's words).
+/// The largest batch the GPU engine takes (a batch's rows are one dispatch's workgroups).
 pub const MAX_BATCH: usize = 8_192;
+/// Steps in one chunk at most (their scalars share one buffer).
+pub const MAX_CHUNK: usize = 2_047;
+/// Bytes between two steps' scalars (WebGPU's alignment of dynamic uniform offsets).
+const STEP_STRIDE: usize = 256;
 
-type Handle = cubecl::server::Handle;
+const BUFFERS: [Buffer; 11] = [
+    Buffer::TrainX,
+    Buffer::Labels,
+    Buffer::Order,
+    Buffer::Params,
+    Buffer::M,
+    Buffer::V,
+    Buffer::Avg,
+    Buffer::Acts,
+    Buffer::Deltas,
+    Buffer::Stats,
+    Buffer::Sums,
+];
 
-/// The cubecl client of a burn wgpu device (the same queue burn itself uses), or `None` for
-/// other devices.
-pub fn wgpu_client(device: &Device) -> Option<cubecl::client::Client> {
-    use burn_dispatch::DispatchDevice;
-    match device.as_dispatch().clone().inner() {
-        DispatchDevice::Cube(cube) if matches!(cube, cubecl::Device::Wgpu(_)) => Some(cube.client()),
-        _ => None,
-    }
-}
-
-fn device_error(e: impl std::fmt::Debug) -> Error {
-    Error::Device(format!("{e:?}"))
+/// A compiled kernel bound to the run's buffers.
+struct Pipeline {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: Groups,
 }
 
 pub struct GpuTrainer {
     config: TrainConfig,
-    device: Device,
-    client: cubecl::client::Client,
+    gpu: GpuDevice,
     layout: Layout,
     train_len: usize,
     cursor: Cursor,
     test: Dataset,
-    /// The epoch whose shuffle `order` holds.
+    /// The epoch whose shuffle `Order` holds.
     order_epoch: usize,
-    train_x: Handle,
-    labels: Handle,
-    order: Handle,
-    params: Handle,
-    m: Handle,
-    v: Handle,
-    /// The running average of the weights (a placeholder when the recipe does not average).
-    avg: Handle,
-    acts: Handle,
-    deltas: Handle,
-    stats: Handle,
-    sums: Handle,
+    buffers: Vec<wgpu::Buffer>,
+    steps: wgpu::Buffer,
+    kernels: Vec<Pipeline>,
+    sum: Pipeline,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn device_error(e: impl std::fmt::Display) -> Error {
+    Error::Device(e.to_string())
 }
 
 impl GpuTrainer {
-    /// A trainer on the wgpu `device` for a new run from `weights` (`resume: None`) or one
-    /// continued from a checkpoint, evaluating on `test` (on the CPU).
-    pub async fn start(
+    /// A trainer on `gpu` for a new run from `weights` (`resume: None`) or one continued from a
+    /// checkpoint, evaluating on `test` (on the CPU).
+    pub fn start(
         config: &TrainConfig,
         train: &Dataset,
         test: &Dataset,
         weights: &Snapshot,
         resume: Option<&Checkpoint>,
-        device: &Device,
+        gpu: &GpuDevice,
     ) -> Result<Self> {
         config.validate()?;
-        let device = device.clone().without_autodiff();
-        let client = wgpu_client(&device)
-            .ok_or_else(|| ConfigError::Invalid("the fused step needs a wgpu (GPU) device".into()))?;
         if train.is_empty() {
             return Err(ConfigError::Invalid("the training set is empty".into()).into());
         }
         if !Self::supports(config) {
-            return Err(ConfigError::Invalid(
-                "the fused GPU step needs hidden layer widths that are multiples of 4".into(),
-            )
-            .into());
-        }
-        if config.batch_size > MAX_BATCH {
             return Err(ConfigError::Invalid(format!(
-                "the fused GPU step takes batches of at most {MAX_BATCH} images"
+                "the GPU engine takes hidden layer widths that are multiples of 4, at most {} hidden layers and batches of at most {MAX_BATCH} images",
+                wgsl::MAX_HIDDEN
             ))
             .into());
+        }
+        if let Some(reason) = gpu.lost_reason() {
+            return Err(Error::Device(reason));
         }
         let layout = Layout::new(&config.model.widths(), config.batch_size.min(train.len()));
         let (state, epoch) = match resume {
@@ -111,45 +114,88 @@ impl GpuTrainer {
             ))
             .into());
         }
-        // The kernels take a placeholder where the run keeps no average.
+        let sizes = Sizes {
+            layout: layout.clone(),
+            train_len: train.len(),
+            averaging: !state.avg.is_empty(),
+        };
+        let cursor = Cursor::new(position, train.len(), config.seed);
+        let device = gpu.device();
+        let words: Vec<u32> = train
+            .pixels()
+            .chunks_exact(wgsl::PIXELS_PER_WORD)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let labels: Vec<u32> = train.labels().iter().map(|&l| l as u32).collect();
+        let order: Vec<u32> = cursor.order.iter().map(|&i| i as u32).collect();
         let avg = if state.avg.is_empty() {
             vec![0.0]
         } else {
             state.avg.clone()
         };
-        let words: Vec<u32> = pack_pixels(train.pixels()).into_iter().map(|w| w as u32).collect();
-        let labels: Vec<u32> = train.labels().iter().map(|&l| l as u32).collect();
-        let cursor = Cursor::new(position, train.len(), config.seed);
-        let order: Vec<u32> = cursor.order.iter().map(|&i| i as u32).collect();
-        let f32s = |v: &[f32]| client.create_from_slice(f32::as_bytes(v));
-        let u32s = |v: &[u32]| client.create_from_slice(u32::as_bytes(v));
-        Ok(Self {
-            train_x: u32s(&words),
-            labels: u32s(&labels),
-            order: u32s(&order),
-            params: f32s(&state.params),
-            m: f32s(&state.m),
-            v: f32s(&state.v),
-            avg: f32s(&avg),
-            acts: client.empty(layout.acts_len * 4),
-            deltas: client.empty(layout.deltas_len * 4),
-            stats: client.empty(train.len() * 2 * 4),
-            sums: client.empty(2 * 4),
-            order_epoch: epoch,
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        let buffers: Vec<wgpu::Buffer> = BUFFERS
+            .iter()
+            .map(|&b| {
+                let bytes = |values: &[u8]| {
+                    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(&format!("{b:?}")),
+                        contents: values,
+                        usage,
+                    })
+                };
+                match b {
+                    Buffer::TrainX => bytes(as_bytes_u32(&words)),
+                    Buffer::Labels => bytes(as_bytes_u32(&labels)),
+                    Buffer::Order => bytes(as_bytes_u32(&order)),
+                    Buffer::Params => bytes(as_bytes(&state.params)),
+                    Buffer::M => bytes(as_bytes(&state.m)),
+                    Buffer::V => bytes(as_bytes(&state.v)),
+                    Buffer::Avg => bytes(as_bytes(&avg)),
+                    other => device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(&format!("{other:?}")),
+                        size: (sizes.len(other) * 4) as u64,
+                        usage,
+                        mapped_at_creation: false,
+                    }),
+                }
+            })
+            .collect();
+        let steps = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("steps"),
+            size: ((MAX_CHUNK + 1) * STEP_STRIDE) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let (step_kernels, sum_kernel) = wgsl::kernels(&sizes);
+        let compile = |k: &Kernel| compile(gpu, k, &buffers, &steps);
+        let kernels = step_kernels.iter().map(compile).collect();
+        let sum = compile(&sum_kernel);
+        if let Some(reason) = gpu.lost_reason() {
+            return Err(Error::Device(reason));
+        }
+        let trainer = Self {
+            config: config.clone(),
+            gpu: gpu.clone(),
             train_len: train.len(),
             test: test.clone(),
+            order_epoch: epoch,
             cursor,
             layout,
-            config: config.clone(),
-            device,
-            client,
-        })
+            buffers,
+            steps,
+            kernels,
+            sum,
+        };
+        gpu.hold(trainer.gpu_bytes());
+        Ok(trainer)
     }
 
-    /// Whether the fused step takes this configuration (widths in fours, batches it can hold);
-    /// otherwise a GPU run uses burn's autodiff.
+    /// Whether the GPU engine takes this configuration (widths in fours, batches it can hold).
     pub fn supports(config: &TrainConfig) -> bool {
-        config.model.hidden.iter().all(|h| h % 4 == 0) && config.batch_size <= MAX_BATCH
+        config.model.hidden.iter().all(|h| h % 4 == 0)
+            && config.model.hidden.len() <= wgsl::MAX_HIDDEN
+            && config.batch_size <= MAX_BATCH
     }
 
     pub fn config(&self) -> &TrainConfig {
@@ -160,221 +206,153 @@ impl GpuTrainer {
         self.cursor.position
     }
 
-    /// The wgpu device (without autodiff).
-    pub fn device(&self) -> Device {
-        self.device.clone()
+    /// Dispatches one training step takes.
+    pub fn kernels_per_step(&self) -> usize {
+        self.kernels.len()
     }
 
-    /// Trains at most `max_batches` batches, never past the end of the current epoch: the
-    /// launches of every step, then one read of the chunk's loss and hits.
+    /// Bytes of GPU memory the run holds (all of it allocated at the start).
+    pub fn gpu_bytes(&self) -> u64 {
+        self.buffers.iter().map(wgpu::Buffer::size).sum::<u64>() + self.steps.size()
+    }
+
+    fn buffer(&self, b: Buffer) -> &wgpu::Buffer {
+        &self.buffers[BUFFERS.iter().position(|&x| x == b).unwrap_or(0)]
+    }
+
+    /// Trains at most `max_batches` batches, never past the end of the current epoch: every
+    /// step's dispatches in one command buffer, then one read of the chunk's loss and hits.
     pub async fn run(&mut self, max_batches: usize) -> Result<Chunk> {
         if self.cursor.position.epoch >= self.config.epochs {
             return Err(ConfigError::Invalid("training already finished".into()).into());
         }
+        if let Some(reason) = self.gpu.lost_reason() {
+            return Err(Error::Device(reason));
+        }
+        let queue = self.gpu.queue();
         if self.order_epoch != self.cursor.position.epoch {
             let order: Vec<u32> = self.cursor.order.iter().map(|&i| i as u32).collect();
-            self.order = self.client.create_from_slice(u32::as_bytes(&order));
+            queue.write_buffer(self.buffer(Buffer::Order), 0, as_bytes_u32(&order));
             self.order_epoch = self.cursor.position.epoch;
         }
-        let todo = self.cursor.chunk_len(max_batches);
-        let p = self.cursor.position;
-        let (from, _) = p.batch_rows(self.config.batch_size, self.train_len);
-        let mut samples = 0u64;
+        let todo = self.cursor.chunk_len(max_batches.min(MAX_CHUNK));
+        let p0 = self.cursor.position;
+        let (from, _) = p0.batch_rows(self.config.batch_size, self.train_len);
+        let mut params = vec![0u8; (todo + 1) * STEP_STRIDE];
+        let mut rows = Vec::with_capacity(todo);
         let mut lr = self.config.learning_rate;
-        for _ in 0..todo {
-            lr = self.step();
-            let (start, end) = self.cursor.position.batch_rows(self.config.batch_size, self.train_len);
-            samples += (end - start) as u64;
-            self.cursor.position.batch += 1;
-            self.cursor.position.steps += 1;
+        let mut samples = 0usize;
+        for s in 0..todo {
+            let p = Position {
+                batch: p0.batch + s,
+                steps: p0.steps + s as u64,
+                ..p0
+            };
+            let (start, end) = p.batch_rows(self.config.batch_size, self.train_len);
+            let (step, step_lr) = StepParams::of(&self.config, p, start, end - start);
+            step.write(&mut params[s * STEP_STRIDE..]);
+            rows.push(end - start);
+            samples += end - start;
+            lr = step_lr;
         }
-        let to = from + samples as usize;
-        unsafe {
-            kernels::sum_stats::launch_unchecked(
-                &self.client,
-                CubeCount::Static(1, 1, 1),
-                CubeDim::new_1d(1),
-                BufferArg::from_raw_parts(self.stats.clone(), self.train_len * 2),
-                BufferArg::from_raw_parts(self.sums.clone(), 2),
-                from as u32,
-                to as u32,
-            );
+        StepParams {
+            rows: samples as u32,
+            start: from as u32,
+            ..StepParams::default()
         }
-        let bytes = self
-            .client
-            .read_async(vec![self.sums.clone()])
-            .await
-            .map_err(device_error)?;
-        let sums = f32::from_bytes(&bytes[0]);
+        .write(&mut params[todo * STEP_STRIDE..]);
+        queue.write_buffer(&self.steps, 0, &params);
+        let mut encoder = self
+            .gpu
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("chunk") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("steps"),
+                timestamp_writes: None,
+            });
+            for (s, &r) in rows.iter().enumerate() {
+                for k in &self.kernels {
+                    dispatch(&mut pass, k, (s * STEP_STRIDE) as u32, r);
+                }
+            }
+            dispatch(&mut pass, &self.sum, (todo * STEP_STRIDE) as u32, 1);
+        }
+        queue.submit([encoder.finish()]);
+        let sums = self.read(&[Buffer::Sums]).await?;
+        let sums = sums.first().map(Vec::as_slice).unwrap_or_default();
         let totals = Totals {
             loss: sums.first().copied().unwrap_or(f32::NAN) as f64,
             correct: sums.get(1).copied().unwrap_or(0.0) as f64,
-            samples,
+            samples: samples as u64,
         };
+        self.cursor.position.batch += todo;
+        self.cursor.position.steps += todo as u64;
         if !totals.loss.is_finite() {
             return Err(Error::Diverged);
         }
         Ok(self.cursor.finish_chunk(todo, totals, &self.config, lr))
     }
 
-    /// Launches one training step on the next batch; returns its learning rate.
-    fn step(&self) -> f64 {
-        let c = &self.config;
-        let l = &self.layout;
-        let w = &l.widths;
-        let layers = l.layers();
-        let p = self.cursor.position;
-        let (start, end) = p.batch_rows(c.batch_size, self.train_len);
-        let rows = (end - start) as u32;
-        let lr = c.learning_rate_at(p.steps, p.batches_per_epoch);
-        let adam = AdamStep::new(lr, p.steps + 1, c.weight_decay);
-        let threshold = noise::drop_threshold(c.model.dropout);
-        let keep = noise::keep_scale(c.model.dropout);
-        let batch_noise = BatchNoise::new(c, p.epoch, p.batch);
-        let units = |n: usize| CubeCount::Static(n.div_ceil(WORKGROUP as usize) as u32, 1, 1);
-        let dim = CubeDim::new_1d(WORKGROUP);
-        let tiles = |a: usize, b: usize| a.div_ceil(kernels::TILE as usize) * b.div_ceil(kernels::TILE as usize);
-        let rows_of_4 = (rows as usize).div_ceil(4);
-        // Workgroups of WORKGROUP columns by one row block each.
-        let columns =
-            |cols: usize, blocks: usize| CubeCount::Static(cols.div_ceil(WORKGROUP as usize) as u32, blocks as u32, 1);
-        let buf = |h: &Handle, len: usize| unsafe { BufferArg::from_raw_parts(h.clone(), len) };
-        let client = &self.client;
-        let (acts, params, deltas) = (l.acts_len, l.params_len, l.deltas_len);
-        let averaging = c.average > 0.0;
-        let decay = crate::train::average::decay_at(c.average, p.steps + 1);
-        let (avg_keep, avg_take) = if averaging {
-            (decay as f32, (1.0 - decay) as f32)
-        } else {
-            (1.0, 0.0)
+    /// The values of `which`, read from the GPU in one go.
+    async fn read(&self, which: &[Buffer]) -> Result<Vec<Vec<f32>>> {
+        let device = self.gpu.device();
+        let sizes: Vec<u64> = which.iter().map(|&b| self.buffer(b).size()).collect();
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read"),
+            size: sizes.iter().sum(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
+        let mut at = 0;
+        for (&b, &size) in which.iter().zip(&sizes) {
+            encoder.copy_buffer_to_buffer(self.buffer(b), 0, &staging, at, size);
+            at += size;
+        }
+        self.gpu.queue().submit([encoder.finish()]);
+        let mapped = Mapped::default();
+        let done = mapped.0.clone();
+        staging.map_async(wgpu::MapMode::Read, .., move |result| {
+            Mapped::finish(&done, result.map_err(|e| e.to_string()))
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        device.poll(wgpu::PollType::wait_indefinitely()).map_err(device_error)?;
+        mapped.await.map_err(|e| match self.gpu.lost_reason() {
+            Some(reason) => Error::Device(reason),
+            None => Error::Device(format!("reading from the GPU failed: {e}")),
+        })?;
+        let values = {
+            let bytes = staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Device(format!("reading from the GPU failed: {e}")))?;
+            let mut at = 0usize;
+            sizes
+                .iter()
+                .map(|&size| {
+                    let part = &bytes[at..at + size as usize];
+                    at += size as usize;
+                    part.chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect()
+                })
+                .collect()
         };
-        let avg_len = if averaging { params } else { 1 };
-        // SAFETY (every launch below): each kernel guards its writes by `rows` and the layer's
-        // widths, and reads only clamped indices inside the buffers sized by `Layout`.
-        unsafe {
-            kernels::gather::launch_unchecked(
-                client,
-                units(rows as usize * crate::data::IMAGE_PIXELS),
-                dim,
-                buf(&self.train_x, self.train_len * 196),
-                buf(&self.order, self.train_len),
-                buf(&self.acts, acts),
-                rows,
-                start as u32,
-                batch_noise.flip_key,
-                batch_noise.flip as u32,
-                batch_noise.shift_key,
-                batch_noise.max_shift,
-                batch_noise.input_drop_key,
-                batch_noise.input_drop_threshold,
-                batch_noise.input_keep,
-            );
-            for k in 0..layers - 1 {
-                kernels::dense::launch_unchecked(
-                    client,
-                    columns(w[k + 1] / 4, rows_of_4),
-                    dim,
-                    buf(&self.acts, acts / 4),
-                    buf(&self.params, params / 4),
-                    rows,
-                    w[k] as u32,
-                    w[k + 1] as u32,
-                    l.input[k] as u32,
-                    l.input[k + 1] as u32,
-                    l.weight[k] as u32,
-                    l.bias[k] as u32,
-                    threshold,
-                    keep,
-                    noise::key(c.seed, p.epoch, p.batch, Stream::Dropout(k)),
-                );
-            }
-            let last = layers - 1;
-            kernels::head::launch_unchecked(
-                client,
-                units(rows as usize),
-                dim,
-                buf(&self.acts, acts),
-                buf(&self.params, params),
-                buf(&self.deltas, deltas),
-                buf(&self.stats, self.train_len * 2),
-                buf(&self.labels, self.train_len),
-                buf(&self.order, self.train_len),
-                rows,
-                w[last] as u32,
-                l.input[last] as u32,
-                l.weight[last] as u32,
-                l.bias[last] as u32,
-                l.delta[last] as u32,
-                start as u32,
-                start as u32,
-                c.label_smoothing as f32,
-                1.0 / rows as f32,
-            );
-            for k in (0..layers - 1).rev() {
-                kernels::backward::launch_unchecked(
-                    client,
-                    units(tiles(rows as usize, w[k + 1])),
-                    dim,
-                    buf(&self.acts, acts),
-                    buf(&self.params, params),
-                    buf(&self.deltas, deltas),
-                    rows,
-                    w[k + 1] as u32,
-                    w[k + 2] as u32,
-                    l.input[k + 1] as u32,
-                    l.delta[k + 1] as u32,
-                    l.delta[k] as u32,
-                    l.weight[k + 1] as u32,
-                    keep,
-                );
-            }
-            for k in 0..layers {
-                kernels::adam::launch_unchecked(
-                    client,
-                    columns(w[k + 1], w[k].div_ceil(kernels::ROWS as usize) + 1),
-                    dim,
-                    buf(&self.params, params),
-                    buf(&self.m, params),
-                    buf(&self.v, params),
-                    buf(&self.avg, avg_len),
-                    buf(&self.acts, acts),
-                    buf(&self.deltas, deltas),
-                    rows,
-                    w[k] as u32,
-                    w[k + 1] as u32,
-                    l.input[k] as u32,
-                    l.delta[k] as u32,
-                    l.weight[k] as u32,
-                    l.bias[k] as u32,
-                    adam.lr_t,
-                    adam.eps_t,
-                    adam.weight_decay,
-                    avg_keep,
-                    avg_take,
-                );
-            }
-        }
-        lr
+        staging.unmap();
+        Ok(values)
     }
 
-    async fn read(&self, handles: Vec<Handle>) -> Result<Vec<Vec<f32>>> {
-        let bytes = self.client.read_async(handles).await.map_err(device_error)?;
-        Ok(bytes.iter().map(|b| f32::from_bytes(b).to_vec()).collect())
-    }
-
-    /// The buffer holding the model the run reports: the average when the recipe averages.
-    fn of_record(&self) -> Handle {
-        if self.config.average > 0.0 {
-            self.avg.clone()
-        } else {
-            self.params.clone()
-        }
-    }
-
-    /// The model the run reports, read from the device.
+    /// The model the run reports (the average when the recipe keeps one), read from the GPU.
     pub async fn snapshot(&self) -> Result<Snapshot> {
-        let packed = self.read(vec![self.of_record()]).await?;
-        Ok(self.layout.snapshot(&self.config, &packed[0]))
+        let which = if self.config.average > 0.0 {
+            Buffer::Avg
+        } else {
+            Buffer::Params
+        };
+        let packed = self.read(&[which]).await?;
+        Ok(self
+            .layout
+            .snapshot(&self.config, packed.first().map(Vec::as_slice).unwrap_or_default()))
     }
 
     /// The reported model on the test set, evaluated on the CPU.
@@ -386,11 +364,11 @@ impl GpuTrainer {
     /// Weights, moments, average and position in one read.
     pub async fn checkpoint(&self, train_limit: Option<usize>) -> Result<Checkpoint> {
         let averaging = self.config.average > 0.0;
-        let mut handles = vec![self.params.clone(), self.m.clone(), self.v.clone()];
+        let mut which = vec![Buffer::Params, Buffer::M, Buffer::V];
         if averaging {
-            handles.push(self.avg.clone());
+            which.push(Buffer::Avg);
         }
-        let mut read = self.read(handles).await?.into_iter();
+        let mut read = self.read(&which).await?.into_iter();
         let mut next = || read.next().unwrap_or_default();
         let state = Packed {
             params: next(),
@@ -400,5 +378,242 @@ impl GpuTrainer {
         };
         let p = self.cursor.position;
         Ok(state.to_checkpoint(&self.layout, &self.config, p.epoch, p.steps, train_limit))
+    }
+}
+
+impl Drop for GpuTrainer {
+    fn drop(&mut self) {
+        self.gpu.release(self.gpu_bytes());
+    }
+}
+
+fn dispatch(pass: &mut wgpu::ComputePass<'_>, k: &Pipeline, offset: u32, rows: usize) {
+    let (x, y, z) = k.groups.for_rows(rows);
+    pass.set_pipeline(&k.pipeline);
+    pass.set_bind_group(0, &k.bind_group, &[offset]);
+    pass.dispatch_workgroups(x, y, z);
+}
+
+/// Compiles `kernel` and binds it to the run's buffers (its step's scalars at a dynamic offset).
+fn compile(gpu: &GpuDevice, kernel: &Kernel, buffers: &[wgpu::Buffer], steps: &wgpu::Buffer) -> Pipeline {
+    let device = gpu.device();
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(&kernel.name),
+        source: wgpu::ShaderSource::Wgsl(kernel.source.as_str().into()),
+    });
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: true,
+            min_binding_size: wgpu::BufferSize::new(STEP_BYTES as u64),
+        },
+        count: None,
+    }];
+    entries.extend(
+        kernel
+            .buffers
+            .iter()
+            .enumerate()
+            .map(|(i, &(_, write))| wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: !write },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }),
+    );
+    let bind_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(&kernel.name),
+        entries: &entries,
+    });
+    let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(&kernel.name),
+        bind_group_layouts: &[Some(&bind_layout)],
+        immediate_size: 0,
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(&kernel.name),
+        layout: Some(&layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let mut bindings = vec![wgpu::BindGroupEntry {
+        binding: 0,
+        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: steps,
+            offset: 0,
+            size: wgpu::BufferSize::new(STEP_BYTES as u64),
+        }),
+    }];
+    bindings.extend(
+        kernel
+            .buffers
+            .iter()
+            .enumerate()
+            .map(|(i, &(b, _))| wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: buffers[BUFFERS.iter().position(|&x| x == b).unwrap_or(0)].as_entire_binding(),
+            }),
+    );
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(&kernel.name),
+        layout: &bind_layout,
+        entries: &bindings,
+    });
+    Pipeline {
+        pipeline,
+        bind_group,
+        groups: kernel.groups,
+    }
+}
+
+/// One step's scalars, in the order of WGSL's `Step` (`wgsl::COMMON`).
+#[derive(Debug, Clone, Copy, Default)]
+struct StepParams {
+    rows: u32,
+    start: u32,
+    flip_key: u32,
+    flip: u32,
+    shift_key: u32,
+    max_shift: u32,
+    in_key: u32,
+    in_threshold: u32,
+    in_keep: f32,
+    threshold: u32,
+    keep: f32,
+    smoothing: f32,
+    inv_rows: f32,
+    lr_t: f32,
+    eps_t: f32,
+    weight_decay: f32,
+    avg_keep: f32,
+    avg_take: f32,
+    keys: [u32; 8],
+}
+
+impl StepParams {
+    /// The scalars of the step at position `p`, whose batch is rows `start..start + rows` of the
+    /// epoch's order; and its learning rate.
+    fn of(c: &TrainConfig, p: Position, start: usize, rows: usize) -> (Self, f64) {
+        let lr = c.learning_rate_at(p.steps, p.batches_per_epoch);
+        let adam = AdamStep::new(lr, p.steps + 1, c.weight_decay);
+        let n = BatchNoise::new(c, p.epoch, p.batch);
+        let decay = decay_at(c.average, p.steps + 1);
+        let mut keys = [0u32; 8];
+        for (l, key) in keys.iter_mut().enumerate().take(c.model.hidden.len()) {
+            *key = noise::key(c.seed, p.epoch, p.batch, Stream::Dropout(l));
+        }
+        let step = Self {
+            rows: rows as u32,
+            start: start as u32,
+            flip_key: n.flip_key,
+            flip: n.flip as u32,
+            shift_key: n.shift_key,
+            max_shift: n.max_shift,
+            in_key: n.input_drop_key,
+            in_threshold: n.input_drop_threshold,
+            in_keep: n.input_keep,
+            threshold: noise::drop_threshold(c.model.dropout),
+            keep: noise::keep_scale(c.model.dropout),
+            smoothing: c.label_smoothing as f32,
+            inv_rows: 1.0 / rows as f32,
+            lr_t: adam.lr_t,
+            eps_t: adam.eps_t,
+            weight_decay: adam.weight_decay,
+            avg_keep: decay as f32,
+            avg_take: (1.0 - decay) as f32,
+            keys,
+        };
+        (step, lr)
+    }
+
+    fn write(&self, out: &mut [u8]) {
+        let words: [u32; 28] = [
+            self.rows,
+            self.start,
+            self.flip_key,
+            self.flip,
+            self.shift_key,
+            self.max_shift,
+            self.in_key,
+            self.in_threshold,
+            self.in_keep.to_bits(),
+            self.threshold,
+            self.keep.to_bits(),
+            self.smoothing.to_bits(),
+            self.inv_rows.to_bits(),
+            self.lr_t.to_bits(),
+            self.eps_t.to_bits(),
+            self.weight_decay.to_bits(),
+            self.avg_keep.to_bits(),
+            self.avg_take.to_bits(),
+            0,
+            0,
+            self.keys[0],
+            self.keys[1],
+            self.keys[2],
+            self.keys[3],
+            self.keys[4],
+            self.keys[5],
+            self.keys[6],
+            self.keys[7],
+        ];
+        for (w, chunk) in words.iter().zip(out.chunks_exact_mut(4)) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+    }
+}
+
+fn as_bytes(values: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any byte is a valid u8; the length is in bytes.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
+}
+
+fn as_bytes_u32(values: &[u32]) -> &[u8] {
+    // SAFETY: as for `as_bytes`.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
+}
+
+/// A buffer mapping in flight: resolves when wgpu calls back.
+#[derive(Default)]
+struct Mapped(Arc<Mutex<MapState>>);
+
+#[derive(Default)]
+struct MapState {
+    done: Option<std::result::Result<(), String>>,
+    waker: Option<Waker>,
+}
+
+impl Mapped {
+    fn finish(state: &Mutex<MapState>, result: std::result::Result<(), String>) {
+        if let Ok(mut s) = state.lock() {
+            s.done = Some(result);
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl Future for Mapped {
+    type Output = std::result::Result<(), String>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Ok(mut s) = self.0.lock() else {
+            return Poll::Ready(Err("the mapping's state was poisoned".into()));
+        };
+        match s.done.take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }

@@ -1,0 +1,75 @@
+// The training workers, one per kind of module: the CPU engine (with relaxed SIMD where the
+// browser validates it) and, once its module is built, the GPU engine. Each is started when
+// first needed. Auto decides here: with a GPU worker and a WebGPU adapter, each worker measures
+// its backend on a few batches of the real data and the faster one trains.
+import { WorkerClient } from './worker-client.js';
+
+// A module using f32x4.relaxed_madd: browsers without relaxed SIMD refuse to validate it.
+const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type: () -> v128
+  0x03, 0x02, 0x01, 0x00, // one function of that type
+  0x0a, 0x3d, 0x01, 0x3b, 0x00, // code: one body of 59 bytes, no locals
+  0xfd, 0x0c, ...new Array(16).fill(0), 0xfd, 0x0c, ...new Array(16).fill(0), 0xfd, 0x0c, ...new Array(16).fill(0),
+  0xfd, 0x85, 0x02, // f32x4.relaxed_madd
+  0x0b,
+]);
+
+export function hasRelaxedSimd() {
+  try { return WebAssembly.validate(RELAXED_PROBE); } catch { return false; }
+}
+
+/** The training modules this build has (train/modules.json, written by scripts/build-worker.sh). */
+export async function builtModules() {
+  try {
+    const r = await fetch('train/modules.json', { cache: 'no-cache' });
+    return r.ok ? (await r.json()).modules : ['cpu'];
+  } catch {
+    return ['cpu'];
+  }
+}
+
+export class Trainers {
+  /** onMessage(msg, client), onCrash(text, client). */
+  constructor({ onMessage, onCrash }) {
+    this.onMessage = onMessage;
+    this.onCrash = onCrash;
+    this.modules = ['cpu'];
+    this.clients = {};
+    this.measured = null;
+  }
+
+  /** Reads which modules are built (call before the first `client`). */
+  async refresh() {
+    this.modules = await builtModules();
+    return this.modules;
+  }
+
+  /** The CPU module: relaxed SIMD's where it is built and the browser has it. */
+  get cpuModule() {
+    return this.modules.includes('cpu-relaxed') && hasRelaxedSimd() ? 'cpu-relaxed' : 'cpu';
+  }
+
+  /** The CPU worker: checks datasets, serves test images, trains on the CPU. */
+  get cpu() { return this.client('cpu'); }
+
+  hasGpuModule() { return this.modules.includes('gpu'); }
+
+  /** The worker of `backend` ('cpu' or 'webgpu'), started on first use. */
+  client(backend) {
+    const key = backend === 'webgpu' ? 'webgpu' : 'cpu';
+    if (!this.clients[key]) {
+      const module = key === 'webgpu' ? 'gpu' : this.cpuModule;
+      const client = new WorkerClient({
+        module,
+        onMessage: (m) => this.onMessage(m, client),
+        onCrash: (text) => this.onCrash(text, client),
+      });
+      client.backend = key;
+      this.clients[key] = client;
+    }
+    return this.clients[key];
+  }
+
+  all() { return Object.values(this.clients); }
+}

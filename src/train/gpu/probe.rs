@@ -17,6 +17,8 @@ pub struct StepCost {
     /// Dispatches per training step (a chunk's sum of its results not counted).
     pub kernels_per_step: usize,
     pub ms_per_step: f64,
+    /// Each kernel's milliseconds (each dispatched a few times alone).
+    pub kernels: Vec<(String, f64)>,
 }
 
 /// Dispatches and time per step on `compute`, over `steps` steps after a warm-up chunk (which
@@ -36,13 +38,15 @@ pub async fn step_cost(
     let started = clock();
     let done = engine.run(steps).await?.batches;
     let ms = clock() - started;
+    let (kernels_per_step, kernels) = match &engine {
+        Engine::Gpu(t) => (t.kernels_per_step(), t.profile(steps.max(2), clock).await?),
+        _ => (0, Vec::new()),
+    };
     Ok(StepCost {
         engine: engine.kind(),
         batch_size: config.batch_size,
-        kernels_per_step: match &engine {
-            Engine::Gpu(t) => t.kernels_per_step(),
-            _ => 0,
-        },
+        kernels_per_step,
         ms_per_step: ms / done as f64,
+        kernels,
     })
 }

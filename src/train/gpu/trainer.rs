@@ -68,6 +68,8 @@ pub struct GpuTrainer {
     buffers: Vec<wgpu::Buffer>,
     steps: wgpu::Buffer,
     kernels: Vec<Pipeline>,
+    /// The kernels' names, in dispatch order.
+    names: Vec<String>,
     sum: Pipeline,
 }
 
@@ -170,6 +172,7 @@ impl GpuTrainer {
         let (step_kernels, sum_kernel) = wgsl::kernels(&sizes);
         let compile = |k: &Kernel| compile(gpu, k, &buffers, &steps);
         let kernels = step_kernels.iter().map(compile).collect();
+        let names = step_kernels.iter().map(|k| k.name.clone()).collect();
         let sum = compile(&sum_kernel);
         if let Some(reason) = gpu.lost_reason() {
             return Err(Error::Device(reason));
@@ -185,6 +188,7 @@ impl GpuTrainer {
             buffers,
             steps,
             kernels,
+            names,
             sum,
         };
         gpu.hold(trainer.gpu_bytes());
@@ -292,6 +296,33 @@ impl GpuTrainer {
             return Err(Error::Diverged);
         }
         Ok(self.cursor.finish_chunk(todo, totals, &self.config, lr))
+    }
+
+    /// Milliseconds of each of a step's kernels (as named in `wgsl`), each dispatched `reps`
+    /// times in a row with the last chunk's first step's scalars (on a warmed-up run).
+    pub async fn profile(&self, reps: usize, clock: &dyn Fn() -> f64) -> Result<Vec<(String, f64)>> {
+        let rows = self.config.batch_size.min(self.train_len);
+        let mut out = Vec::new();
+        for (k, name) in self.kernels.iter().zip(&self.names) {
+            let started = clock();
+            let mut encoder = self
+                .gpu
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("profile"),
+                    timestamp_writes: None,
+                });
+                for _ in 0..reps {
+                    dispatch(&mut pass, k, 0, rows);
+                }
+            }
+            self.gpu.queue().submit([encoder.finish()]);
+            self.read(&[Buffer::Sums]).await?;
+            out.push((name.clone(), (clock() - started) / reps as f64));
+        }
+        Ok(out)
     }
 
     /// The values of `which`, read from the GPU in one go.

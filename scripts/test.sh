@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Each step prints the minutes since the start (setup included): CI's time from nothing is a
 # budget (README).
 START=$(date +%s)
-source "$ROOT/scripts/setup.sh"
+source "$ROOT/scripts/build/setup.sh"
 cd "$ROOT"
 
 step() { printf '\n\033[1;32m== %s\033[0m (at %d min %02d s)\n' "$*" $(( ($(date +%s) - START) / 60 )) $(( ($(date +%s) - START) % 60 )) >&2; }
@@ -17,7 +17,7 @@ step() { printf '\n\033[1;32m== %s\033[0m (at %d min %02d s)\n' "$*" $(( ($(date
 # native tests and the wasm32 modules then share one set of build scripts and proc-macros. The
 # product (scripts/run.sh, every benchmark) is built in the release profile.
 export FASHION_PROFILE=ci
-# The workers' modules through wasm-opt -O1, not the product's -O2 (scripts/build-worker.sh): the
+# The workers' modules through wasm-opt -O1, not the product's -O2 (scripts/build/build-worker.sh): the
 # tests check behaviour. The page's own module goes through wasm-opt as in the product.
 export FASHION_WASM_OPT_LEVEL=1
 
@@ -25,7 +25,7 @@ export FASHION_WASM_OPT_LEVEL=1
 # long crate alone, linking), so the tool installs and the workers' wasm-opt (binaryen from npm
 # runs on one core) run in the background beside the builds: wasm-bindgen-cli beside the wasm32
 # builds, then the workers' wasm-opt and Trunk's install beside the native build. The page build
-# waits for both and takes the optimised workers from the cache (scripts/build-worker.sh).
+# waits for both and takes the optimised workers from the cache (scripts/build/build-worker.sh).
 bg_pids=()
 bg_logs=()
 # A failing step ends the background jobs too.
@@ -54,10 +54,10 @@ setup_npm_start
 background setup_wasm_bindgen
 wb_pid=$bg_pid wb_log=$bg_log
 step "wasm32 builds of the crate (the page's and CPU worker's module, with relaxed SIMD, the GPU worker's)"
-bash scripts/build-worker.sh --build-only
+bash scripts/build/build-worker.sh --build-only
 finish "$wb_pid" "$wb_log" "installing wasm-bindgen-cli"
 setup_npm_wait
-background bash scripts/build-worker.sh --warm-cache
+background bash scripts/build/build-worker.sh --warm-cache
 opt_pid=$bg_pid opt_log=$bg_log
 background setup_trunk
 trunk_pid=$bg_pid trunk_log=$bg_log
@@ -70,9 +70,9 @@ export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600
 cargo test --profile ci --target wasm32-unknown-unknown --test browser --no-default-features --features gpu
 
 step "page build (Trunk, offline)"
-finish "$opt_pid" "$opt_log" "optimising the workers' modules (scripts/build-worker.sh --warm-cache)"
+finish "$opt_pid" "$opt_log" "optimising the workers' modules (scripts/build/build-worker.sh --warm-cache)"
 finish "$trunk_pid" "$trunk_log" "installing Trunk"
-bash scripts/build-web.sh
+bash scripts/build/build-web.sh
 
 step "end-to-end browser tests (playwright-core + /usr/bin/chromium)"
 # The classify test compares the page with the CLI that the native tests built.

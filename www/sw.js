@@ -1,7 +1,7 @@
 // Service worker: keeps one complete, consistent copy of the app (page, both wasm modules, the
 // ready model) per version, so the page loads, classifies and trains offline. The dataset itself
 // stays in the page's own 'fashion-data-v1' cache (see js/dataset.js).
-// VERSION and ASSETS are filled in by scripts/stamp-sw.py at build time.
+// VERSION and ASSETS are filled in by scripts/build/stamp-sw.py at build time.
 const VERSION = '__VERSION__';
 const ASSETS = __ASSETS__;
 const PREFIX = 'fashion-app-';

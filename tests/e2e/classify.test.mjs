@@ -185,7 +185,7 @@ async function outline(page, points) {
 }
 
 // Garments drawn the way people draw them: a closed line around the shape, the default brush.
-// scripts/render-drawings.py paints the same strokes into PNGs for the native tests.
+// scripts/dev/render-drawings.py paints the same strokes into PNGs for the native tests.
 const OUTLINES = JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/fixtures/drawings/outlines.json'), 'utf8'));
 
 test('garments drawn as outlines on the pad are read as what they are', { timeout: 180_000 }, async () => {

@@ -28,7 +28,7 @@ async function freePort() {
 /** Serves dist/ exactly as the run command does. Returns {url, stop}. */
 export async function serve(dir = path.join(ROOT, 'dist')) {
   const port = await freePort();
-  const child = spawn('python3', [path.join(ROOT, 'scripts/serve.py'), '--dir', dir, '--port', String(port)], { stdio: 'inherit' });
+  const child = spawn('python3', [path.join(ROOT, 'scripts/build/serve.py'), '--dir', dir, '--port', String(port)], { stdio: 'inherit' });
   const url = `http://127.0.0.1:${port}/`;
   for (let i = 0; i < 100; i++) {
     try { if ((await fetch(url)).ok) break; } catch { /* not up yet */ }

@@ -25,7 +25,7 @@ fn argmax(v: &[f32]) -> usize {
 }
 
 /// The e2e test's hand-drawn outlines (painted by Chromium into PNGs by
-/// scripts/render-drawings.py), read as the page reads its pad: the shipped model names each.
+/// scripts/dev/render-drawings.py), read as the page reads its pad: the shipped model names each.
 #[test]
 fn ready_model_reads_the_hand_drawn_outlines() {
     use fashion_mlp::data::CLASS_NAMES;

@@ -1,7 +1,7 @@
 //! The fused engines against burn's autodiff (the reference), on real data: the CPU engine (every
 //! instruction set and rounding this machine has) and, with the `gpu` feature, the GPU engine on
 //! whatever GPU wgpu finds natively (in CI: lavapipe, Mesa's software Vulkan device, installed by
-//! scripts/setup.sh). All start from the same weights and draw the same batches, masks and flips,
+//! scripts/build/setup.sh). All start from the same weights and draw the same batches, masks and flips,
 //! so after each step their gradients (read from Adam's first moment) and parameters agree to
 //! float rounding, ragged last batch included; and a short run reaches the reference's accuracy.
 //! The CPU engine computes the same bits whatever its vector width and thread count.
@@ -31,7 +31,7 @@ fn cpu_variants(threads: usize) -> Vec<CpuOptions> {
 
 #[cfg(feature = "gpu")]
 fn gpu() -> Compute {
-    Compute::Gpu(fashion_mlp::backend::native_gpu().expect("a wgpu device (scripts/setup.sh installs Mesa's lavapipe)"))
+    Compute::Gpu(fashion_mlp::backend::native_gpu().expect("a wgpu device (scripts/build/setup.sh installs Mesa's lavapipe)"))
 }
 
 /// Largest difference between two tensors relative to the larger one's largest magnitude.

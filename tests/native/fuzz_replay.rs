@@ -1,5 +1,5 @@
 //! Replays every input the fuzzers kept (tests/fuzz/corpus/<target>/, the minimised corpus of
-//! `scripts/fuzz.sh`) and every crasher they ever found (tests/fuzz/crashes/<target>/) through the
+//! `scripts/dev/fuzz.sh`) and every crasher they ever found (tests/fuzz/crashes/<target>/) through the
 //! same harness the fuzz targets run: a reader that panics on any of them fails CI.
 
 #[path = "../fuzz/harness.rs"]
@@ -29,7 +29,7 @@ fn every_kept_fuzz_input_is_answered_without_a_panic() {
         // A target whose corpus went missing would pass this test without testing anything.
         assert!(
             corpus.len() >= 3,
-            "tests/fuzz/corpus/{target} holds {} inputs; run scripts/fuzz.sh {target}",
+            "tests/fuzz/corpus/{target} holds {} inputs; run scripts/dev/fuzz.sh {target}",
             corpus.len()
         );
         for (path, bytes) in corpus.iter().chain(inputs("crashes", target).iter()) {

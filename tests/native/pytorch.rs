@@ -1,5 +1,5 @@
 //! Weights written by real PyTorch (tests/fixtures/pytorch/, made by
-//! scripts/make-pytorch-fixtures.py) import into the model and give the probabilities PyTorch
+//! scripts/dev/make-pytorch-fixtures.py) import into the model and give the probabilities PyTorch
 //! itself computed for the first 100 test images, whatever the container or naming.
 
 use std::path::PathBuf;

@@ -19,7 +19,7 @@ export function hasRelaxedSimd() {
   try { return WebAssembly.validate(RELAXED_PROBE); } catch { return false; }
 }
 
-/** The training modules this build has (train/modules.json, written by scripts/build-worker.sh). */
+/** The training modules this build has (train/modules.json, written by scripts/build/build-worker.sh). */
 export async function builtModules() {
   try {
     const r = await fetch('train/modules.json', { cache: 'no-cache' });

@@ -116,11 +116,7 @@ impl GpuTrainer {
             ))
             .into());
         }
-        let sizes = Sizes {
-            layout: layout.clone(),
-            train_len: train.len(),
-            averaging: !state.avg.is_empty(),
-        };
+        let sizes = Sizes::of(config, layout.clone(), train.len());
         let cursor = Cursor::new(position, train.len(), config.seed);
         let device = gpu.device();
         let words: Vec<u32> = train
@@ -511,19 +507,11 @@ struct StepParams {
     rows: u32,
     start: u32,
     flip_key: u32,
-    flip: u32,
     shift_key: u32,
-    max_shift: u32,
     in_key: u32,
-    in_threshold: u32,
-    in_keep: f32,
-    threshold: u32,
-    keep: f32,
-    smoothing: f32,
     inv_rows: f32,
     lr_t: f32,
     eps_t: f32,
-    weight_decay: f32,
     avg_keep: f32,
     avg_take: f32,
     keys: [u32; 8],
@@ -545,19 +533,11 @@ impl StepParams {
             rows: rows as u32,
             start: start as u32,
             flip_key: n.flip_key,
-            flip: n.flip as u32,
             shift_key: n.shift_key,
-            max_shift: n.max_shift,
             in_key: n.input_drop_key,
-            in_threshold: n.input_drop_threshold,
-            in_keep: n.input_keep,
-            threshold: noise::drop_threshold(c.model.dropout),
-            keep: noise::keep_scale(c.model.dropout),
-            smoothing: c.label_smoothing as f32,
             inv_rows: 1.0 / rows as f32,
             lr_t: adam.lr_t,
             eps_t: adam.eps_t,
-            weight_decay: adam.weight_decay,
             avg_keep: decay as f32,
             avg_take: (1.0 - decay) as f32,
             keys,
@@ -566,23 +546,15 @@ impl StepParams {
     }
 
     fn write(&self, out: &mut [u8]) {
-        let words: [u32; 28] = [
+        let words: [u32; 20] = [
             self.rows,
             self.start,
             self.flip_key,
-            self.flip,
             self.shift_key,
-            self.max_shift,
             self.in_key,
-            self.in_threshold,
-            self.in_keep.to_bits(),
-            self.threshold,
-            self.keep.to_bits(),
-            self.smoothing.to_bits(),
             self.inv_rows.to_bits(),
             self.lr_t.to_bits(),
             self.eps_t.to_bits(),
-            self.weight_decay.to_bits(),
             self.avg_keep.to_bits(),
             self.avg_take.to_bits(),
             0,

@@ -37,13 +37,46 @@ pub const WORDS_PER_IMAGE: usize = IMAGE_PIXELS / PIXELS_PER_WORD;
 /// Hidden layers whose dropout keys one step carries (`MlpConfig` allows up to 8).
 pub const MAX_HIDDEN: usize = 8;
 
-/// The sizes every kernel declares its buffers with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the kernels are compiled for: the sizes their buffers are declared with, and the run's
+/// settings that stay the same at every step, written into the code as constants (so that
+/// what a run does not use is not there at all: SwiftShader runs both sides of every branch).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sizes {
     pub layout: Layout,
     pub train_len: usize,
     /// Whether the run keeps a running average of the weights.
     pub averaging: bool,
+    pub flip: bool,
+    pub max_shift: u32,
+    /// The input dropout's `noise::drop_threshold` and kept pixels' scale (0: none).
+    pub input_threshold: u32,
+    pub input_keep: f32,
+    /// The hidden layers' dropout, likewise.
+    pub threshold: u32,
+    pub keep: f32,
+    pub smoothing: f32,
+    pub weight_decay: f32,
+}
+
+impl Sizes {
+    /// The kernels of a run of `config` on a training set of `train_len` images in batches
+    /// laid out by `layout`.
+    pub fn of(config: &crate::train::TrainConfig, layout: Layout, train_len: usize) -> Self {
+        use crate::noise::{drop_threshold, keep_scale};
+        Self {
+            layout,
+            train_len,
+            averaging: config.average > 0.0,
+            flip: config.augment_flip,
+            max_shift: config.augment_shift,
+            input_threshold: drop_threshold(config.input_dropout),
+            input_keep: keep_scale(config.input_dropout),
+            threshold: drop_threshold(config.model.dropout),
+            keep: keep_scale(config.model.dropout),
+            smoothing: config.label_smoothing as f32,
+            weight_decay: config.weight_decay as f32,
+        }
+    }
 }
 
 impl Sizes {
@@ -135,14 +168,13 @@ impl Groups {
     }
 }
 
-/// The WGSL shared by every kernel: the step's parameters (`train::gpu::trainer::StepParams`
-/// writes them in this order) and the noise hash (`noise::bits`).
+/// The WGSL shared by every kernel: what changes from step to step
+/// (`train::gpu::trainer::StepParams` writes it in this order) and the noise hash
+/// (`noise::bits`).
 const COMMON: &str = "
 struct Step {
-    rows: u32, start: u32, flip_key: u32, flip: u32,
-    shift_key: u32, max_shift: u32, in_key: u32, in_threshold: u32,
-    in_keep: f32, threshold: u32, keep: f32, smoothing: f32,
-    inv_rows: f32, lr_t: f32, eps_t: f32, weight_decay: f32,
+    rows: u32, start: u32, flip_key: u32, shift_key: u32,
+    in_key: u32, inv_rows: f32, lr_t: f32, eps_t: f32,
     avg_keep: f32, avg_take: f32, pad0: u32, pad1: u32,
     keys: array<vec4<u32>, 2>,
 }
@@ -163,7 +195,7 @@ fn bits(key: u32, position: u32) -> u32 {
 ";
 
 /// Bytes of `Step` (the uniform each dispatch reads at its own offset).
-pub const STEP_BYTES: usize = 112;
+pub const STEP_BYTES: usize = 80;
 
 fn module(sizes: &Sizes, buffers: &[(Buffer, bool)], body: &str) -> String {
     let mut s = String::from(COMMON);
@@ -208,48 +240,70 @@ pub fn kernels(sizes: &Sizes) -> (Vec<Kernel>, Kernel) {
 fn gather(sizes: &Sizes) -> Kernel {
     use Buffer::*;
     let buffers = vec![(TrainX, false), (Order, false), (Acts, true)];
+    let moved = sizes.flip || sizes.max_shift > 0;
     let mut body = format!(
         "
 @compute @workgroup_size({WORDS_PER_IMAGE})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) word: u32) {{
     let r = wid.x;
     let image = order[step.start + r];
-    let mirrored = step.flip == 1u && (bits(step.flip_key, r) >> 31u) == 1u;
-    let span = 2u * step.max_shift + 1u;
-    let shift = bits(step.shift_key, r);
-    let ox = shift % span;
-    let oy = (shift >> 16u) % span;
 "
     );
-    for t in 0..PIXELS_PER_WORD {
+    if moved {
         let _ = write!(
             body,
-            "
-    {{
-        let q = word * {PIXELS_PER_WORD}u + {t}u;
-        let y = q / {IMAGE_SIDE}u;
+            "    let mirrored = {flip} && (bits(step.flip_key, r) >> 31u) == 1u;
+    let shift = bits(step.shift_key, r);
+    let ox = shift % {span}u;
+    let oy = (shift >> 16u) % {span}u;
+",
+            flip = sizes.flip,
+            span = 2 * sizes.max_shift + 1
+        );
+    } else {
+        let _ = writeln!(body, "    let packed = train_x[image * {WORDS_PER_IMAGE}u + word];");
+    }
+    for t in 0..PIXELS_PER_WORD {
+        let _ = write!(body, "    {{\n        let q = word * {PIXELS_PER_WORD}u + {t}u;\n");
+        if moved {
+            let _ = write!(
+                body,
+                "        let y = q / {IMAGE_SIDE}u;
         let x = q % {IMAGE_SIDE}u;
         var value = 0.0f;
-        if (x + step.max_shift >= ox && y + step.max_shift >= oy) {{
-            let sx = x + step.max_shift - ox;
-            let sy = y + step.max_shift - oy;
+        if (x + {s}u >= ox && y + {s}u >= oy) {{
+            let sx = x + {s}u - ox;
+            let sy = y + {s}u - oy;
             if (sx < {IMAGE_SIDE}u && sy < {IMAGE_SIDE}u) {{
                 let column = select(sx, {last}u - sx, mirrored);
                 let p = sy * {IMAGE_SIDE}u + column;
-                let packed = train_x[image * {WORDS_PER_IMAGE}u + p / {PIXELS_PER_WORD}u];
-                value = f32((packed >> (8u * (p % {PIXELS_PER_WORD}u))) & 0xffu) / 255.0f;
+                let word_at = train_x[image * {WORDS_PER_IMAGE}u + p / {PIXELS_PER_WORD}u];
+                value = f32((word_at >> (8u * (p % {PIXELS_PER_WORD}u))) & 0xffu) / 255.0f;
             }}
         }}
-        let at = r * {IMAGE_PIXELS}u + q;
-        if (step.in_threshold > 0u) {{
-            value = select(value * step.in_keep, 0.0f, bits(step.in_key, at) < step.in_threshold);
-        }}
-        acts[at] = value;
-    }}",
-            last = IMAGE_SIDE - 1
-        );
+",
+                s = sizes.max_shift,
+                last = IMAGE_SIDE - 1
+            );
+        } else {
+            let _ = writeln!(
+                body,
+                "        var value = f32((packed >> {}u) & 0xffu) / 255.0f;",
+                8 * t
+            );
+        }
+        let _ = writeln!(body, "        let at = r * {IMAGE_PIXELS}u + q;");
+        if sizes.input_threshold > 0 {
+            let _ = writeln!(
+                body,
+                "        value = select(value * {keep}, 0.0f, bits(step.in_key, at) < {threshold}u);",
+                keep = lit(sizes.input_keep),
+                threshold = sizes.input_threshold
+            );
+        }
+        body.push_str("        acts[at] = value;\n    }\n");
     }
-    body.push_str("\n}\n");
+    body.push_str("}\n");
     Kernel {
         name: "gather".into(),
         source: module(sizes, &buffers, &body),
@@ -355,6 +409,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for c in 0..TILE_COLS {
         let _ = writeln!(body, "    let bias{c} = params[{}u + j{c}];", l.bias[k]);
     }
+    let dropout = if sizes.threshold > 0 {
+        format!(
+            "        h = select(h * {keep}, 0.0f, bits({key}, at) < {threshold}u);\n",
+            keep = lit(sizes.keep),
+            threshold = sizes.threshold
+        )
+    } else {
+        String::new()
+    };
     for r in 0..TILE_ROWS {
         for c in 0..TILE_COLS {
             let _ = write!(
@@ -363,10 +426,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (g < {cg}u && cg + {col}u < {fo}u && r0 + {r}u < step.rows) {{
         let at = (r0 + {r}u) * {fo}u + j{c};
         var h = max(acc{r}_{c} + bias{c}, 0.0f);
-        if (step.threshold > 0u) {{
-            h = select(h * step.keep, 0.0f, bits({key}, at) < step.threshold);
-        }}
-        acts[{out}u + at] = h;
+{dropout}        acts[{out}u + at] = h;
     }}",
                 col = c * cg,
                 out = l.input[k + 1]
@@ -385,7 +445,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 /// The output layer and the loss, one invocation per row: logits, softmax cross-entropy against
-/// the label smoothed by `step.smoothing`, its gradient `(p - target) / rows` into the deltas,
+/// the label smoothed by the run's smoothing, its gradient `(p - target) / rows` into the deltas,
 /// and the row's loss and hit into `stats` at `2·(start + r)`.
 fn head(sizes: &Sizes) -> Kernel {
     use Buffer::*;
@@ -434,24 +494,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         body,
         "    let log_total = log({});
     let label = labels[order[step.start + r]];
-    let spread = step.smoothing / {classes};
+    let spread = {smoothing} / {classes};
     var loss = 0.0f;
     let live = wid.x * {WORKGROUP}u + li < step.rows;
 ",
         total.join(" + "),
-        classes = lit(NUM_CLASSES as f32)
+        classes = lit(NUM_CLASSES as f32),
+        smoothing = lit(sizes.smoothing)
     );
     for c in 0..NUM_CLASSES {
         let _ = write!(
             body,
             "    {{
         let log_p = z{c} - top - log_total;
-        let goal = select(spread, spread + (1.0f - step.smoothing), label == {c}u);
+        let goal = select(spread, spread + (1.0f - {smoothing}), label == {c}u);
         loss -= goal * log_p;
         if (live) {{ deltas[{d}u + r * {NUM_CLASSES}u + {c}u] = (exp(log_p) - goal) * step.inv_rows; }}
     }}
 ",
-            d = l.delta[last]
+            d = l.delta[last],
+            smoothing = lit(sizes.smoothing)
         );
     }
     body.push_str(
@@ -471,7 +533,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 /// Hidden layer `k - 1`'s delta through layer `k`: `d[r, j] = Σ_n next[r, n]·W_k[j, n]`, kept
-/// (and scaled by `step.keep`) where the layer's output `h[r, j]` is positive.
+/// (and scaled by the dropout's scale) where the layer's output `h[r, j]` is positive.
 fn delta(sizes: &Sizes, k: usize) -> Kernel {
     use Buffer::*;
     let l = &sizes.layout;
@@ -515,8 +577,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 "
     if (g < {cg}u && cg + {col}u < {fan}u && r0 + {r}u < step.rows) {{
         let at = (r0 + {r}u) * {fan}u + j{c};
-        deltas[{out}u + at] = select(0.0f, acc{r}_{c} * step.keep, acts[{h}u + at] > 0.0f);
+        deltas[{out}u + at] = select(0.0f, acc{r}_{c} * {keep}, acts[{h}u + at] > 0.0f);
     }}",
+                keep = lit(sizes.keep),
                 col = c * cg,
                 out = l.delta[k - 1],
                 h = l.input[k]
@@ -617,7 +680,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (g < {cg}u && cg + {col}u < {fo}u && i0 + {r}u <= {fi}u) {{
         let at = select({w}u + (i0 + {r}u) * {fo}u + j{c}, {b}u + j{c}, one{r});
         let pv = params[at];
-        let grad = acc{r}_{c} + step.weight_decay * pv;
+        let grad = acc{r}_{c} + {wd} * pv;
         let m1 = m[at] * {b1} + grad * {c1};
         let v1 = v[at] * {b2} + (grad * grad) * {c2};
         m[at] = m1;
@@ -628,6 +691,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 col = c * cg,
                 w = l.weight[k],
                 b = l.bias[k],
+                wd = lit(sizes.weight_decay),
                 b1 = lit(BETA1 as f32),
                 c1 = lit((1.0 - BETA1) as f32),
                 b2 = lit(BETA2 as f32),
@@ -680,12 +744,15 @@ mod tests {
     #[test]
     #[cfg(not(target_arch = "wasm32"))]
     fn every_kernel_of_the_reference_mlp_is_valid_wgsl() {
-        for averaging in [false, true] {
-            let sizes = Sizes {
-                layout: Layout::new(&[784, 256, 128, 64, 10], 64),
-                train_len: 60_000,
-                averaging,
-            };
+        use crate::train::TrainConfig;
+        let moving = TrainConfig {
+            augment_flip: true,
+            augment_shift: 2,
+            weight_decay: 1e-4,
+            ..TrainConfig::improved()
+        };
+        for config in [TrainConfig::reference(), TrainConfig::improved(), moving] {
+            let sizes = Sizes::of(&config, Layout::new(&[784, 256, 128, 64, 10], 64), 60_000);
             let (step, sum) = kernels(&sizes);
             assert_eq!(step.len(), 12);
             for k in step.iter().chain([&sum]) {

@@ -16,7 +16,7 @@
 # the optimiser's flags and both tools' versions), so a later page build takes them as they are;
 # `--build-only` only compiles (scripts/test.sh compiles first, then optimises in the background).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 : "${CARGO_TARGET_DIR:=$HOME/.cache/fashion-mlp/target}"
 export CARGO_TARGET_DIR
 # Trunk's release builds use cargo's release profile, or FASHION_PROFILE's (scripts/test.sh

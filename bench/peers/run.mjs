@@ -1,9 +1,12 @@
-// Runs the TF.js peer (bench.js) in headless Debian Chromium: one fresh browser per backend, a
-// fresh page per batch size, one JSON line per (backend, batch) on stdout, logs on stderr.
-//   node bench/tfjs/run.mjs [--backends webgpu,wasm] [--batches 64,256] [--seconds 20] [--sync-every 20]
-//     [--upload-batches]  (copy each batch from JS memory instead of gathering it on the backend)
-// Needs @tensorflow/tfjs{,-backend-wasm,-backend-webgpu}@4.22.0 and playwright-core in
-// $FASHION_TOOLS/node_modules (scripts/bench-compare.sh installs them) and NODE_PATH pointing there.
+// Runs a peer library's bench page (bench/peers/<peer>/bench.js) in headless Debian Chromium: one
+// fresh browser per backend, a fresh page per batch size, one JSON line per (backend, batch) on
+// stdout, logs on stderr.
+//   node bench/peers/run.mjs --peer tfjs|jaxjs [--backends webgpu,wasm] [--batches 64,256]
+//     [--seconds 20] [--sync-every 20] [--upload-batches]  (TF.js: copy each batch from JS memory
+//     instead of gathering it on the backend)
+// Needs the peer's npm packages (TF.js 4.22.0: @tensorflow/tfjs{,-backend-wasm,-backend-webgpu};
+// jax-js 0.1.25: @jax-js/jax) and playwright-core in $FASHION_TOOLS/node_modules (scripts/bench/
+// compare.sh installs them) and NODE_PATH pointing there.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -11,8 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
-const { chromium } = createRequire(import.meta.url)('playwright-core');
-const HERE = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
 const TOOLS = process.env.FASHION_TOOLS || path.join(os.homedir(), '.cache/fashion-mlp/tools');
 const DATA = process.env.FASHION_DATA_DIR || '/usr/share/datasets/fashion-mnist';
 
@@ -20,16 +23,27 @@ const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
 };
+// Each peer: its page's folder, the npm scope it loads, and the package whose version it reports.
+const PEERS = {
+  tfjs: { scope: '@tensorflow', package: '@tensorflow/tfjs', version: '4.22.0' },
+  jaxjs: { scope: '@jax-js', package: '@jax-js/jax', version: '0.1.25' },
+};
+const peerName = arg('peer', 'tfjs');
+const peer = PEERS[peerName];
+if (!peer) throw new Error(`--peer must be one of ${Object.keys(PEERS)}`);
+const HERE = path.join(path.dirname(fileURLToPath(import.meta.url)), peerName);
+const version = JSON.parse(fs.readFileSync(path.join(TOOLS, 'node_modules', peer.package, 'package.json'), 'utf8')).version;
+if (version !== peer.version) throw new Error(`expected ${peer.package} ${peer.version} in ${TOOLS}/node_modules, found ${version}`);
 const backends = arg('backends', 'webgpu,wasm').split(',');
 const batches = arg('batches', '64,256').split(',').map(Number);
 const seconds = Number(arg('seconds', '20'));
 const syncEvery = Number(arg('sync-every', '20'));
 const dataOnBackend = !process.argv.includes('--upload-batches');
-const log = (msg) => console.error(`[tfjs-run] ${msg}`);
+const log = (msg) => console.error(`[${peerName}-run] ${msg}`);
 
 // URL prefix -> folder; only these three roots are served, and never outside them.
 const ROOTS = [
-  ['/node_modules/@tensorflow/', path.join(TOOLS, 'node_modules/@tensorflow')],
+  [`/node_modules/${peer.scope}/`, path.join(TOOLS, 'node_modules', peer.scope)],
   ['/data/', DATA],
   ['/', HERE],
 ];
@@ -52,7 +66,7 @@ const server = http.createServer((req, res) => {
 });
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const url = `http://127.0.0.1:${server.address().port}/`;
-log(`serving ${HERE}, ${TOOLS}/node_modules/@tensorflow and ${DATA} at ${url}`);
+log(`serving ${HERE}, ${TOOLS}/node_modules/${peer.scope} and ${DATA} at ${url}`);
 
 // The launch flags of tests/e2e/harness.mjs, so both sides run in the same browser setup.
 const launch = (webgpu) => chromium.launch({
@@ -68,7 +82,7 @@ try {
     const browser = await launch(backend === 'webgpu');
     try {
       for (const batch of batches) {
-        const out = { where: 'chromium', peer: 'tfjs-4.22', backend, batch_size: batch };
+        const out = { where: 'chromium', peer: `${peerName}-${version}`, backend, batch_size: batch };
         const page = await browser.newPage();
         page.on('console', (m) => log(`page: ${m.text()}`));
         page.on('pageerror', (e) => log(`page error: ${e}`));
@@ -80,7 +94,7 @@ try {
             page.evaluate((cfg) => window.runBench(cfg), { backend, batchSize: batch, seconds, syncEvery, dataOnBackend }),
             new Promise((_, reject) => setTimeout(() => reject(new Error(`no result within ${limitMs / 1000} s`)), limitMs).unref()),
           ]);
-          if (r.tfjs_version !== '4.22.0') throw new Error(`expected TF.js 4.22.0, the page loaded ${r.tfjs_version}`);
+          if (r.tfjs_version && r.tfjs_version !== version) throw new Error(`expected TF.js ${version}, the page loaded ${r.tfjs_version}`);
           Object.assign(out, r);
         } catch (e) {
           failed++;

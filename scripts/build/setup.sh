@@ -3,7 +3,7 @@
 # finds everything in place and takes seconds. Sourced by run.sh and test.sh.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fashion-mlp/target}"
 export FASHION_TOOLS="${FASHION_TOOLS:-$HOME/.cache/fashion-mlp/tools}"
 export FASHION_DATA_DIR="${FASHION_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
@@ -101,7 +101,7 @@ setup_npm_wait
 
 # The measuring scripts use an existing dist/ as it is (REBUILD=1 rebuilds it first).
 build_web_if_missing() {
-  [ -f "$ROOT/dist/index.html" ] && [ -z "${REBUILD:-}" ] || (cd "$ROOT" && bash scripts/build-web.sh >&2)
+  [ -f "$ROOT/dist/index.html" ] && [ -z "${REBUILD:-}" ] || (cd "$ROOT" && bash scripts/build/build-web.sh >&2)
 }
 export NODE_PATH="$FASHION_TOOLS/node_modules"
 setup_core

@@ -8,7 +8,7 @@ dot at the first point, then one stroked segment per pointer event. Playwright's
 `mouse.move(p, {steps: 8})` (the e2e's stroke) sends 8 evenly spaced events per leg, so each leg is
 cut into 8 segments here. Chromium's own canvas paints them.
 
-Usage: python3 scripts/render-drawings.py   (needs /usr/bin/chromium; rewrites the PNGs)
+Usage: python3 scripts/dev/render-drawings.py   (needs /usr/bin/chromium; rewrites the PNGs)
 """
 import base64
 import json
@@ -16,7 +16,7 @@ import pathlib
 import subprocess
 import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests/fixtures/drawings"
 SIDE, BRUSH, STEPS = 280, 22, 8
 

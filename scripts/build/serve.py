@@ -8,7 +8,7 @@ import http.server
 import os
 
 
-# The page's Content-Security-Policy (scripts/harden-page.py puts it in a <meta> tag as well).
+# The page's Content-Security-Policy (scripts/build/harden-page.py puts it in a <meta> tag as well).
 CSP = "; ".join([
     "default-src 'self'",
     "script-src 'self' 'wasm-unsafe-eval'",

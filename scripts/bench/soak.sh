@@ -3,8 +3,8 @@
 # about ten minutes; one JSON line per epoch (worker wasm memory, page JS heap, GPU memory) and a
 # summary each. Exits non-zero when memory grows by 5% or more after the first epochs.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-source "$ROOT/scripts/setup.sh"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/scripts/build/setup.sh"
 setup_web
 build_web_if_missing
 cd "$ROOT"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes dist/index.html work under a strict Content-Security-Policy: Trunk writes its loader as
 an inline <script>, which 'self' alone forbids, so each inline script moves into a file of its
-own; then the policy goes into a <meta> tag for static hosting (scripts/serve.py also sends it as
+own; then the policy goes into a <meta> tag for static hosting (scripts/build/serve.py also sends it as
 a header, where frame-ancestors works too)."""
 import hashlib
 import pathlib

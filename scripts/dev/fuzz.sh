@@ -3,16 +3,16 @@
 # the minimised corpus goes to tests/fuzz/corpus/<target>/, any crasher to
 # tests/fuzz/crashes/<target>/ (both replayed by `cargo test --release --test native fuzz_replay::` in CI), and each
 # run's executions to tests/fuzz/ledger.tsv. A run starts from the kept corpus, so runs add up;
-# `scripts/fuzz.sh --totals` prints the executions per target so far.
+# `scripts/dev/fuzz.sh --totals` prints the executions per target so far.
 #
-#   scripts/fuzz.sh                          # every target, 10 million executions each
-#   RUNS=100000 scripts/fuzz.sh csv          # one target, fewer executions
-#   MINUTES=5 scripts/fuzz.sh                # every target, at most 5 minutes each
+#   scripts/dev/fuzz.sh                          # every target, 10 million executions each
+#   RUNS=100000 scripts/dev/fuzz.sh csv          # one target, fewer executions
+#   MINUTES=5 scripts/dev/fuzz.sh                # every target, at most 5 minutes each
 #
 # Not part of the README's two commands: it installs a nightly toolchain and cargo-fuzz (once,
 # into the tools cache) and takes hours on 2 cores. Prints one JSON line per target.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LEDGER="$ROOT/tests/fuzz/ledger.tsv"
 ALL=(idx gzip csv bundle picture safetensors pytorch)
 
@@ -22,7 +22,7 @@ if [ "${1:-}" = "--totals" ]; then
   exit 0
 fi
 
-source "$ROOT/scripts/setup.sh"
+source "$ROOT/scripts/build/setup.sh"
 RUNS="${RUNS:-10000000}"
 MINUTES="${MINUTES:-0}"
 CARGO_FUZZ_VERSION=0.13.2
@@ -42,7 +42,7 @@ fi
 export CARGO_TARGET_DIR="$HOME/.cache/fashion-mlp/fuzz-target"
 WORK="$HOME/.cache/fashion-mlp/fuzz"
 mkdir -p "$WORK"
-python3 "$ROOT/scripts/fuzz-seeds.py" "$WORK/seeds"
+python3 "$ROOT/scripts/dev/fuzz-seeds.py" "$WORK/seeds"
 [ -f "$LEDGER" ] || printf 'date\ttarget\texecutions\tseconds\tcrashers\tcommit\n' > "$LEDGER"
 
 cd "$ROOT/fuzz"

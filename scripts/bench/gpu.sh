@@ -3,8 +3,8 @@
 # steps, batch 64/256/1024), what a step costs there, and the browser bench in Chromium with the
 # GPU enabled. JSON lines. On a machine without one it says so and measures nothing.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-source "$ROOT/scripts/setup.sh"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/scripts/build/setup.sh"
 setup_web
 cd "$ROOT"
 cargo build --release --bin fashion --quiet
@@ -16,7 +16,7 @@ fi
 echo "$info"
 if echo "$info" | grep -q '"software":true'; then
   echo "No GPU here: wgpu's only device is a software implementation (see above). Nothing measured;"
-  echo "scripts/gpu-costs.sh measures what a step costs on it."
+  echo "scripts/bench/gpu-costs.sh measures what a step costs on it."
   exit 0
 fi
 "$fashion" bench --backends wgpu --steps fused,autodiff --batch-sizes 64,256,1024 --samples 60000

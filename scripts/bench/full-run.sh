@@ -3,8 +3,8 @@
 # --backend webgpu): prints the test accuracy and wall time as JSON. Arguments go to
 # tests/e2e/full-run.mjs (--backend cpu|webgpu --epochs 50 --recipe reference|improved).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-source "$ROOT/scripts/setup.sh"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/scripts/build/setup.sh"
 setup_web
 build_web_if_missing
 cd "$ROOT"

@@ -4,8 +4,8 @@
 # (SwiftShader here): an empty dispatch, one submit, kernels and ms per step for burn's autodiff
 # and the fused step, and one 64x784x256 matmul as burn runs it. JSON lines.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-source "$ROOT/scripts/setup.sh"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/scripts/build/setup.sh"
 setup_web
 build_web_if_missing
 cd "$ROOT"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Writes small valid inputs for each fuzz target (scripts/fuzz.sh): the fuzzer mutates from real
+"""Writes small valid inputs for each fuzz target (scripts/dev/fuzz.sh): the fuzzer mutates from real
 shapes of each format instead of discovering magic numbers. Usage: fuzz-seeds.py OUT_DIR"""
 import gzip, json, os, shutil, struct, sys, zlib
 
 out = sys.argv[1]
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def put(target, name, data):
     os.makedirs(os.path.join(out, target), exist_ok=True)

@@ -4,7 +4,7 @@ containers people actually use, plus the probabilities PyTorch itself computes w
 Rust importer (src/weights/pytorch/, tests/native/pytorch.rs) is checked against real torch.save output
 rather than against files we wrote ourselves.
 
-Run it through scripts/make-pytorch-fixtures.sh (it makes the venv). Not run by CI: the outputs
+Run it through scripts/dev/make-pytorch-fixtures.sh (it makes the venv). Not run by CI: the outputs
 are committed. Everything runs on the CPU and is seeded, so a rerun with the same torch version
 gives the same weights; other versions may differ in the last bits, which is fine because
 probabilities.json is written from the same run as the weights.
@@ -26,7 +26,7 @@ import safetensors.torch
 import torch
 import torch.nn as nn
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 OUT_DIR = REPO / "tests" / "fixtures" / "pytorch"
 SEED = 0

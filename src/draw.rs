@@ -136,23 +136,35 @@ pub fn prepare_picture(bitmap: &Bitmap) -> Result<Prepared, DrawError> {
 /// drawn along an edge with a brush `brush` wide covers the edge ± brush/2. Ink farther from a
 /// filled region than a brush width (strokes drawn as parts, not as outlines) stays as it is.
 fn fill_outlines(ink: &mut [f32], w: usize, h: usize, strongest: f32, brush: f32) {
-    let drawn: Vec<bool> = ink.iter().map(|&v| v > strongest * INK_THRESHOLD).collect();
-    let inside: Vec<bool> = fill_enclosed(&drawn, w, h)
+    let threshold = strongest * INK_THRESHOLD;
+    let Some((bx, by, bw, bh)) = bounding_box(ink, w, h, threshold) else {
+        return;
+    };
+    // Only the ink's box matters, with one blank pixel around it where there is room: a region
+    // touching that ring touches the picture's border too (there is no ink outside the box), and
+    // a shortest chamfer path between two pixels of the box stays inside it, so working on the
+    // box alone gives every value the whole picture would (and a pad drawing is mostly paper).
+    let (x0, y0) = (bx.saturating_sub(1), by.saturating_sub(1));
+    let (x1, y1) = ((bx + bw + 1).min(w), (by + bh + 1).min(h));
+    let (cw, ch) = (x1 - x0, y1 - y0);
+    let at = |i: usize| (y0 + i / cw) * w + x0 + i % cw;
+    let drawn: Vec<bool> = (0..cw * ch).map(|i| ink[at(i)] > threshold).collect();
+    let inside: Vec<bool> = fill_enclosed(&drawn, cw, ch)
         .into_iter()
         .zip(&drawn)
         .map(|(enclosed, &d)| enclosed && !d)
         .collect();
-    let inside = without_small_holes(&inside, w, h);
+    let inside = without_small_holes(&inside, cw, ch);
     if !inside.iter().any(|&i| i) {
         return;
     }
-    let from_inside = distance_to(&inside, w, h);
+    let from_inside = distance_to(&inside, cw, ch);
     let half = brush / 2.0;
-    for i in 0..ink.len() {
+    for i in 0..cw * ch {
         if inside[i] {
-            ink[i] = strongest * FILL_LEVEL;
+            ink[at(i)] = strongest * FILL_LEVEL;
         } else if drawn[i] && from_inside[i] > half && from_inside[i] <= brush + 1.0 {
-            ink[i] = 0.0;
+            ink[at(i)] = 0.0;
         }
     }
 }
@@ -217,49 +229,47 @@ pub fn fill_enclosed(mask: &[bool], width: usize, height: usize) -> Vec<bool> {
 
 /// Distance (in pixels, chamfer 3-4 approximation of Euclidean) from every pixel to the nearest
 /// pixel where `edge` is true.
+///
+/// Computed on a grid one pixel wider on every side whose border is `FAR`: its neighbours then
+/// need no bounds checks, and change nothing (`FAR` plus a step rounds back to `FAR` in f32, and
+/// every distance is at most `FAR`), so the result is the plain two-pass chamfer's to the bit.
 pub fn distance_to(edge: &[bool], width: usize, height: usize) -> Vec<f32> {
     const FAR: f32 = 1e9;
     let (straight, diagonal) = (1.0f32, std::f32::consts::SQRT_2);
-    let mut d: Vec<f32> = edge.iter().map(|&e| if e { 0.0 } else { FAR }).collect();
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            let mut best = d[i];
-            if x > 0 {
-                best = best.min(d[i - 1] + straight);
+    let pw = width + 2;
+    let mut d = vec![FAR; pw * (height + 2)];
+    for (y, row) in edge.chunks_exact(width).enumerate() {
+        for (x, &e) in row.iter().enumerate() {
+            if e {
+                d[(y + 1) * pw + x + 1] = 0.0;
             }
-            if y > 0 {
-                best = best.min(d[i - width] + straight);
-                if x > 0 {
-                    best = best.min(d[i - width - 1] + diagonal);
-                }
-                if x + 1 < width {
-                    best = best.min(d[i - width + 1] + diagonal);
-                }
-            }
-            d[i] = best;
         }
     }
-    for y in (0..height).rev() {
-        for x in (0..width).rev() {
-            let i = y * width + x;
-            let mut best = d[i];
-            if x + 1 < width {
-                best = best.min(d[i + 1] + straight);
-            }
-            if y + 1 < height {
-                best = best.min(d[i + width] + straight);
-                if x + 1 < width {
-                    best = best.min(d[i + width + 1] + diagonal);
-                }
-                if x > 0 {
-                    best = best.min(d[i + width - 1] + diagonal);
-                }
-            }
-            d[i] = best;
+    // Each pass takes a row's minimum over the row before it first (independent pixels, which
+    // vectorises), then runs along the row; min is exact in any order, so the values are the
+    // one-pass chamfer's.
+    for y in 1..=height {
+        let (before, row) = d.split_at_mut(y * pw);
+        let prev = &before[(y - 1) * pw..];
+        for x in 1..=width {
+            row[x] = row[x].min(prev[x] + straight).min(prev[x - 1] + diagonal).min(prev[x + 1] + diagonal);
+        }
+        for x in 1..=width {
+            row[x] = row[x].min(row[x - 1] + straight);
         }
     }
-    d
+    for y in (1..=height).rev() {
+        let (before, after) = d.split_at_mut((y + 1) * pw);
+        let row = &mut before[y * pw..];
+        let next = &after[..pw];
+        for x in 1..=width {
+            row[x] = row[x].min(next[x] + straight).min(next[x + 1] + diagonal).min(next[x - 1] + diagonal);
+        }
+        for x in (1..=width).rev() {
+            row[x] = row[x].min(row[x + 1] + straight);
+        }
+    }
+    (1..=height).flat_map(|y| d[y * pw + 1..y * pw + 1 + width].to_vec()).collect()
 }
 
 /// A checked bitmap's grey levels and ink, with its polarity; blank pictures stop here.
@@ -421,6 +431,62 @@ fn smooth(frame: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two-pass chamfer written plainly, with bounds checks: what `distance_to` computes.
+    fn plain_chamfer(mask: &[bool], w: usize, h: usize) -> Vec<f32> {
+        let mut d: Vec<f32> = mask.iter().map(|&e| if e { 0.0 } else { 1e9 }).collect();
+        let s2 = std::f32::consts::SQRT_2;
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                let mut b = d[i];
+                if x > 0 {
+                    b = b.min(d[i - 1] + 1.0);
+                }
+                if y > 0 {
+                    b = b.min(d[i - w] + 1.0);
+                    if x > 0 {
+                        b = b.min(d[i - w - 1] + s2);
+                    }
+                    if x + 1 < w {
+                        b = b.min(d[i - w + 1] + s2);
+                    }
+                }
+                d[i] = b;
+            }
+        }
+        for y in (0..h).rev() {
+            for x in (0..w).rev() {
+                let i = y * w + x;
+                let mut b = d[i];
+                if x + 1 < w {
+                    b = b.min(d[i + 1] + 1.0);
+                }
+                if y + 1 < h {
+                    b = b.min(d[i + w] + 1.0);
+                    if x + 1 < w {
+                        b = b.min(d[i + w + 1] + s2);
+                    }
+                    if x > 0 {
+                        b = b.min(d[i + w - 1] + s2);
+                    }
+                }
+                d[i] = b;
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn distances_are_the_plain_chamfers_to_the_bit() {
+        let (w, h) = (37, 23);
+        for seed in 0..20u32 {
+            let mask: Vec<bool> = (0..w * h)
+                .map(|i| (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed * 977) % 97 < 3)
+                .collect();
+            assert_eq!(distance_to(&mask, w, h), plain_chamfer(&mask, w, h));
+        }
+    }
 
     #[test]
     fn enclosed_holes_are_filled_but_open_bays_are_not() {

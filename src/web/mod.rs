@@ -4,12 +4,9 @@
 //! - `devices`: the worker's CPU and WebGPU devices, Auto's measurement, GPU loss.
 //! - `gpu`: WebGPU adapter detection, with the reasons shown when there is none.
 //! - `page`: what the page's own small module exports (a CPU model, preprocessing, the facts).
-//! - `charts`: plotters drawing onto the page's canvases.
 
 pub mod protocol;
 
-#[cfg(target_arch = "wasm32")]
-pub mod charts;
 #[cfg(target_arch = "wasm32")]
 pub mod devices;
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
@@ -19,11 +16,13 @@ pub mod page;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
 
-/// Serialises a message as plain JS objects (maps become objects, u64 become numbers).
+/// Serialises a message as plain JS objects (maps become objects, u64 become numbers, byte
+/// buffers `Uint8Array`s: a model file as an array of numbers costs the page a hundred
+/// milliseconds to receive).
 #[cfg(target_arch = "wasm32")]
 pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
     value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false))
         .map_err(|e| wasm_bindgen::JsValue::from_str(&e.to_string()))
 }
 

@@ -48,9 +48,23 @@ fn post(msg: &FromWorker) {
         Ok(v) => v,
         Err(e) => JsValue::from_str(&format!("serialisation failed: {e:?}")),
     };
-    if let Err(e) = scope().post_message(&value) {
+    if let Err(e) = scope().post_message_with_transfer(&value, &transferable(&value)) {
         web_sys::console::error_2(&"postMessage failed".into(), &e);
     }
+}
+
+/// The buffers of a message's byte fields (model and checkpoint files, images): each is a copy
+/// out of this module's memory, so it is moved to the page instead of copied again.
+fn transferable(message: &JsValue) -> js_sys::Array {
+    let buffers = js_sys::Array::new();
+    if let Some(object) = message.dyn_ref::<js_sys::Object>() {
+        for value in js_sys::Object::values(object).iter() {
+            if let Some(bytes) = value.dyn_ref::<js_sys::Uint8Array>() {
+                buffers.push(&bytes.buffer());
+            }
+        }
+    }
+    buffers
 }
 
 fn post_error(kind: ErrorKind, message: impl Into<String>, fatal: bool) {

@@ -3,7 +3,6 @@
 // never runs on this thread; it only renders. Every failure keeps what was there: a bad dataset
 // leaves the previous one in use, a lost GPU or a crashed worker continues the run on the CPU
 // from its last checkpoint, a bad model file leaves the current model.
-import './csp-compat.js';
 import { Trainers } from './trainers.js';
 import { Settings } from './settings.js';
 import { ProgressView } from './progress.js';
@@ -23,7 +22,7 @@ class App {
     this.wasm = wasm;
     this.facts = facts;
     this.settings = new Settings(facts);
-    this.progress = new ProgressView({ wasm, facts });
+    this.progress = new ProgressView({ facts });
     // The latest run: settings, last epoch's model and checkpoint, metrics.
     this.run = null;
     this.running = false;
@@ -281,8 +280,8 @@ class App {
     const where = this.backend?.backend === 'webgpu' ? 'WebGPU' : 'CPU';
     setStatus(`Epoch ${msg.epoch} of ${msg.epochs} on ${where}: test accuracy ${pct(msg.test_accuracy)}`);
     try {
+      // The panel's choice is saved with the run's record when its checkpoint comes (saveRun).
       this.classify?.setModel(this.run.weights, { source: 'trained', epoch: msg.epoch, epochs: msg.epochs, accuracy: msg.test_accuracy });
-      this.saveChoice('trained');
     } catch (e) {
       console.error('the new epoch\'s model did not load', e);
     }
@@ -294,7 +293,7 @@ class App {
       weights: run.weights, checkpoint: run.checkpoint, epoch: run.epoch, epochs: run.epochs, accuracy: run.accuracy,
       config: run.config, trainLimit: run.trainLimit, history: progress.history, confusion: progress.confusion,
       perClass: progress.perClass, gridPredictions: progress.gridPredictions, backend: this.backend?.backend ?? null,
-    }).catch((e) => this.storageFailed(e));
+    }, this.classify?.modelInfo?.source === 'trained' ? 'trained' : null).catch((e) => this.storageFailed(e));
   }
 
   saveChoice(choice) { saved.saveChoice(choice).catch((e) => this.storageFailed(e)); }
@@ -339,16 +338,18 @@ const wasmReady = new Promise((resolve) => {
 async function main() {
   const wasm = await wasmReady;
   const app = new App(wasm, wasm.facts());
-  await app.trainers.refresh();
   installTestApi(app);
   app.wireControls();
   app.updateButtons();
   app.progress.redraw();
-  app.data.download();
-  startModelPanel(app).catch((e) => {
+  // The drawing panel first: it classifies with the ready (or saved) model before the dataset,
+  // the training workers or the offline copy take the network and the cores.
+  await startModelPanel(app).catch((e) => {
     $('model-info').textContent = 'No model could be loaded.';
     showError(`The classifier could not start: ${e.message || e}`);
   });
+  await app.trainers.refresh();
+  app.data.download();
   registerOffline();
 }
 

@@ -200,11 +200,12 @@ export class ClassifyPanel {
         this.onError(`Classifying failed: ${e.message || e}`);
       }
     }
+    this.render();
+    // The main thread's time for the prediction, its preparation and showing it.
     if (this.probabilities) {
       this.latencyMs.push(performance.now() - started);
       if (this.latencyMs.length > 200) this.latencyMs.shift();
     }
-    this.render();
   }
 
   render() {

@@ -6,6 +6,13 @@ import { setStatus, showError, pct } from './status.js';
 
 const $ = (id) => document.getElementById(id);
 const READY_MODEL = 'ready.safetensors';
+// Fetched as soon as this module loads (index.html preloads it too): the drawing panel must not
+// wait for anything else before it can classify.
+const readyFetch = fetch(READY_MODEL).then((r) => {
+  if (!r.ok) throw new Error(`${READY_MODEL}: HTTP ${r.status}`);
+  return r.arrayBuffer();
+});
+readyFetch.catch(() => {}); // reported where it is used
 
 export async function startModelPanel(app) {
   const panel = new ClassifyPanel({
@@ -13,7 +20,7 @@ export async function startModelPanel(app) {
     facts: app.facts,
     requestTestImage: (index) => { if (app.data.ready) app.trainers.cpu.send({ type: 'test_image', index }); },
     onModelFile: (bytes, name, meta) => {
-      saved.saveLoaded({ weights: bytes, name, meta }).then(() => saved.saveChoice('loaded')).catch((e) => app.storageFailed(e));
+      saved.saveLoaded({ weights: bytes, name, meta }).catch((e) => app.storageFailed(e));
     },
     onError: (message) => { $('draw-error').textContent = message; $('draw-error').hidden = !message; },
   });
@@ -54,7 +61,5 @@ async function restore(app, panel) {
 }
 
 async function readyModelBytes() {
-  const response = await fetch(READY_MODEL);
-  if (!response.ok) throw new Error(`${READY_MODEL}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  return new Uint8Array((await readyFetch).slice(0));
 }

@@ -1,7 +1,9 @@
 // Training progress on screen: the numbers (epoch, accuracy, samples/s, ETA, backend), the
 // epoch bar, the loss and accuracy curves, the prediction grid and the confusion matrix, all
-// drawn from one history that a saved run restores.
-import { drawGrid } from './grid.js';
+// from one history that a saved run restores. The charts are drawn off the main thread, by the
+// render worker (render-worker.js) on the canvases handed to it; this only posts what changed,
+// the curves at most once a frame, the rest once an epoch.
+import { createRenderer } from './charts.js';
 import { fmtTime, pct, count } from './status.js';
 
 const $ = (id) => document.getElementById(id);
@@ -13,10 +15,36 @@ const everyOther = (points) => points.filter((_, i) => i % 2 === 0 || i === poin
 
 export const emptyHistory = () => ({ trainLoss: [], trainAcc: [], testLoss: [], testAcc: [], liveLoss: [], liveAcc: [] });
 
+const CANVASES = { loss: 'loss-chart', acc: 'acc-chart', grid: 'grid', confusion: 'confusion', perClass: 'per-class' };
+
+/** The charts' renderer: the render worker, or (where a canvas cannot be handed over) the same
+ * drawing code on this thread. `post(msg)`; `pixels(id)` resolves how many pixels a chart drew. */
+function startRenderer(facts) {
+  const waiting = new Map();
+  const reply = (m) => { waiting.get(m.id)?.(m.count); waiting.delete(m.id); };
+  const ids = Object.keys(CANVASES);
+  const plain = JSON.parse(JSON.stringify({ palette: facts.palette, class_names: facts.class_names, image_side: facts.image_side }));
+  let post;
+  if (typeof OffscreenCanvas !== 'undefined' && HTMLCanvasElement.prototype.transferControlToOffscreen) {
+    const canvases = Object.fromEntries(ids.map((k) => [k, $(CANVASES[k]).transferControlToOffscreen()]));
+    const worker = new Worker('js/render-worker.js', { type: 'module' });
+    worker.onmessage = (e) => reply(e.data);
+    worker.postMessage({ type: 'init', canvases, facts: plain }, Object.values(canvases));
+    post = (msg, transfer = []) => worker.postMessage(msg, transfer);
+  } else {
+    const local = createRenderer(Object.fromEntries(ids.map((k) => [k, $(CANVASES[k])])), plain, reply);
+    post = (msg) => local.handle(msg);
+  }
+  return {
+    post,
+    pixels: (key) => new Promise((resolve) => { waiting.set(key, resolve); post({ type: 'pixels', id: key }); }),
+  };
+}
+
 export class ProgressView {
-  constructor({ wasm, facts }) {
-    this.wasm = wasm;
+  constructor({ facts }) {
     this.facts = facts;
+    this.renderer = startRenderer(facts);
     this.history = emptyHistory();
     this.epochs = facts.recipes[0].config.epochs;
     this.grid = null;
@@ -49,7 +77,8 @@ export class ProgressView {
   setGrid(pixels, labels) {
     this.grid = { pixels, labels };
     this.gridPredictions = null;
-    this.redraw();
+    this.renderer.post({ type: 'grid', pixels: pixels.slice(), labels: Array.from(labels) });
+    this.redrawMetrics();
   }
 
   setBackend(info) {
@@ -85,43 +114,31 @@ export class ProgressView {
     this.perClass = msg.per_class_accuracy;
     this.gridPredictions = msg.watched_predictions;
     $('s-acc').textContent = pct(msg.test_accuracy);
-    this.redraw();
+    this.redrawMetrics();
+    this.scheduleRedraw();
   }
 
   stopped() { $('s-eta').textContent = '–'; }
 
+  /** The curves, at most once a frame. */
   scheduleRedraw() {
     if (this.queued) return;
     this.queued = true;
-    requestAnimationFrame(() => { this.queued = false; this.redraw(); });
+    requestAnimationFrame(() => { this.queued = false; this.redrawCurves(); });
   }
 
+  /** Everything again (a new run, a restored one). */
   redraw() {
-    const { facts, history: h } = this;
-    const p = facts.palette;
-    if (this.grid) {
-      drawGrid($('grid'), {
-        ...this.grid, predictions: this.gridPredictions, names: facts.class_names, palette: p, side: facts.image_side,
-      });
-    }
-    try {
-      this.wasm.draw_curves($('loss-chart'), [
-        { label: 'train (live)', color: p.accent, points: h.liveLoss },
-        { label: 'train (epoch)', color: p.accent_soft, points: h.trainLoss, dots: true },
-        { label: 'test', color: p.test, points: h.testLoss, dots: true },
-      ], this.epochs, 'loss', false);
-      this.wasm.draw_curves($('acc-chart'), [
-        { label: 'train (live)', color: p.accent, points: h.liveAcc },
-        { label: 'train (epoch)', color: p.accent_soft, points: h.trainAcc, dots: true },
-        { label: 'test', color: p.test, points: h.testAcc, dots: true },
-      ], this.epochs, 'accuracy', true);
-      $('cm-empty').hidden = Boolean(this.confusion);
-      if (this.confusion) {
-        this.wasm.draw_confusion($('confusion'), new Uint32Array(this.confusion.flat()));
-        this.wasm.draw_per_class($('per-class'), new Float64Array(this.perClass));
-      }
-    } catch (e) {
-      console.error('drawing failed', e);
-    }
+    this.redrawMetrics();
+    this.redrawCurves();
+  }
+
+  redrawCurves() {
+    this.renderer.post({ type: 'curves', history: this.history, epochs: this.epochs });
+  }
+
+  redrawMetrics() {
+    $('cm-empty').hidden = Boolean(this.confusion);
+    this.renderer.post({ type: 'metrics', confusion: this.confusion, perClass: this.perClass, predictions: this.gridPredictions });
   }
 }

@@ -3,13 +3,16 @@
 // user loaded, and which model the drawing panel uses ('trained', 'loaded' or 'ready').
 import * as store from './store.js';
 
-/** Everything saved, read in parallel; a record that cannot be read is reported and skipped. */
+/** Everything saved, read in one go; a store that cannot be read is reported and skipped. */
 export async function loadAll(onError) {
-  const read = (key) => store.load(key).catch((e) => { onError(key, e); return null; });
-  const [run, loaded, choice] = await Promise.all([read('trained'), read('loaded'), read('choice')]);
+  const [run, loaded, choice] = await store.loadAll(['trained', 'loaded', 'choice']).catch((e) => {
+    onError('models', e);
+    return [null, null, null];
+  });
   return { run: run?.weights && run.config ? run : null, loaded, choice };
 }
 
-export const saveRun = (record) => store.save('trained', record);
-export const saveLoaded = (record) => store.save('loaded', record);
+/** The latest run; with `choice`, the page's use of its model, in the same transaction. */
+export const saveRun = (record, choice = null) => store.saveAll(choice ? [['trained', record], ['choice', choice]] : [['trained', record]]);
+export const saveLoaded = (record) => store.saveAll([['loaded', record], ['choice', 'loaded']]);
 export const saveChoice = (choice) => store.save('choice', choice);

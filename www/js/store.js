@@ -1,37 +1,53 @@
 // Models kept in IndexedDB: the latest trained one with what is needed to show and resume it (the
 // weights as safetensors bytes, its metrics and history, the settings it was trained with), the
-// last model file loaded, and which of them the page uses.
+// last model file loaded, and which of them the page uses. One connection for the page's life.
 const DB = 'fashion-mlp';
 const STORE = 'models';
 
+let connection = null;
+
 function openDb() {
-  return new Promise((resolve, reject) => {
+  connection ??= new Promise((resolve, reject) => {
     const req = indexedDB.open(DB, 1);
     req.onupgradeneeded = () => req.result.createObjectStore(STORE);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-    req.onblocked = () => reject(new Error('the model store is blocked by another tab'));
+    req.onsuccess = () => {
+      const db = req.result;
+      // Another tab upgrading the store, or the browser closing it: open again next time.
+      db.onversionchange = () => { db.close(); connection = null; };
+      db.onclose = () => { connection = null; };
+      resolve(db);
+    };
+    req.onerror = () => { connection = null; reject(req.error); };
+    req.onblocked = () => { connection = null; reject(new Error('the model store is blocked by another tab')); };
   });
+  return connection;
 }
 
 function run(mode, fn) {
   return openDb().then((db) => new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, mode);
-    const req = fn(tx.objectStore(STORE));
-    tx.oncomplete = () => { db.close(); resolve(req.result); };
-    tx.onerror = () => { db.close(); reject(tx.error); };
-    tx.onabort = () => { db.close(); reject(tx.error || new Error('the model store refused the write')); };
+    const result = fn(tx.objectStore(STORE));
+    tx.oncomplete = () => resolve(Array.isArray(result) ? result.map((r) => r.result) : result.result);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new Error('the model store refused the write'));
   }));
 }
 
-/** Saves `value` under `key`: 'trained' (the latest run, resumable), 'loaded' (the last model
- * file the user loaded) or 'choice' (which of 'trained', 'loaded', 'ready' the page uses). */
-export function save(key, value) {
-  const record = value && typeof value === 'object' && !ArrayBuffer.isView(value) ? { ...value, savedAt: Date.now() } : value;
-  return run('readwrite', (s) => s.put(record, key));
+const stamped = (value) => (value && typeof value === 'object' && !ArrayBuffer.isView(value) ? { ...value, savedAt: Date.now() } : value);
+
+/** Saves every `[key, value]` pair in one transaction (all or none): 'trained' (the latest run,
+ * resumable), 'loaded' (the last model file the user loaded) or 'choice' (which of 'trained',
+ * 'loaded', 'ready' the page uses), so a choice is never kept without the record it names. */
+export function saveAll(pairs) {
+  return run('readwrite', (s) => pairs.map(([key, value]) => s.put(stamped(value), key)));
 }
 
-/** The value saved under `key`, or null. */
-export function load(key) {
-  return run('readonly', (s) => s.get(key)).then((r) => r ?? null);
+/** Saves `value` under `key`. */
+export function save(key, value) {
+  return saveAll([[key, value]]);
+}
+
+/** The values saved under `keys`, read in one transaction (null where there is none). */
+export function loadAll(keys) {
+  return run('readonly', (s) => keys.map((k) => s.get(k))).then((values) => values.map((v) => v ?? null));
 }

@@ -7,7 +7,8 @@
 //   backend()        the run's backend {backend, adapter, fallback_reason, measured}
 //   confusion()      the latest confusion matrix (10x10)
 //   dataset()        {ready, train, test, source} of the dataset in use
-//   classify()       the drawing panel: {probabilities, inputLabel, stats}
+//   classify()       the drawing panel: {probabilities, inputLabel, stats, latencies} (the main
+//                    thread's milliseconds of each of the last 200 predictions)
 //   timings()        {classifierReadyMs}
 //   weightsBase64()  the latest run's last model file (safetensors), base64
 //   debug(hook)      the run's worker's diagnostics: 'memory' resolves {wasm_bytes, gpu_bytes};
@@ -16,6 +17,8 @@
 //   stopAfterEpoch(n) sends Stop as soon as epoch n of the current run is reported (what a
 //                    user's click does, without the race against a fast run)
 //   crashWorker(msg) fires the worker's error event, as the browser does when a worker dies
+//   chartPixels(key) resolves how many pixels of a chart ('loss', 'acc', 'grid', 'confusion',
+//                    'perClass') differ from its background, once the render worker has drawn
 export function installTestApi(app) {
   const copy = (v) => (v == null ? v : structuredClone(v));
   window.fashionTest = Object.freeze({
@@ -30,6 +33,7 @@ export function installTestApi(app) {
       probabilities: app.classify?.probabilities ? Array.from(app.classify.probabilities) : null,
       inputLabel: app.classify?.inputLabel ?? null,
       stats: app.classify?.stats() ?? null,
+      latencies: app.classify ? [...app.classify.latencyMs] : [],
     }),
     timings: () => ({ ...app.timings }),
     weightsBase64: () => {
@@ -46,5 +50,6 @@ export function installTestApi(app) {
     },
     stopAfterEpoch: (n) => { app.stopAfterEpoch = n; },
     crashWorker: (message) => app.worker.simulateCrash(message),
+    chartPixels: (key) => app.progress.renderer.pixels(key),
   });
 }

@@ -23,6 +23,14 @@ impl ChunkPolicy {
         first: 2,
         max: 500,
     };
+    /// The page's worker on a GPU: every chunk ends with a read from the GPU, whose wait leaves it
+    /// idle (a few ms; on a software adapter a step takes tens), so chunks are longer: ~3 progress
+    /// reports a second, Pause/Stop within ~350 ms.
+    pub const INTERACTIVE_GPU: Self = Self {
+        target_ms: 350.0,
+        first: 2,
+        max: 500,
+    };
     /// The CLI: a progress bar update about once a second.
     pub const BATCH: Self = Self {
         target_ms: 1_000.0,

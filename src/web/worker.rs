@@ -355,7 +355,7 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
         &train_set,
         &test_set,
         &chosen.compute,
-        ChunkPolicy::INTERACTIVE,
+        if chosen.info.backend == Backend::WebGpu { ChunkPolicy::INTERACTIVE_GPU } else { ChunkPolicy::INTERACTIVE },
         Box::new(now_ms),
     )
     .await

@@ -139,6 +139,9 @@ pub enum Error {
     Diverged,
     #[error("image: {0}")]
     Image(String),
+    /// The worker sharing the batches stopped answering (the page's two CPU workers).
+    #[error("the other training worker stopped: {0}")]
+    Partner(String),
 }
 
 /// What kind of thing failed, carried across the page/worker boundary so each shell can react
@@ -172,6 +175,7 @@ impl Error {
             Error::Weights(_) => ErrorKind::ModelFile,
             Error::Config(_) => ErrorKind::Config,
             Error::Draw(_) | Error::Image(_) => ErrorKind::Picture,
+            Error::Partner(_) => ErrorKind::Worker,
             Error::Device(_) => ErrorKind::Gpu,
             Error::Diverged => ErrorKind::Diverged,
         }

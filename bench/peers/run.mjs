@@ -3,7 +3,8 @@
 // stdout, logs on stderr.
 //   node bench/peers/run.mjs --peer tfjs|jaxjs [--backends webgpu,wasm] [--batches 64,256]
 //     [--seconds 20] [--sync-every 20] [--upload-batches]  (TF.js: copy each batch from JS memory
-//     instead of gathering it on the backend)
+//     instead of gathering it on the backend) [--isolated]  (serve with COOP/COEP: jax-js then
+//     runs its WebAssembly kernels on a pool of workers sharing memory, one per core)
 // Needs the peer's npm packages (TF.js 4.22.0: @tensorflow/tfjs{,-backend-wasm,-backend-webgpu};
 // jax-js 0.1.25: @jax-js/jax) and playwright-core in $FASHION_TOOLS/node_modules (scripts/bench/
 // compare.sh installs them) and NODE_PATH pointing there.
@@ -39,6 +40,7 @@ const batches = arg('batches', '64,256').split(',').map(Number);
 const seconds = Number(arg('seconds', '20'));
 const syncEvery = Number(arg('sync-every', '20'));
 const dataOnBackend = !process.argv.includes('--upload-batches');
+const isolated = process.argv.includes('--isolated');
 const log = (msg) => console.error(`[${peerName}-run] ${msg}`);
 
 // URL prefix -> folder; only these three roots are served, and never outside them.
@@ -49,8 +51,9 @@ const ROOTS = [
 ];
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm' };
 
-// No COOP/COEP headers: the product's page is not cross-origin isolated either, so both sides
-// run WebAssembly on one thread. .gz files go out as opaque bytes (the page gunzips them).
+// COOP/COEP only with --isolated: without them WebAssembly runs on one thread (no
+// SharedArrayBuffer). .gz files go out as opaque bytes (the page gunzips them).
+const ISOLATION = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
 const server = http.createServer((req, res) => {
   try {
     let p = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -58,7 +61,7 @@ const server = http.createServer((req, res) => {
     const [prefix, dir] = ROOTS.find(([pre]) => p.startsWith(pre));
     const file = path.resolve(dir, '.' + p.slice(prefix.length - 1));
     if (!file.startsWith(dir + path.sep) || !fs.statSync(file).isFile()) throw new Error('not a served file');
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
+    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store', ...ISOLATION });
     fs.createReadStream(file).pipe(res);
   } catch { // bad escapes, missing files, paths outside the roots
     res.writeHead(404).end('not found');
@@ -82,7 +85,7 @@ try {
     const browser = await launch(backend === 'webgpu');
     try {
       for (const batch of batches) {
-        const out = { where: 'chromium', peer: `${peerName}-${version}`, backend, batch_size: batch };
+        const out = { where: 'chromium', peer: `${peerName}-${version}`, backend, batch_size: batch, isolated };
         const page = await browser.newPage();
         page.on('console', (m) => log(`page: ${m.text()}`));
         page.on('pageerror', (e) => log(`page error: ${e}`));

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The product beside jax-js 0.1.25 and TF.js 4.22 in the same headless Chromium, on the same
 # workload (the reference MLP and recipe, full 60k set): for each batch size, our page's bench
-# (webgpu, cpu), then jax-js (webgpu, wasm), then TF.js (webgpu, wasm), so all three see about
-# the same machine load. Prints the JSON lines (also kept in a file) and a table of samples/s
-# over the window with our ratio to each peer (> 1: ours is faster). No peer page is
-# cross-origin isolated (no COOP/COEP), like ours: WebAssembly runs on one thread everywhere.
+# (webgpu; cpu1: one worker; cpu: two workers sharing each batch, as the cross-origin isolated
+# page trains), then jax-js (webgpu, wasm on one thread, wasm on its worker pool when isolated),
+# then TF.js (webgpu, wasm), so all see about the same machine load. Prints the JSON lines (also
+# kept in a file) and a table of samples/s over the window with our ratio to each peer (> 1:
+# ours is faster): one thread against one thread, both cores against both cores.
 #   BATCHES="64 256" SECONDS=20 scripts/bench/compare.sh      (OUT=file.jsonl to choose the file)
 set -euo pipefail
 # Bash keeps its own $SECONDS (time since start, set even when the caller gave none): the window
@@ -45,9 +46,10 @@ log "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 load before
 failed=0
 for b in $BATCHES; do
-  log "batch $b: ours (webgpu, cpu), jax-js (webgpu, wasm), TF.js (webgpu, wasm), ${SECONDS_WINDOW} s windows"
-  json_lines node tests/e2e/bench.mjs --backends webgpu,cpu --batches "$b" --seconds "$SECONDS_WINDOW" || failed=1
+  log "batch $b: ours (webgpu, cpu1, cpu), jax-js (webgpu, wasm, wasm isolated), TF.js (webgpu, wasm), ${SECONDS_WINDOW} s windows"
+  json_lines node tests/e2e/bench.mjs --backends webgpu,cpu1,cpu --batches "$b" --seconds "$SECONDS_WINDOW" || failed=1
   json_lines node bench/peers/run.mjs --peer jaxjs --backends webgpu,wasm --batches "$b" --seconds "$SECONDS_WINDOW" || failed=1
+  json_lines node bench/peers/run.mjs --peer jaxjs --isolated --backends wasm --batches "$b" --seconds "$SECONDS_WINDOW" || failed=1
   json_lines node bench/peers/run.mjs --peer tfjs --backends webgpu,wasm --batches "$b" --seconds "$SECONDS_WINDOW" || failed=1
 done
 load after
@@ -57,16 +59,20 @@ log "JSON lines: $OUT"
 # The table, from the file: ours vs each peer per batch size and backend (our cpu vs their wasm).
 node - "$OUT" <<'NODE'
 const lines = require('fs').readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map(JSON.parse);
-const rate = (peer, backend, b) => lines.find((l) => l.where === 'chromium' && (l.peer ?? '').startsWith(peer) && l.backend === backend && l.batch_size === b)?.samples_per_sec_over_window;
+const rate = (peer, backend, b, isolated = false) => lines.find((l) => l.where === 'chromium' && (l.peer ?? '').startsWith(peer)
+  && l.backend === backend && l.batch_size === b && Boolean(l.isolated) === isolated)?.samples_per_sec_over_window;
 const ours = (backend, b) => lines.find((l) => l.where === 'chromium' && !l.peer && l.backend === backend && l.batch_size === b)?.samples_per_sec_over_window;
-const cell = (v, w = 12) => String(v ?? '-').padStart(w);
+const cell = (v, w = 14) => String(v ?? '-').padStart(w);
 const ratio = (a, b) => (a && b ? (a / b).toFixed(2) + 'x' : '-');
 console.log('\nsamples/s over the window (ratio = ours / peer)');
-console.log(['batch', 'backend', 'ours', 'jax-js', 'TF.js', 'vs jax-js', 'vs TF.js'].map((h) => cell(h)).join(''));
+console.log(['batch', 'path', 'ours', 'jax-js', 'TF.js', 'vs jax-js', 'vs TF.js'].map((h) => cell(h)).join(''));
+// Our path, its label, and the peers' matching path: one thread against one thread (TF.js's
+// WebAssembly is single-threaded here either way), both cores against jax-js's worker pool.
+const PATHS = [['webgpu', 'webgpu', 'webgpu', false], ['cpu1', 'cpu 1 core', 'wasm', false], ['cpu', 'cpu 2 cores', 'wasm', true]];
 for (const b of [...new Set(lines.filter((l) => l.batch_size).map((l) => l.batch_size))]) {
-  for (const [backend, peerBackend] of [['webgpu', 'webgpu'], ['cpu', 'wasm']]) {
-    const [o, j, t] = [ours(backend, b), rate('jaxjs', peerBackend, b), rate('tfjs', peerBackend, b)];
-    console.log([b, backend, o, j, t, ratio(o, j), ratio(o, t)].map((v) => cell(v)).join(''));
+  for (const [backend, label, peerBackend, isolated] of PATHS) {
+    const [o, j, t] = [ours(backend, b), rate('jaxjs', peerBackend, b, isolated), rate('tfjs', peerBackend, b)];
+    console.log([b, label, o, j, t, ratio(o, j), ratio(o, t)].map((v) => cell(v)).join(''));
   }
 }
 for (const h of lines.filter((l) => l.where === 'host')) console.log(`load average ${h.when}: ${h.loadavg} (${h.nproc} cores)`);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Serves dist/ on 127.0.0.1 with the right types for .wasm and module workers, no caching of
 the HTML (so a rebuilt app is picked up), no directory listings, and a strict
-Content-Security-Policy: only this origin, no inline script, WebAssembly allowed."""
+Content-Security-Policy: only this origin, no inline script, WebAssembly allowed; cross-origin
+isolated (COOP/COEP), so that SharedArrayBuffer exists for the two CPU workers."""
 import argparse
 import functools
 import http.server
@@ -40,6 +41,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Security-Policy", CSP)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
+        # Cross-origin isolation: the page may share memory between its two CPU workers.
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         super().end_headers()
 
     def list_directory(self, path):

@@ -63,7 +63,7 @@ impl BatchNoise {
 /// The batch of `images` (rows of the training set, 784 bytes each) as `[rows, 784]` floats.
 pub fn batch(pixels: &[u8], images: &[i64], noise: &BatchNoise) -> Vec<f32> {
     let mut out = vec![0.0f32; images.len() * IMAGE_PIXELS];
-    place(pixels, images, noise, &mut out);
+    place(pixels, images, 0, noise, &mut out);
     if noise.input_drop_threshold > 0 {
         for (i, v) in out.iter_mut().enumerate() {
             let dropped = noise::dropped(noise.input_drop_key, i as u32, noise.input_drop_threshold);
@@ -75,12 +75,14 @@ pub fn batch(pixels: &[u8], images: &[i64], noise: &BatchNoise) -> Vec<f32> {
 
 /// The batch's images scaled to [0, 1], each mirrored and shifted as its placement says, into
 /// `out` (`[rows, 784]`): everything `batch` does but the input dropout, which the CPU step
-/// applies with its vector kernels.
-pub fn place(pixels: &[u8], images: &[i64], noise: &BatchNoise, out: &mut [f32]) {
+/// applies with its vector kernels. `images` may be a part of the batch that starts at row
+/// `first_row` (a worker's shard): each image is placed as it would be in the whole batch.
+pub fn place(pixels: &[u8], images: &[i64], first_row: usize, noise: &BatchNoise, out: &mut [f32]) {
     let side = IMAGE_SIDE as i32;
-    for (row, &image) in images.iter().enumerate() {
+    for (at, &image) in images.iter().enumerate() {
+        let row = first_row + at;
         let src = &pixels[image as usize * IMAGE_PIXELS..(image as usize + 1) * IMAGE_PIXELS];
-        let dst = &mut out[row * IMAGE_PIXELS..(row + 1) * IMAGE_PIXELS];
+        let dst = &mut out[at * IMAGE_PIXELS..(at + 1) * IMAGE_PIXELS];
         let placement = noise.placement(row);
         if placement == Placement::default() {
             for (d, &s) in dst.iter_mut().zip(src) {

@@ -20,6 +20,8 @@ use crate::weights::Snapshot;
 pub enum Compute {
     /// The CPU engine.
     Cpu(CpuOptions),
+    /// The CPU engine sharing each batch with another worker (`options.shards` parts).
+    CpuShard(CpuOptions, super::cpu::Partner),
     /// The GPU engine.
     #[cfg(feature = "gpu")]
     Gpu(super::gpu::GpuDevice),
@@ -93,6 +95,11 @@ impl Engine {
             Compute::Cpu(options) => Engine::Cpu(Box::new(CpuTrainer::start(
                 config, train, test, weights, resume, *options,
             )?)),
+            Compute::CpuShard(options, partner) => {
+                let mut trainer = CpuTrainer::start(config, train, test, weights, resume, *options)?;
+                trainer.set_partner(partner.clone());
+                Engine::Cpu(Box::new(trainer))
+            }
             #[cfg(feature = "gpu")]
             Compute::Gpu(gpu) => Engine::Gpu(Box::new(super::gpu::GpuTrainer::start(
                 config, train, test, weights, resume, gpu,

@@ -156,8 +156,13 @@ impl Devices {
                 self.gpu().await.map_err(gpu_failure)?.compute()
             }
         };
+        self.measure_on(&compute, config, train).await
+    }
+
+    /// Training samples per second of `config` on `compute`.
+    pub async fn measure_on(&self, compute: &Compute, config: &TrainConfig, train: &Dataset) -> Result<f64, Failure> {
         let clock: Clock = Box::new(super::now_ms);
-        samples_per_sec(config, train, &compute, Trial::QUICK, &clock)
+        samples_per_sec(config, train, compute, Trial::QUICK, &clock)
             .await
             .map_err(|e| Failure::from(&e))
     }

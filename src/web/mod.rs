@@ -2,6 +2,7 @@
 //! - `protocol`: the page/worker messages (plain serde types, also compiled natively to test them).
 //! - `worker`: the training worker: message plumbing around a core `Session`.
 //! - `devices`: the worker's CPU and WebGPU devices, Auto's measurement, GPU loss.
+//! - `exchange`: the link through which two CPU workers add up their halves of each batch.
 //! - `gpu`: WebGPU adapter detection, with the reasons shown when there is none.
 //! - `page`: what the page's own small module exports (a CPU model, preprocessing, the facts).
 
@@ -9,6 +10,8 @@ pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]
 pub mod devices;
+#[cfg(target_arch = "wasm32")]
+pub mod exchange;
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub mod gpu;
 #[cfg(target_arch = "wasm32")]

@@ -39,6 +39,14 @@ pub struct NamedFile {
     pub bytes: Vec<u8>,
 }
 
+/// A worker's part of each batch: shard `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ToWorker {
@@ -66,12 +74,18 @@ pub enum ToWorker {
         reason: Option<String>,
         #[serde(default)]
         measured: Option<Measured>,
+        /// On the CPU: this worker's part of each batch when two workers share it (the page
+        /// attaches the link's SharedArrayBuffer as `exchange`).
+        #[serde(default)]
+        shard: Option<Shard>,
     },
     /// Training samples per second of `config` on this worker's `backend`, measured on a few
     /// batches of the loaded data (answered with `FromWorker::Measured`).
     Measure {
         config: TrainConfig,
         backend: Backend,
+        #[serde(default)]
+        shard: Option<Shard>,
     },
     // Empty struct variants, not unit ones: serde ignores stray fields of a unit variant even
     // under deny_unknown_fields.

@@ -10,12 +10,17 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use super::protocol::{Backend, BackendChoice, FromWorker, GRID_IMAGES, NamedFile, ToWorker};
+use js_sys::SharedArrayBuffer;
+
+use super::exchange::SharedExchange;
+use super::protocol::{Backend, BackendChoice, FromWorker, GRID_IMAGES, NamedFile, Shard, ToWorker};
 use super::{now_ms, to_js};
 use crate::data::dataset::shuffled_indices;
 use crate::data::{Dataset, bundle};
 use crate::error::{Error, ErrorKind};
-use crate::train::Checkpoint;
+use crate::train::cpu::{CpuOptions, Partner};
+use crate::train::layout::Layout;
+use crate::train::{Checkpoint, Compute, TrainConfig};
 use crate::train::chunking::ChunkPolicy;
 use crate::train::session::{Event, Failure, Session, SessionSetup};
 
@@ -89,8 +94,10 @@ pub fn run_worker() {
     }));
     let state: Shared = Rc::new(RefCell::new(State::default()));
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        match serde_wasm_bindgen::from_value::<ToWorker>(event.data()) {
-            Ok(msg) => handle(&state, msg),
+        let data = event.data();
+        let exchange = take_exchange(&data);
+        match serde_wasm_bindgen::from_value::<ToWorker>(data) {
+            Ok(msg) => handle(&state, msg, exchange),
             Err(e) => post_error(ErrorKind::Config, format!("unreadable message: {e}"), false),
         }
     });
@@ -99,7 +106,44 @@ pub fn run_worker() {
     post(&FromWorker::Ready);
 }
 
-fn handle(state: &Shared, msg: ToWorker) {
+/// The SharedArrayBuffer a Start or Measure carries as `exchange` (not a serde value), taken off
+/// the message.
+fn take_exchange(data: &JsValue) -> Option<SharedArrayBuffer> {
+    let key = JsValue::from_str("exchange");
+    let object = data.dyn_ref::<js_sys::Object>()?;
+    let value = js_sys::Reflect::get(object, &key).ok()?;
+    let _ = js_sys::Reflect::delete_property(object, &key);
+    value.dyn_into::<SharedArrayBuffer>().ok()
+}
+
+/// The CPU engine computing shard `shard` of each batch of `config`'s run, its partner linked
+/// through `exchange`.
+fn shared_cpu(shard: Shard, exchange: Option<&SharedArrayBuffer>, config: &TrainConfig) -> Result<Compute, Failure> {
+    let refused = |message: String| Failure {
+        kind: ErrorKind::Worker,
+        message,
+    };
+    let buffer = exchange.ok_or_else(|| refused("two CPU workers need a SharedArrayBuffer (a cross-origin isolated page)".into()))?;
+    if shard.count != 2 {
+        return Err(refused(format!("{} CPU workers: only pairs are supported", shard.count)));
+    }
+    // The gradient, then the loss and hits.
+    let len = Layout::new(&config.model.widths(), 1).params_len + 2;
+    let link = SharedExchange::new(buffer, shard.index, len).map_err(refused)?;
+    let options = CpuOptions {
+        shards: shard.count,
+        ..CpuOptions::best()
+    };
+    Ok(Compute::CpuShard(
+        options,
+        Partner {
+            index: shard.index,
+            link: Rc::new(RefCell::new(link)),
+        },
+    ))
+}
+
+fn handle(state: &Shared, msg: ToWorker, exchange: Option<SharedArrayBuffer>) {
     match msg {
         ToWorker::LoadData { files } => load_data(state, files),
         ToWorker::Start {
@@ -110,6 +154,7 @@ fn handle(state: &Shared, msg: ToWorker) {
             checkpoint,
             reason,
             measured,
+            shard,
         } => {
             {
                 let mut s = state.borrow_mut();
@@ -132,6 +177,8 @@ fn handle(state: &Shared, msg: ToWorker) {
                     checkpoint,
                     reason,
                     measured,
+                    shard,
+                    exchange,
                 };
                 if let Err(f) = train(&state, request).await {
                     post_failure(f);
@@ -139,7 +186,7 @@ fn handle(state: &Shared, msg: ToWorker) {
                 state.borrow_mut().running = false;
             });
         }
-        ToWorker::Measure { config, backend } => {
+        ToWorker::Measure { config, backend, shard } => {
             let Some(train) = state.borrow().train.clone() else {
                 return post_error(ErrorKind::Data, "load a dataset before measuring", false);
             };
@@ -148,7 +195,14 @@ fn handle(state: &Shared, msg: ToWorker) {
             }
             let devices = state.borrow().devices.clone();
             spawn_local(async move {
-                match devices.measure(backend, &config, &train).await {
+                let measured = match shard {
+                    Some(shard) => match shared_cpu(shard, exchange.as_ref(), &config) {
+                        Ok(compute) => devices.measure_on(&compute, &config, &train).await,
+                        Err(f) => Err(f),
+                    },
+                    None => devices.measure(backend, &config, &train).await,
+                };
+                match measured {
                     Ok(samples_per_sec) => post(&FromWorker::Measured {
                         backend,
                         samples_per_sec,
@@ -305,6 +359,8 @@ struct Request {
     checkpoint: Option<Vec<u8>>,
     reason: Option<String>,
     measured: Option<super::protocol::Measured>,
+    shard: Option<Shard>,
+    exchange: Option<SharedArrayBuffer>,
 }
 
 fn failure(e: &Error) -> Failure {
@@ -339,6 +395,10 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
     }
     if request.measured.is_some() {
         chosen.info.measured = request.measured;
+    }
+    if let Some(shard) = request.shard.filter(|_| chosen.info.backend == Backend::Cpu) {
+        chosen.compute = shared_cpu(shard, request.exchange.as_ref(), &config)?;
+        chosen.info.adapter = format!("the CPU, two workers ({})", CpuOptions::best().describe());
     }
     post(&FromWorker::Backend(chosen.info.clone()));
     let setup = SessionSetup {

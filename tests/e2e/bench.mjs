@@ -1,7 +1,8 @@
 // Browser training benchmark: the real page in headless Debian Chromium trains on the full 60k
 // training set for each backend and batch size; prints one JSON line per measurement with the
-// worker's own samples/s (moving average over chunks, after a warm-up).
-//   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--batches 64,256] [--seconds 30] [--gpu]
+// worker's own samples/s (moving average over chunks, after a warm-up). Backend cpu: as the page
+// trains on the CPU (two workers where it is cross-origin isolated, as served); cpu1: one worker.
+//   node tests/e2e/bench.mjs [--backends webgpu,cpu,cpu1] [--batches 64,256] [--seconds 30] [--gpu]
 // (--gpu: the machine's GPU through Vulkan instead of SwiftShader)
 import { serve, launch, open, waitForStatus, setSettings } from './harness.mjs';
 
@@ -20,10 +21,11 @@ try {
     const browser = await launch({ webgpu: backend === 'webgpu', realGpu });
     try {
       for (const batch of batches) {
-        const { page } = await open(browser, `${server.url}?testLimit=1000`);
+        const workers = backend === 'cpu1' ? '&cpuWorkers=1' : '';
+        const { page } = await open(browser, `${server.url}?testLimit=1000${workers}`);
         await waitForStatus(page, /Ready to train/);
         // Enough epochs that the run outlasts the measuring window.
-        await setSettings(page, { recipe: 'reference', backend, epochs: 50, limit: 60000, batch });
+        await setSettings(page, { recipe: 'reference', backend: backend.replace('cpu1', 'cpu'), epochs: 50, limit: 60000, batch });
         await page.click('#train');
         await page.waitForFunction(() => window.fashionTest.lastProgress(), null, { timeout: 180_000 });
         const warm = await page.evaluate(() => window.fashionTest.lastProgress().steps);

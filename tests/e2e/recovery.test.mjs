@@ -1,7 +1,7 @@
 // End-to-end: nothing lost, nothing let in. A bad dataset after a good one leaves the good one
 // in use; a run stopped at epoch 3, reloaded and resumed ends exactly where an uninterrupted run
-// ends (bit for bit on the CPU, within 1e-5 on WebGPU); a lost WebGPU device and a crashed worker
-// each continue the run on the CPU from its last checkpoint; the page is same-origin only under
+// ends (bit for bit on the CPU, within 1e-5 on WebGPU); a lost WebGPU device, a crashed worker
+// and a crashed second CPU worker each continue the run on the CPU from its last checkpoint; the page is same-origin only under
 // a strict Content-Security-Policy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -110,6 +110,30 @@ test('a crashed worker: the run continues on the CPU from its last checkpoint', 
     assert.match(await page.textContent('#model-info'), /epoch \d of 3/, 'the last good model still classifies');
     await waitForStatus(page, /Finished 3 epochs/, 300_000);
     assert.equal((await page.evaluate(() => window.fashionTest.backend())).backend, 'cpu');
+  } finally {
+    await browser.close();
+  }
+});
+
+// A CPU run shares each batch between two workers (the page is cross-origin isolated): when the
+// second one dies, the first stops waiting for it and the run goes on from its last checkpoint,
+// with a fresh second worker, to the end.
+test('a crashed second CPU worker: the run continues from its last checkpoint', { timeout: 600_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser, `${server.url}?testLimit=200`);
+    await waitForStatus(page, /Ready to train/);
+    await setSettings(page, { recipe: 'reference', backend: 'cpu', limit: 20000, epochs: 4, batch: 64, seed: 5 });
+    await page.click('#train');
+    await page.waitForFunction(() => window.fashionTest.checkpointEpoch() >= 1, null, { timeout: 240_000 });
+    assert.match((await page.evaluate(() => window.fashionTest.backend())).adapter, /two workers/);
+    await page.evaluate(() => window.fashionTest.crashWorker('simulated crash', 'partner'));
+    await page.waitForFunction(() => /continues on the CPU from epoch \d, its last checkpoint/.test(document.getElementById('error').textContent),
+      null, { timeout: 60_000 });
+    assert.match(await page.textContent('#error'), /other CPU worker stopped/);
+    await waitForStatus(page, /Finished 4 epochs/, 300_000);
+    assert.match((await page.evaluate(() => window.fashionTest.backend())).adapter, /two workers/, 'the new run is paired again');
+    assertNoPanics(errors);
   } finally {
     await browser.close();
   }

@@ -25,7 +25,7 @@ fn cpu_variants(threads: usize) -> Vec<CpuOptions> {
         .into_iter()
         .flat_map(|isa| [Rounding::Fused, Rounding::Separate].map(|r| Kernels::new(isa, r)))
         .filter_map(Result::ok)
-        .map(|kernels| CpuOptions { kernels, threads })
+        .map(|kernels| CpuOptions { kernels, threads, shards: 1 })
         .collect()
 }
 
@@ -274,4 +274,64 @@ fn a_gpu_run_resumes_from_its_checkpoint_within_float_rounding() {
         let gap = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
         assert!(gap <= 1e-5, "{name}: {gap}");
     }
+}
+
+/// Hands gradients to the other thread and adds its in, as the page's two workers do through
+/// shared memory.
+struct Channel {
+    to: std::sync::mpsc::Sender<Vec<f32>>,
+    from: std::sync::mpsc::Receiver<Vec<f32>>,
+}
+
+impl fashion_mlp::train::cpu::Exchange for Channel {
+    fn add_others(&mut self, grads: &mut [f32]) -> Result<(), String> {
+        self.to.send(grads.to_vec()).map_err(|e| e.to_string())?;
+        let other = self.from.recv().map_err(|e| e.to_string())?;
+        grads.iter_mut().zip(other).for_each(|(g, o)| *g += o);
+        Ok(())
+    }
+}
+
+#[test]
+fn two_workers_sharing_batches_train_what_one_computing_both_shards_trains() {
+    use fashion_mlp::train::cpu::Partner;
+    let (train, _) = data();
+    let subset = train.sample(700, 6);
+    let config = TrainConfig { epochs: 2, ..busy(100) };
+    let options = CpuOptions { shards: 2, ..CpuOptions::best() };
+    let run = |compute: Compute, data: &Dataset| {
+        let mut engine = pollster::block_on(Engine::start(&config, data, &data.take(1), &compute, None)).unwrap();
+        while !engine.is_finished() {
+            pollster::block_on(engine.run(3)).unwrap();
+        }
+        pollster::block_on(engine.checkpoint(None)).unwrap()
+    };
+    let local = run(Compute::Cpu(options), &subset);
+    // Each worker in a thread of its own (a link is not shared between threads).
+    let results: Vec<Checkpoint> = std::thread::scope(|s| {
+        let (a_to, b_from) = std::sync::mpsc::channel();
+        let (b_to, a_from) = std::sync::mpsc::channel();
+        let handles: Vec<_> = [(0usize, a_to, a_from), (1, b_to, b_from)]
+            .into_iter()
+            .map(|(index, to, from)| {
+                let (subset, config) = (&subset, &config);
+                s.spawn(move || {
+                    let link = std::rc::Rc::new(std::cell::RefCell::new(Channel { to, from }));
+                    let compute = Compute::CpuShard(options, Partner { index, link });
+                    let mut engine = pollster::block_on(Engine::start(config, subset, &subset.take(1), &compute, None)).unwrap();
+                    while !engine.is_finished() {
+                        pollster::block_on(engine.run(3)).unwrap();
+                    }
+                    pollster::block_on(engine.checkpoint(None)).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(results[0] == results[1], "the two workers hold the same model");
+    assert!(results[0] == local, "two workers train what one computing both shards trains");
+    // And that is the unsharded run up to the order of the sums.
+    let whole = run(Compute::Cpu(CpuOptions::best()), &subset);
+    let mut suspect = Vec::new();
+    compare(0, config.learning_rate, &whole, &local, &mut suspect);
 }

@@ -78,11 +78,29 @@ class App {
     }
     const worker = this.trainers.client(choice.backend);
     this.runWorker = worker;
-    this.data.sendTo(worker);
-    worker.send({
+    const message = (extra = {}) => ({
       type: 'start', config, backend: choice.backend, train_limit: trainLimit, test_limit: testLimit,
       checkpoint: checkpoint ? checkpoint.slice() : null, reason: choice.reason ?? null, measured: choice.measured ?? null,
+      ...extra,
     });
+    this.sendPaired(choice.backend, config, worker, message);
+  }
+
+  /** Sends `message({shard, exchange})` to `worker` and, for a CPU run where two workers share
+   * each batch, to the partner as well: the run's controls and events are the first worker's;
+   * the partner follows it step by step through the shared buffer. */
+  sendPaired(backend, config, worker, message) {
+    this.data.sendTo(worker);
+    if (backend !== 'cpu' || !this.trainers.paired) {
+      this.trainers.endExchange();
+      worker.send(message());
+      return;
+    }
+    const exchange = this.trainers.newExchange(config);
+    const partner = this.trainers.partner;
+    this.data.sendTo(partner);
+    partner.send(message({ shard: { index: 1, count: 2 }, exchange }));
+    worker.send(message({ shard: { index: 0, count: 2 }, exchange }));
   }
 
   /** The backend a run of `config` trains on ('cpu' or 'webgpu'), and why: Auto measures each
@@ -119,10 +137,10 @@ class App {
   /** Samples/s of `config` on `backend`, measured by its worker: {rate} or {error}. */
   async measure(backend, config) {
     const worker = this.trainers.client(backend);
-    this.data.sendTo(worker);
     const answer = worker.next((m) => m.type === 'measured' || m.type === 'error');
-    worker.send({ type: 'measure', config, backend });
+    this.sendPaired(backend, config, worker, (extra = {}) => ({ type: 'measure', config, backend, ...extra }));
     const msg = await answer;
+    this.trainers.endExchange();
     return msg.type === 'measured' ? { rate: msg.samples_per_sec } : { error: msg.message };
   }
 
@@ -169,6 +187,9 @@ class App {
   crashed(text, client = this.worker) {
     if (client.crashing) return; // a panic reports itself and then trips the error event too
     client.crashing = true;
+    // The other worker of a pair stops waiting for this one (a partner's loss reaches the run as
+    // the first worker's error).
+    if (client === this.worker || client === this.trainers.clients['cpu-partner']) this.trainers.endExchange();
     const wasRunning = this.running && client === this.worker;
     client.restart();
     if (client === this.worker) this.backend = null;
@@ -181,6 +202,7 @@ class App {
   // ---- the worker's messages ------------------------------------------------------------------
 
   received(msg, client = this.worker) {
+    if (client === this.worker && ['stopped', 'finished'].includes(msg.type)) this.trainers.endExchange();
     if (client !== this.worker && !(client === this.trainers.cpu && ['data_loaded', 'test_image'].includes(msg.type))) {
       // A worker that is not running the run: its dataset or its measurement (awaited where
       // asked for); its errors only matter to whoever waits for them.
@@ -259,6 +281,7 @@ class App {
       return;
     }
     if (kind === 'gpu' && this.running) { this.recover(`The GPU failed: ${message}`); return; }
+    if (kind === 'worker' && this.running) { this.recover(`A training worker failed: ${message}`); return; }
     if (this.running) {
       this.running = false;
       this.paused = false;

@@ -16,7 +16,8 @@
 //                    would; 'gpu_costs' resolves what a GPU step costs there
 //   stopAfterEpoch(n) sends Stop as soon as epoch n of the current run is reported (what a
 //                    user's click does, without the race against a fast run)
-//   crashWorker(msg) fires the worker's error event, as the browser does when a worker dies
+//   crashWorker(msg, which) fires the error event of the run's worker (or, with 'partner', of
+//                    the second CPU worker of a paired run), as the browser does when one dies
 //   chartPixels(key) resolves how many pixels of a chart ('loss', 'acc', 'grid', 'confusion',
 //                    'perClass') differ from its background, once the render worker has drawn
 export function installTestApi(app) {
@@ -49,7 +50,7 @@ export function installTestApi(app) {
       return worker.debug(hook);
     },
     stopAfterEpoch: (n) => { app.stopAfterEpoch = n; },
-    crashWorker: (message) => app.worker.simulateCrash(message),
+    crashWorker: (message, which = 'run') => (which === 'partner' ? app.trainers.partner : app.worker).simulateCrash(message),
     chartPixels: (key) => app.progress.renderer.pixels(key),
   });
 }

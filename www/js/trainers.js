@@ -55,9 +55,42 @@ export class Trainers {
 
   hasGpuModule() { return this.modules.includes('gpu'); }
 
-  /** The worker of `backend` ('cpu' or 'webgpu'), started on first use. */
+  /** Whether CPU runs share each batch between two workers: where the page is cross-origin
+   * isolated (SharedArrayBuffer), the machine has a second core, and `?cpuWorkers=1` does not
+   * ask for one. */
+  get paired() {
+    const asked = Number(new URLSearchParams(location.search).get('cpuWorkers')) || 2;
+    return asked >= 2 && self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function'
+      && (navigator.hardwareConcurrency ?? 1) >= 2;
+  }
+
+  /** The CPU worker that computes the second half of each batch in a paired run. */
+  get partner() { return this.client('cpu-partner'); }
+
+  /** A fresh link between the two CPU workers for one run (or measurement) of `config`: their
+   * gradients, two slots each, behind four counters (src/web/exchange.rs). The previous one is
+   * stopped, so a partner still waiting on it lets go. */
+  newExchange(config) {
+    this.endExchange();
+    const widths = [784, ...config.model.hidden, 10];
+    let len = 2; // the loss and the hits follow the gradient
+    for (let i = 0; i + 1 < widths.length; i++) len += widths[i] * widths[i + 1] + widths[i + 1];
+    this.exchange = new SharedArrayBuffer((4 + 4 * len) * 4);
+    return this.exchange;
+  }
+
+  /** Tells both workers of the current link that it is over (a run ended or a worker died). */
+  endExchange() {
+    if (!this.exchange) return;
+    const counters = new Int32Array(this.exchange, 0, 4);
+    Atomics.store(counters, 2, 1);
+    for (let i = 0; i < 3; i++) Atomics.notify(counters, i);
+    this.exchange = null;
+  }
+
+  /** The worker of `backend` ('cpu', 'webgpu' or 'cpu-partner'), started on first use. */
   client(backend) {
-    const key = backend === 'webgpu' ? 'webgpu' : 'cpu';
+    const key = ['webgpu', 'cpu-partner'].includes(backend) ? backend : 'cpu';
     if (!this.clients[key]) {
       const module = key === 'webgpu' ? 'gpu' : this.cpuModule;
       const client = new WorkerClient({

@@ -36,6 +36,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         threads: None,
         isa: args.isa,
         rounding: args.rounding,
+        shards: args.shards,
     })?;
     for &backend in &args.backends {
         let compute = backend.compute(cpu)?;
@@ -77,6 +78,7 @@ fn run_child(args: &BenchArgs, threads: usize) -> Result<(), String> {
     if let Some(isa) = args.isa {
         command.args(["--isa", &format!("{isa:?}").to_lowercase()]);
     }
+    command.args(["--shards", &args.shards.to_string()]);
     if let Some(r) = args.rounding {
         command.args([
             "--rounding",

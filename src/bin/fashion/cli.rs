@@ -97,6 +97,10 @@ pub struct CpuArgs {
     /// without relaxed SIMD computes: the same bits as the page there)
     #[arg(long, value_enum)]
     pub rounding: Option<RoundingArg>,
+    /// Compute each batch's gradient in this many parts, added up before Adam: 2 is what the
+    /// page's two CPU workers compute (default 1)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub shards: u8,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -242,6 +246,9 @@ pub struct BenchArgs {
     /// The CPU engine's rounding (default: fused where the CPU has FMA)
     #[arg(long, value_enum)]
     pub rounding: Option<RoundingArg>,
+    /// The CPU engine's shards per batch (see `train --shards`)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub shards: u8,
     /// Training samples per measurement (after a warm-up)
     #[arg(long, default_value_t = 30_000)]
     pub samples: usize,

@@ -45,6 +45,7 @@ pub fn cpu_options(args: &CpuArgs) -> Result<CpuOptions, String> {
     Ok(CpuOptions {
         kernels: Kernels::new(isa, rounding)?,
         threads: best.threads,
+        shards: args.shards as usize,
     })
 }
 

@@ -125,6 +125,14 @@ macro_rules! variant {
             pub unsafe fn input_dropout(x: *mut f32, len: usize, d: Dropout) {
                 ops::input_dropout::<$simd>(x, len, d)
             }
+            $(#[target_feature(enable = $features)])?
+            pub unsafe fn grads(p: AdamPtrs, s: Shape, cols: Range<usize>) {
+                ops::grads::<$simd, $mr, $nv>(p, s, cols)
+            }
+            $(#[target_feature(enable = $features)])?
+            pub unsafe fn adam_apply(p: AdamPtrs, grads: *const f32, len: usize, a: AdamScalars) {
+                ops::adam_apply::<$simd>(p, grads, len, a)
+            }
         }
     };
 }
@@ -224,6 +232,18 @@ impl Kernels {
     /// As for `hidden`.
     pub unsafe fn adam(&self, p: AdamPtrs, s: Shape, cols: Range<usize>, a: AdamScalars) {
         unsafe { dispatch!(self, adam(p, s, cols, a)) }
+    }
+
+    /// # Safety
+    /// As for `hidden`; `p.w` and `p.b` are the gradient's buffers.
+    pub unsafe fn grads(&self, p: AdamPtrs, s: Shape, cols: Range<usize>) {
+        unsafe { dispatch!(self, grads(p, s, cols)) }
+    }
+
+    /// # Safety
+    /// `p`'s parameter, moment and average pointers and `grads` cover `len` floats.
+    pub unsafe fn adam_apply(&self, p: AdamPtrs, grads: *const f32, len: usize, a: AdamScalars) {
+        unsafe { dispatch!(self, adam_apply(p, grads, len, a)) }
     }
 
     /// # Safety

@@ -18,12 +18,31 @@ pub use isa::{Isa, Kernels};
 pub use simd::Rounding;
 pub use trainer::CpuTrainer;
 
-/// How the CPU engine computes: which kernels, on how many threads.
+/// How the CPU engine computes: which kernels, on how many threads, and in how many shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuOptions {
     pub kernels: Kernels,
     /// Threads a layer's columns are shared out to (natively, on rayon's pool; 1 in WebAssembly).
     pub threads: usize,
+    /// Parts each batch's gradient is computed in and then added up (1: the whole batch at once,
+    /// its gradient applied as it is computed). With 2, the page's two CPU workers each compute
+    /// one (`Partner`), and `fashion train --shards 2` computes both one after the other: the same
+    /// sums, so the same run.
+    pub shards: usize,
+}
+
+/// Hands this worker's gradient to the worker computing the other shard and adds that one's in.
+pub trait Exchange {
+    /// `grads` holds this worker's shard's gradient; afterwards, every shard's summed. The last
+    /// two values (loss and hits) are summed likewise.
+    fn add_others(&mut self, grads: &mut [f32]) -> Result<(), String>;
+}
+
+/// This worker's place in a batch shared with another worker, and the link to it.
+#[derive(Clone)]
+pub struct Partner {
+    pub index: usize,
+    pub link: std::rc::Rc<std::cell::RefCell<dyn Exchange>>,
 }
 
 impl CpuOptions {
@@ -32,6 +51,7 @@ impl CpuOptions {
         Self {
             kernels: Kernels::best(),
             threads: default_threads(),
+            shards: 1,
         }
     }
 

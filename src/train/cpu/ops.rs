@@ -11,13 +11,16 @@ use std::ops::Range;
 use super::gemm::{Epilogue, Strided, gemm, load_part, store_part};
 use super::simd::{Simd, noise_bits};
 
-/// A hidden layer's dropout: `keep_unless_below(bits(key, r·width + c), threshold)`, kept units
-/// scaled by `keep` (threshold 0: no dropout).
+/// A dropout draw: element `q` of the output is dropped when `bits(key, first + q) <
+/// threshold`, kept units scaled by `keep` (threshold 0: no dropout). `first` is where this part
+/// of the batch starts in the draw: 0 for a whole batch, its first row times the width for a
+/// shard of it (so a batch split across workers draws what it would draw whole).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dropout {
     pub key: u32,
     pub threshold: u32,
     pub keep: f32,
+    pub first: u32,
 }
 
 impl Dropout {
@@ -26,6 +29,7 @@ impl Dropout {
         key: 0,
         threshold: 0,
         keep: 1.0,
+        first: 0,
     };
 
     /// Dropout at rate `prob` drawn from `key` (`noise::drop_threshold`, `noise::keep_scale`).
@@ -34,7 +38,13 @@ impl Dropout {
             key,
             threshold: crate::noise::drop_threshold(prob),
             keep: crate::noise::keep_scale(prob),
+            first: 0,
         }
+    }
+
+    /// The same draw, for a part of the batch starting at element `first`.
+    pub fn from(self, first: usize) -> Self {
+        Self { first: first as u32, ..self }
     }
 }
 
@@ -64,7 +74,7 @@ impl<S: Simd> Epilogue<S> for Hidden {
             let mut h = S::relu(S::add(acc, load_part::<S>(self.bias.add(j), n)));
             let d = self.dropout;
             if d.threshold > 0 {
-                let bits = noise_bits::<S>(d.key, (i * self.width + j) as u32);
+                let bits = noise_bits::<S>(d.key, d.first.wrapping_add((i * self.width + j) as u32));
                 h = S::keep_unless_below(bits, d.threshold, S::mul(h, S::splat(d.keep)));
             }
             store_part::<S>(self.out.add(i * self.width + j), h, n);
@@ -86,6 +96,19 @@ impl<S: Simd> Epilogue<S> for Affine {
             let v = S::add(acc, load_part::<S>(self.bias.add(j), n));
             store_part::<S>(self.out.add(i * self.width + j), v, n);
         }
+    }
+}
+
+/// `out = acc` (a gradient kept for summing with other shards' before Adam).
+struct Store {
+    out: *mut f32,
+    width: usize,
+}
+
+impl<S: Simd> Epilogue<S> for Store {
+    #[inline(always)]
+    unsafe fn finish(&self, i: usize, j: usize, n: usize, acc: S::F) {
+        unsafe { store_part::<S>(self.out.add(i * self.width + j), acc, n) }
     }
 }
 
@@ -276,6 +299,35 @@ pub unsafe fn adam<S: Simd, const MR: usize, const NV: usize>(
     }
 }
 
+/// The gradient of a layer's weight (`xᵀ·d`, into `w`) and bias (`Σ_r d`, into `b`) for its
+/// columns `cols`, kept for summing with the other shards' (`AdamPtrs::w` and `b` are the
+/// gradient's buffers here; the moments are not touched).
+#[inline(always)]
+pub unsafe fn grads<S: Simd, const MR: usize, const NV: usize>(p: AdamPtrs, s: Shape, cols: Range<usize>) {
+    let weight = Store { out: p.w, width: s.fan_out };
+    let bias = Store { out: p.b, width: s.fan_out };
+    let xt = Strided { ptr: p.x, row: 1, col: s.fan_in };
+    unsafe {
+        gemm::<S, _, MR, NV>(s.fan_in, cols.clone(), s.rows, xt, p.d, s.fan_out, &weight);
+        gemm::<S, _, 1, NV>(1, cols, s.rows, Strided::ones(), p.d, s.fan_out, &bias);
+    }
+}
+
+/// Adam (and the running average) on `len` packed parameters given their summed gradient: the
+/// update `adam`'s epilogue applies, element by element.
+#[inline(always)]
+pub unsafe fn adam_apply<S: Simd>(p: AdamPtrs, grads: *const f32, len: usize, a: AdamScalars) {
+    let update = Adam { params: p.w, m: p.wm, v: p.wv, avg: p.wa, width: 0, s: a };
+    unsafe {
+        let mut j = 0;
+        while j < len {
+            let n = S::LANES.min(len - j);
+            Epilogue::<S>::finish(&update, 0, j, n, load_part::<S>(grads.add(j), n));
+            j += S::LANES;
+        }
+    }
+}
+
 /// The input dropout of a batch laid out as `len` floats from `x`: position `q` is zeroed when
 /// `bits(key, q) < threshold`, else scaled by `keep` (`train::augment` is the reference).
 #[inline(always)]
@@ -285,7 +337,7 @@ pub unsafe fn input_dropout<S: Simd>(x: *mut f32, len: usize, d: Dropout) {
         while q < len {
             let n = S::LANES.min(len - q);
             let v = S::mul(load_part::<S>(x.add(q), n), S::splat(d.keep));
-            let v = S::keep_unless_below(noise_bits::<S>(d.key, q as u32), d.threshold, v);
+            let v = S::keep_unless_below(noise_bits::<S>(d.key, d.first.wrapping_add(q as u32)), d.threshold, v);
             store_part::<S>(x.add(q), v, n);
             q += S::LANES;
         }

@@ -161,6 +161,7 @@ impl Step {
             &self.logits[..rows * NUM_CLASSES],
             input.labels,
             input.label_smoothing,
+            1.0 / rows as f32,
             delta,
         );
 
@@ -226,12 +227,88 @@ impl Step {
     }
 }
 
+impl Step {
+    /// One shard of a step split across workers: the gradient of the batch's rows `first_row..
+    /// first_row + input.rows` (their images in the input buffer, their labels in `input`),
+    /// scaled for a batch of `total_rows`, into `grads` (packed like the parameters). The draws
+    /// are the whole batch's, so the shards' gradients add up to the batch's.
+    pub fn shard_gradient(&mut self, params: &[f32], input: &StepInput, first_row: usize, total_rows: usize, grads: &mut [f32]) -> StepTotals {
+        let rows = input.rows;
+        let widths = self.layout.widths.clone();
+        assert!(grads.len() == self.layout.params_len && input.labels.len() == rows);
+        let dropout: Vec<Dropout> = input
+            .dropout
+            .iter()
+            .enumerate()
+            .map(|(l, d)| d.from(first_row * widths[l + 1]))
+            .collect();
+        self.forward(params, rows, Some(&dropout));
+        let l = &self.layout;
+        let layers = l.layers();
+        let k = self.kernels;
+        let shape = |layer: usize| Shape { rows, fan_in: widths[layer], fan_out: widths[layer + 1] };
+        let last = layers - 1;
+        let delta = &mut self.deltas[l.delta[last]..l.delta[last] + rows * NUM_CLASSES];
+        let totals = head(&self.logits[..rows * NUM_CLASSES], input.labels, input.label_smoothing, 1.0 / total_rows as f32, delta);
+        for layer in (0..layers).rev() {
+            let s = shape(layer);
+            if layer > 0 {
+                transpose(&params[l.weight[layer]..l.weight[layer] + s.fan_in * s.fan_out], s.fan_in, s.fan_out, &mut self.transposed);
+                let p = Ptrs {
+                    x: self.deltas[l.delta[layer]..].as_ptr(),
+                    w: self.transposed.as_ptr(),
+                    b: std::ptr::null(),
+                    out: self.deltas[l.delta[layer - 1]..].as_mut_ptr(),
+                    aux: self.acts[l.input[layer]..].as_ptr(),
+                };
+                let keep = input.keep;
+                // SAFETY: as in `train`.
+                par_cols(self.threads, s.fan_in, k.align(), |cols| unsafe { k.delta(p, s, cols, keep) });
+            }
+            let p = AdamPtrs {
+                w: grads[l.weight[layer]..].as_mut_ptr(),
+                b: grads[l.bias[layer]..].as_mut_ptr(),
+                wm: std::ptr::null_mut(),
+                wv: std::ptr::null_mut(),
+                wa: std::ptr::null_mut(),
+                bm: std::ptr::null_mut(),
+                bv: std::ptr::null_mut(),
+                ba: std::ptr::null_mut(),
+                x: self.acts[l.input[layer]..].as_ptr(),
+                d: self.deltas[l.delta[layer]..].as_ptr(),
+            };
+            // SAFETY: `grads` is packed like the parameters; each thread writes its columns.
+            par_cols(self.threads, s.fan_out, k.align(), |cols| unsafe { k.grads(p, s, cols) });
+        }
+        totals
+    }
+
+    /// Adam on every parameter given the batch's summed gradient (the shards' added up).
+    pub fn apply(&self, state: &mut Packed, grads: &[f32], adam: AdamScalars) {
+        let len = self.layout.params_len;
+        assert!(grads.len() == len && state.params.len() == len && state.m.len() == len && state.v.len() == len);
+        let avg = if state.avg.is_empty() { std::ptr::null_mut() } else { state.avg.as_mut_ptr() };
+        let p = AdamPtrs {
+            w: state.params.as_mut_ptr(),
+            wm: state.m.as_mut_ptr(),
+            wv: state.v.as_mut_ptr(),
+            wa: avg,
+            b: std::ptr::null_mut(),
+            bm: std::ptr::null_mut(),
+            bv: std::ptr::null_mut(),
+            ba: std::ptr::null_mut(),
+            x: std::ptr::null(),
+            d: std::ptr::null(),
+        };
+        // SAFETY: every pointer covers the `len` packed parameters (`avg` when it is not null).
+        unsafe { self.kernels.adam_apply(p, grads.as_ptr(), len, adam) }
+    }
+}
+
 /// Softmax cross-entropy of each row of `logits` (10 classes) against its label smoothed by
 /// `smoothing`; writes the loss's gradient `(p - target) / rows` to `delta`. The formulas of the
 /// GPU's `head` kernel, with libm's `expf` and `logf` (the same bits on every platform).
-fn head(logits: &[f32], labels: &[u8], smoothing: f32, delta: &mut [f32]) -> StepTotals {
-    let rows = labels.len();
-    let inv_rows = 1.0 / rows as f32;
+fn head(logits: &[f32], labels: &[u8], smoothing: f32, inv_rows: f32, delta: &mut [f32]) -> StepTotals {
     let spread = smoothing / NUM_CLASSES as f32;
     let mut totals = StepTotals::default();
     for ((z, d), &label) in logits
@@ -327,7 +404,7 @@ mod tests {
     fn the_head_gives_the_loss_and_its_gradient() {
         let logits = [0.0f32, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         let mut delta = [0.0f32; 10];
-        let t = head(&logits, &[2], 0.0, &mut delta);
+        let t = head(&logits, &[2], 0.0, 1.0, &mut delta);
         let total: f32 = logits.iter().map(|v| v.exp()).sum();
         assert!((t.loss - (total.ln() - 2.0) as f64).abs() < 1e-6, "{t:?}");
         assert_eq!(t.correct, 1);

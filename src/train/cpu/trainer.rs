@@ -4,8 +4,9 @@
 
 use super::CpuOptions;
 use super::ops::{AdamScalars, Dropout};
-use super::step::{Step, StepInput};
-use crate::data::Dataset;
+use super::step::{Step, StepInput, StepTotals};
+use super::Partner;
+use crate::data::{Dataset, IMAGE_PIXELS};
 use crate::error::{ConfigError, Error, Result};
 use crate::metrics::EvalReport;
 use crate::noise::{self, Stream};
@@ -28,6 +29,12 @@ pub struct CpuTrainer {
     cursor: Cursor,
     labels: Vec<u8>,
     dropout: Vec<Dropout>,
+    /// The batch's summed gradient (and, past the parameters, its loss and hits) when a batch is
+    /// split into shards; `spare` takes the next shard's computed here.
+    grads: Vec<f32>,
+    spare: Vec<f32>,
+    /// The worker computing the rest of each batch, when there is one.
+    partner: Option<Partner>,
 }
 
 impl CpuTrainer {
@@ -58,8 +65,13 @@ impl CpuTrainer {
             ))
             .into());
         }
+        let sharded = options.shards > 1;
+        let grads_len = if sharded { layout.params_len + 2 } else { 0 };
         Ok(Self {
             cursor: Cursor::new(position, train.len(), config.seed),
+            grads: vec![0.0; grads_len],
+            spare: vec![0.0; grads_len],
+            partner: None,
             step: Step::new(options.kernels, options.threads, layout),
             labels: Vec::with_capacity(config.batch_size),
             dropout: Vec::with_capacity(config.model.hidden.len()),
@@ -79,6 +91,11 @@ impl CpuTrainer {
         self.options
     }
 
+    /// Shares each batch with `partner`, which computes the other shards' gradient.
+    pub fn set_partner(&mut self, partner: Partner) {
+        self.partner = Some(partner);
+    }
+
     pub fn position(&self) -> Position {
         self.cursor.position
     }
@@ -92,7 +109,7 @@ impl CpuTrainer {
         let mut totals = Totals::default();
         let mut lr = self.config.learning_rate;
         for _ in 0..todo {
-            let (rows, step) = self.step_once();
+            let (rows, step) = self.step_once()?;
             lr = step;
             totals.loss += rows.loss;
             totals.correct += rows.correct as f64;
@@ -105,50 +122,72 @@ impl CpuTrainer {
     }
 
     /// One step on the next batch; returns what it measured and its learning rate.
-    fn step_once(&mut self) -> (Measured, f64) {
-        let c = &self.config;
+    fn step_once(&mut self) -> Result<(Measured, f64)> {
+        let c = &self.config.clone();
         let p = self.cursor.position;
         let (start, end) = p.batch_rows(c.batch_size, self.train.len());
         let rows = end - start;
-        let images = &self.cursor.order[start..end];
         let batch_noise = BatchNoise::new(c, p.epoch, p.batch);
-        augment::place(self.train.pixels(), images, &batch_noise, self.step.input_mut(rows));
-        if batch_noise.input_drop_threshold > 0 {
-            let d = Dropout {
-                key: batch_noise.input_drop_key,
-                threshold: batch_noise.input_drop_threshold,
-                keep: batch_noise.input_keep,
-            };
-            self.step.input_dropout(rows, d);
-        }
-        let labels = self.train.labels();
-        self.labels.clear();
-        self.labels.extend(images.iter().map(|&i| labels[i as usize]));
         self.dropout.clear();
         self.dropout.extend((0..c.model.hidden.len()).map(|l| {
-            Dropout::new(
-                noise::key(c.seed, p.epoch, p.batch, Stream::Dropout(l)),
-                c.model.dropout,
-            )
+            Dropout::new(noise::key(c.seed, p.epoch, p.batch, Stream::Dropout(l)), c.model.dropout)
         }));
         let lr = c.learning_rate_at(p.steps, p.batches_per_epoch);
         let adam = AdamStep::new(lr, p.steps + 1, c.weight_decay);
         let decay = decay_at(c.average, p.steps + 1);
-        let input = StepInput {
-            rows,
-            labels: &self.labels,
-            dropout: &self.dropout,
-            keep: noise::keep_scale(c.model.dropout),
-            label_smoothing: c.label_smoothing as f32,
-            adam: AdamScalars {
-                lr_t: adam.lr_t,
-                eps_t: adam.eps_t,
-                weight_decay: adam.weight_decay,
-                avg_keep: decay as f32,
-                avg_take: (1.0 - decay) as f32,
-            },
+        let scalars = AdamScalars {
+            lr_t: adam.lr_t,
+            eps_t: adam.eps_t,
+            weight_decay: adam.weight_decay,
+            avg_keep: decay as f32,
+            avg_take: (1.0 - decay) as f32,
         };
-        let totals = self.step.train(&mut self.state, &input);
+        let shards = self.options.shards.max(1);
+        // The shards this worker computes: all of them, or its own when a partner has the rest.
+        let mine = match &self.partner {
+            Some(partner) => partner.index..partner.index + 1,
+            None => 0..shards,
+        };
+        let mut totals = StepTotals::default();
+        let mut first = true;
+        for shard in mine {
+            let (lo, hi) = (start + rows * shard / shards, start + rows * (shard + 1) / shards);
+            let part = self.assemble(lo, hi, start, &batch_noise);
+            let input = StepInput {
+                rows: hi - lo,
+                labels: &self.labels,
+                dropout: &self.dropout,
+                keep: noise::keep_scale(c.model.dropout),
+                label_smoothing: c.label_smoothing as f32,
+                adam: scalars,
+            };
+            let len = self.state.params.len();
+            let t = if shards == 1 {
+                self.step.train(&mut self.state, &input)
+            } else if first {
+                self.step.shard_gradient(&self.state.params, &input, part, rows, &mut self.grads[..len])
+            } else {
+                let t = self.step.shard_gradient(&self.state.params, &input, part, rows, &mut self.spare[..len]);
+                self.grads[..len].iter_mut().zip(&self.spare[..len]).for_each(|(g, s)| *g += s);
+                t
+            };
+            totals.loss += t.loss;
+            totals.correct += t.correct;
+            first = false;
+        }
+        if shards > 1 {
+            if let Some(partner) = &self.partner {
+                // The other worker's shard: its gradient, and its loss and hits behind it.
+                let n = self.grads.len() - 2;
+                self.grads[n] = totals.loss as f32;
+                self.grads[n + 1] = totals.correct as f32;
+                partner.link.borrow_mut().add_others(&mut self.grads).map_err(Error::Partner)?;
+                totals.loss = self.grads[n] as f64;
+                totals.correct = self.grads[n + 1] as u64;
+            }
+            let len = self.state.params.len();
+            self.step.apply(&mut self.state, &self.grads[..len], scalars);
+        }
         self.cursor.position.batch += 1;
         self.cursor.position.steps += 1;
         let measured = Measured {
@@ -156,7 +195,30 @@ impl CpuTrainer {
             correct: totals.correct,
             samples: rows as u64,
         };
-        (measured, lr)
+        Ok((measured, lr))
+    }
+
+    /// Puts the batch's rows `lo..hi` (of the epoch's order; the batch starts at `start`) in the
+    /// step's input, placed and dropped out as in the whole batch, and their labels in `labels`;
+    /// returns the first row's place in the batch.
+    fn assemble(&mut self, lo: usize, hi: usize, start: usize, batch_noise: &BatchNoise) -> usize {
+        let images = &self.cursor.order[lo..hi];
+        let first_row = lo - start;
+        let rows = hi - lo;
+        augment::place(self.train.pixels(), images, first_row, batch_noise, self.step.input_mut(rows));
+        if batch_noise.input_drop_threshold > 0 {
+            let d = Dropout {
+                key: batch_noise.input_drop_key,
+                threshold: batch_noise.input_drop_threshold,
+                keep: batch_noise.input_keep,
+                first: 0,
+            };
+            self.step.input_dropout(rows, d.from(first_row * IMAGE_PIXELS));
+        }
+        let labels = self.train.labels();
+        self.labels.clear();
+        self.labels.extend(images.iter().map(|&i| labels[i as usize]));
+        first_row
     }
 
     /// The model the run reports (the weights' running average when the recipe keeps one).

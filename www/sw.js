@@ -36,6 +36,12 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(request.url);
   if (request.method !== 'GET' || url.origin !== self.location.origin) return;
   if (url.pathname.includes('/data/')) return; // the dataset: js/dataset.js caches it itself
+  if (url.pathname.endsWith('/train/modules.json')) {
+    // Which training modules exist changes while a first build finishes them (scripts/run.sh):
+    // the server's answer when there is one, this version's copy offline.
+    event.respondWith(fetch(request).catch(async () => (await caches.open(CACHE)).match(request, { ignoreSearch: true })));
+    return;
+  }
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
     const hit = request.mode === 'navigate'

@@ -15,6 +15,10 @@
 # finished modules (wasm-bindgen's output after wasm-opt, keyed by the compiled module's bytes,
 # the optimiser's flags and both tools' versions), so a later page build takes them as they are;
 # `--build-only` only compiles (scripts/test.sh compiles first, then optimises in the background).
+# `build-worker.sh --late DIST` builds FASHION_WORKERS into DIST/train of a page already served
+# (scripts/run.sh's first run serves the page with the CPU module at once): while it builds,
+# DIST/train/modules.json says what is being built and how far cargo has got, for the page to show
+# and to pick the modules up when they are there.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 : "${CARGO_TARGET_DIR:=$HOME/.cache/fashion-mlp/target}"
@@ -27,6 +31,8 @@ mode="${1:-}"
 if [ "$mode" = --warm-cache ] || [ "$mode" = --build-only ]; then
   out="$(mktemp -d)"
   trap 'rm -rf "$out"' EXIT
+elif [ "$mode" = --late ]; then
+  out="${2:?--late DIST}/train"
 else
   : "${TRUNK_STAGING_DIR:?run by trunk (or pass --warm-cache)}"
   out="$TRUNK_STAGING_DIR/train"
@@ -67,10 +73,37 @@ finish() {
   cp -R "$cache/$key/." "$out/"
 }
 
-build() {
-  cargo build --profile "$profile" --target wasm32-unknown-unknown --lib --manifest-path "$ROOT/Cargo.toml" --quiet "$@"
+# modules.json: the modules present in $out, and (late builds) what is still being built.
+write_modules() {
+  local present=() m
+  for m in cpu cpu-relaxed gpu; do [ -f "$out/$m.js" ] && present+=("\"$m\""); done
+  (IFS=,; echo "{\"modules\": [${present[*]}]${1:+, \"building\": $1}}") > "$out/modules.json.part"
+  mv "$out/modules.json.part" "$out/modules.json"
 }
 
+late_started="$(date +%s)"
+build() {
+  local args=(--profile "$profile" --target wasm32-unknown-unknown --lib --manifest-path "$ROOT/Cargo.toml")
+  if [ "$mode" != --late ]; then
+    cargo build "${args[@]}" --quiet "$@"
+    return
+  fi
+  # A late build reports its progress: units compiled out of the crates the build needs
+  # (`cargo tree` counts each crate once; build scripts make cargo's own count a little larger).
+  local total built=0 line
+  total="$(cargo tree --target wasm32-unknown-unknown --manifest-path "$ROOT/Cargo.toml" "$@" -e normal,build \
+    --prefix none --format '{p}' 2>/dev/null | sort -u | wc -l)"
+  report() { write_modules "{\"modules\": \"$late_list\", \"done\": $built, \"total\": $total, \"started_s\": $late_started, \"now_s\": $(date +%s)}"; }
+  report
+  while IFS= read -r line; do
+    case "$line" in *'"reason":"compiler-artifact"'*) built=$((built + 1)); report ;; esac
+  done < <(cargo build "${args[@]}" --message-format json-render-diagnostics "$@")
+  wait $! || { echo "cargo build $* failed (its errors are above)" >&2; return 1; }
+}
+
+late_list="$workers"
+# However a late build ends, the page stops waiting for it: modules.json lists what is there.
+[ "$mode" = --late ] && trap 'write_modules' EXIT
 for w in $workers; do
   case "$w" in
     cpu)
@@ -90,9 +123,9 @@ for w in $workers; do
       ;;
     *) echo "FASHION_WORKERS: unknown module '$w' (expected cpu, cpu-relaxed, gpu)" >&2; exit 1 ;;
   esac
+
+  late_list="${late_list#"$w"}"; late_list="${late_list# }"
 done
 
 # Which modules this build has, for the page (js/trainers.js).
-present=()
-for m in cpu cpu-relaxed gpu; do [ -f "$out/$m.js" ] && present+=("\"$m\""); done
-(IFS=,; echo "{\"modules\": [${present[*]}]}") > "$out/modules.json"
+write_modules

@@ -20,10 +20,15 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 # profile asks for fat LTO in one codegen unit (minutes longer on 2 cores, for a tool that runs
 # for seconds), and at optimisation level 1 (TOOL_OPT): the tools run for seconds per build, their
 # build takes minutes. Config values override a crate's manifest profile.
+# Each tool builds in a directory and installs to a root of its own (two installs run at once:
+# cargo locks a target directory and an install root per process), then is linked into bin/.
 tool_install() {
-  CARGO_TARGET_DIR="$FASHION_TOOLS/build" CARGO_PROFILE_RELEASE_LTO=false \
+  local name="$1"; shift
+  CARGO_TARGET_DIR="$FASHION_TOOLS/build-$name" CARGO_PROFILE_RELEASE_LTO=false \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL="${TOOL_OPT:-1}" \
-    cargo install "$@" --root "$FASHION_TOOLS" --quiet
+    cargo install "$name" "$@" --root "$FASHION_TOOLS/$name" --quiet
+  local bin
+  for bin in "$FASHION_TOOLS/$name"/bin/*; do ln -sf "$bin" "$FASHION_TOOLS/bin/"; done
 }
 
 setup_core() {
@@ -54,7 +59,8 @@ fi
 setup_trunk() {
 if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
   log "cargo: installing trunk $TRUNK_VERSION (about 7 minutes, once)"
-  TOOL_OPT=0 tool_install trunk --version "$TRUNK_VERSION" --locked --no-default-features
+  TOOL_OPT=0 tool_install trunk --version "$TRUNK_VERSION" --locked --no-default-features \
+    || { log "installing trunk failed: is crates.io reachable? (the errors are above)"; return 1; }
 fi
 }
 
@@ -87,15 +93,25 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WB_VERSIO
   log "cargo: installing wasm-bindgen-cli $WB_VERSION (about 3.5 minutes, once)"
   # Not --locked: its lockfile pins a crate version the registry no longer serves. No default
   # features: they are TLS (rustls, ring), and its test runner only talks to a local chromedriver.
-  tool_install wasm-bindgen-cli --version "$WB_VERSION" --no-default-features
+  tool_install wasm-bindgen-cli --version "$WB_VERSION" --no-default-features \
+    || { log "installing wasm-bindgen-cli failed: is crates.io reachable? (the errors are above)"; return 1; }
 fi
 }
 
 # Every tool for the web build and the browser tests (test.sh calls the pieces in its own order).
+# The two cargo installs run side by side: each has long stretches on one core.
 setup_web() {
 setup_npm_start
-setup_wasm_bindgen
+local wb_log wb_pid
+wb_log="$(mktemp)"
+setup_wasm_bindgen > "$wb_log" 2>&1 &
+wb_pid=$!
 setup_trunk
+if ! wait "$wb_pid"; then
+  cat "$wb_log" >&2; rm -f "$wb_log"
+  return 1
+fi
+cat "$wb_log" >&2; rm -f "$wb_log"
 setup_npm_wait
 }
 

@@ -3,7 +3,7 @@
 // never runs on this thread; it only renders. Every failure keeps what was there: a bad dataset
 // leaves the previous one in use, a lost GPU or a crashed worker continues the run on the CPU
 // from its last checkpoint, a bad model file leaves the current model.
-import { Trainers } from './trainers.js';
+import { Trainers, buildEta } from './trainers.js';
 import { Settings } from './settings.js';
 import { ProgressView } from './progress.js';
 import { startModelPanel } from './model-panel.js';
@@ -109,7 +109,7 @@ class App {
     if (backend === 'cpu') return { backend: 'cpu', reason: 'CPU chosen in the settings' };
     await this.trainers.refresh();
     const gpuMissing = !this.trainers.hasGpuModule()
-      ? 'the WebGPU training module is not built'
+      ? this.trainers.gpuMissingReason()
       : !navigator.gpu ? 'this browser does not expose WebGPU (navigator.gpu is missing)' : null;
     if (backend === 'webgpu') {
       if (gpuMissing) throw new Error(`WebGPU is not available: ${gpuMissing}`);
@@ -132,6 +132,25 @@ class App {
       backend: 'cpu', measured,
       reason: `measured WebGPU at ${count(m.webgpu_samples_per_sec)} samples/s and the CPU at ${count(m.cpu_samples_per_sec)}: the CPU is faster`,
     };
+  }
+
+  /** While a first build finishes the training modules (scripts/run.sh serves the page before),
+   * says how far it has got beside the backend choice, and takes them up when they are there:
+   * the next run's Auto measures WebGPU then. Training runs on the CPU meanwhile. */
+  async watchModules() {
+    const note = $('module-note');
+    let waited = false;
+    while (this.trainers.building) {
+      waited = true;
+      note.hidden = false;
+      note.textContent = `Training modules: building ${this.trainers.building.modules}, ${buildEta(this.trainers.building)}. `
+        + 'Training runs on the CPU meanwhile.';
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      await this.trainers.refresh();
+    }
+    if (!waited) return;
+    note.textContent = this.trainers.hasGpuModule() ? 'The WebGPU training module is ready.' : '';
+    note.hidden = !note.textContent;
   }
 
   /** Samples/s of `config` on `backend`, measured by its worker: {rate} or {error}. */
@@ -374,6 +393,7 @@ async function main() {
   await app.trainers.refresh();
   app.data.download();
   registerOffline();
+  app.watchModules();
 }
 
 main();

@@ -19,14 +19,25 @@ export function hasRelaxedSimd() {
   try { return WebAssembly.validate(RELAXED_PROBE); } catch { return false; }
 }
 
-/** The training modules this build has (train/modules.json, written by scripts/build/build-worker.sh). */
+/** The training modules this build has and, while a first build finishes the others, how far it
+ * has got (train/modules.json, written by scripts/build/build-worker.sh):
+ * {modules, building: {modules, done, total, started_s, now_s} | undefined}. */
 export async function builtModules() {
   try {
     const r = await fetch('train/modules.json', { cache: 'no-cache' });
-    return r.ok ? (await r.json()).modules : ['cpu'];
+    return r.ok ? await r.json() : { modules: ['cpu'] };
   } catch {
-    return ['cpu'];
+    return { modules: ['cpu'] };
   }
+}
+
+/** "about 4 min left (31 of 82 crates)", from a build's progress so far. */
+export function buildEta({ done, total, started_s: started, now_s: now }) {
+  const crates = `${Math.min(done, total)} of ${total} crates`;
+  if (!(done > 0) || !(now > started)) return `just started (${crates})`;
+  const left = ((now - started) * Math.max(total - done, 0)) / done;
+  const text = left < 60 ? 'less than a minute left' : `about ${Math.round(left / 60)} min left`;
+  return `${text} (${crates})`;
 }
 
 export class Trainers {
@@ -41,8 +52,16 @@ export class Trainers {
 
   /** Reads which modules are built (call before the first `client`). */
   async refresh() {
-    this.modules = await builtModules();
+    const built = await builtModules();
+    this.modules = built.modules;
+    this.building = built.building ?? null;
     return this.modules;
+  }
+
+  /** Why the GPU module is not there: still building (with how long), or not built. */
+  gpuMissingReason() {
+    if (this.building?.modules?.includes('gpu')) return `the WebGPU training module is still building, ${buildEta(this.building)}`;
+    return 'the WebGPU training module is not built';
   }
 
   /** The CPU module: relaxed SIMD's where it is built and the browser has it. */
@@ -92,7 +111,8 @@ export class Trainers {
   client(backend) {
     const key = ['webgpu', 'cpu-partner'].includes(backend) ? backend : 'cpu';
     if (!this.clients[key]) {
-      const module = key === 'webgpu' ? 'gpu' : this.cpuModule;
+      // The partner runs the first CPU worker's module: both must round alike.
+      const module = key === 'webgpu' ? 'gpu' : key === 'cpu-partner' ? (this.clients.cpu?.module ?? this.cpuModule) : this.cpuModule;
       const client = new WorkerClient({
         module,
         onMessage: (m) => this.onMessage(m, client),

@@ -50,6 +50,9 @@ finish() {
   grep -a '\[setup\]' "$2" >&2 || true
 }
 
+step "docs: README size, its figures in docs/RESULTS.md, every path the docs name"
+python3 scripts/ci/check-docs.py
+
 setup_npm_start
 background setup_wasm_bindgen
 wb_pid=$bg_pid wb_log=$bg_log
@@ -72,6 +75,9 @@ cargo test --profile ci --target wasm32-unknown-unknown --test browser --no-defa
 step "page build (Trunk, offline)"
 finish "$opt_pid" "$opt_log" "optimising the workers' modules (scripts/build/build-worker.sh --warm-cache)"
 finish "$trunk_pid" "$trunk_log" "installing Trunk"
+# The test flavour (dist-test/, with the test interface the browser tests drive), then the shipped
+# page (dist/; tests/e2e/shipped.test.mjs checks it has no test interface and works).
+FASHION_TEST_API=1 bash scripts/build/build-web.sh
 bash scripts/build/build-web.sh
 
 step "end-to-end browser tests (playwright-core + /usr/bin/chromium)"

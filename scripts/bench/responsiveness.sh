@@ -15,7 +15,7 @@ if [ -n "${1:-}" ]; then
   log "before: $1"
   FASHION_DIST="$1" FASHION_BENCH_LABEL=before node --test tests/e2e/responsiveness.test.mjs | grep -a '^# {' | cut -c3- || true
 fi
-log "after: dist/ (targets asserted)"
+log "after: dist-test/ (targets asserted)"
 FASHION_BENCH_STRICT=1 FASHION_BENCH_LABEL=after node --test tests/e2e/responsiveness.test.mjs > /tmp/responsiveness.$$ 2>&1 || status=1
 grep -a '^# {' /tmp/responsiveness.$$ | cut -c3-
 grep -a '^not ok\|error:' /tmp/responsiveness.$$ || true

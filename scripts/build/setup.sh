@@ -115,9 +115,10 @@ cat "$wb_log" >&2; rm -f "$wb_log"
 setup_npm_wait
 }
 
-# The measuring scripts use an existing dist/ as it is (REBUILD=1 rebuilds it first).
+# The measuring scripts drive the page's test flavour (dist-test/, with window.fashionTest) and
+# use an existing one as it is (REBUILD=1 rebuilds it first).
 build_web_if_missing() {
-  [ -f "$ROOT/dist/index.html" ] && [ -z "${REBUILD:-}" ] || (cd "$ROOT" && bash scripts/build/build-web.sh >&2)
+  [ -f "$ROOT/dist-test/index.html" ] && [ -z "${REBUILD:-}" ] || (cd "$ROOT" && FASHION_TEST_API=1 bash scripts/build/build-web.sh >&2)
 }
 export NODE_PATH="$FASHION_TOOLS/node_modules"
 setup_core

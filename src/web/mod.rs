@@ -29,6 +29,22 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<wasm_bindgen::JsVa
         .map_err(|e| wasm_bindgen::JsValue::from_str(&e.to_string()))
 }
 
+/// A page-to-worker message as the worker reads it: the SharedArrayBuffer a Start or Measure
+/// carries as `exchange` (not a serde value) taken off, the rest parsed into `ToWorker`.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn read_to_worker(
+    data: &wasm_bindgen::JsValue,
+) -> (Result<protocol::ToWorker, serde_wasm_bindgen::Error>, Option<js_sys::SharedArrayBuffer>) {
+    use wasm_bindgen::JsCast;
+    let key = wasm_bindgen::JsValue::from_str("exchange");
+    let exchange = data.dyn_ref::<js_sys::Object>().and_then(|object| {
+        let value = js_sys::Reflect::get(object, &key).ok()?;
+        let _ = js_sys::Reflect::delete_property(object, &key);
+        value.dyn_into::<js_sys::SharedArrayBuffer>().ok()
+    });
+    (serde_wasm_bindgen::from_value(data.clone()), exchange)
+}
+
 /// Milliseconds since the epoch (workers and pages alike; `Instant` panics on wasm32).
 #[cfg(target_arch = "wasm32")]
 pub(crate) fn now_ms() -> f64 {

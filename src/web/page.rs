@@ -124,3 +124,17 @@ fn set_palette() {
         }
     }
 }
+
+/// The kind of a page-to-worker message as the worker reads it (`"start"`, `"pause"`, ...), with
+/// `"+exchange"` when it carried a shared buffer; an error says why the worker would refuse it.
+/// The page's message builders (www/js/messages.js) are tested against it.
+#[wasm_bindgen]
+pub fn read_to_worker(message: JsValue) -> Result<String, JsError> {
+    let (msg, exchange) = super::read_to_worker(&message);
+    let msg = msg.map_err(|e| JsError::new(&e.to_string()))?;
+    let kind = serde_json::to_value(&msg)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    Ok(if exchange.is_some() { format!("{kind}+exchange") } else { kind })
+}

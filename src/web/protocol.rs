@@ -186,6 +186,37 @@ pub enum FromWorker {
 /// How many test images the prediction grid shows.
 pub const GRID_IMAGES: usize = 32;
 
+impl FromWorker {
+    /// Every kind of message a worker posts (its `type` field); www/js/app.js handles each.
+    pub const KINDS: [&'static str; 17] = [
+        "ready", "data_loaded", "backend", "measuring", "measured", "started", "progress", "epoch", "checkpoint",
+        "test_image", "paused", "resumed", "stopped", "finished", "error", "memory", "diagnostics",
+    ];
+
+    /// This message's `type` (a new variant does not compile until it has one).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FromWorker::Ready => "ready",
+            FromWorker::DataLoaded { .. } => "data_loaded",
+            FromWorker::Backend(_) => "backend",
+            FromWorker::Measuring => "measuring",
+            FromWorker::Measured { .. } => "measured",
+            FromWorker::Started(_) => "started",
+            FromWorker::Progress(_) => "progress",
+            FromWorker::Epoch(_) => "epoch",
+            FromWorker::Checkpoint(_) => "checkpoint",
+            FromWorker::TestImage { .. } => "test_image",
+            FromWorker::Paused => "paused",
+            FromWorker::Resumed => "resumed",
+            FromWorker::Stopped { .. } => "stopped",
+            FromWorker::Finished { .. } => "finished",
+            FromWorker::Error { .. } => "error",
+            FromWorker::Memory { .. } => "memory",
+            FromWorker::Diagnostics { .. } => "diagnostics",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +232,40 @@ mod tests {
             r#"{"type": "explode"}"#,
         ] {
             assert!(serde_json::from_str::<ToWorker>(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The page's side of the worker's messages: each kind serialises with the `type` that
+    /// `kind` says, and app.js has a case for every kind.
+    #[test]
+    fn every_worker_message_kind_is_handled_by_the_page() {
+        let samples = [
+            FromWorker::Ready,
+            FromWorker::DataLoaded { train: 1, test: 1, grid_pixels: vec![0], grid_labels: vec![0] },
+            FromWorker::Backend(BackendInfo { backend: Backend::Cpu, adapter: "cpu".into(), fallback_reason: None, measured: None }),
+            FromWorker::Measuring,
+            FromWorker::Measured { backend: Backend::WebGpu, samples_per_sec: 1.0 },
+            FromWorker::TestImage { index: 0, label: 0, pixels: vec![0] },
+            FromWorker::Paused,
+            FromWorker::Resumed,
+            FromWorker::Stopped { epoch: 1 },
+            FromWorker::Finished { epoch: 1, test_accuracy: 0.5 },
+            FromWorker::Error { kind: ErrorKind::Data, message: "m".into(), fatal: false },
+            FromWorker::Memory { wasm_bytes: 1.0, gpu_bytes: None },
+            FromWorker::Diagnostics { hook: "h".into(), report: serde_json::Value::Null },
+        ];
+        for m in &samples {
+            let value = serde_json::to_value(m).unwrap();
+            assert_eq!(value["type"], m.kind(), "{m:?}");
+            assert!(FromWorker::KINDS.contains(&m.kind()));
+        }
+        let app = include_str!("../../www/js/app.js");
+        let mut kinds = FromWorker::KINDS.to_vec();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds.len(), FromWorker::KINDS.len());
+        for kind in FromWorker::KINDS {
+            assert!(app.contains(&format!("case '{kind}':")), "www/js/app.js has no case for '{kind}'");
         }
     }
 }

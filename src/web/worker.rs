@@ -94,9 +94,8 @@ pub fn run_worker() {
     }));
     let state: Shared = Rc::new(RefCell::new(State::default()));
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        let data = event.data();
-        let exchange = take_exchange(&data);
-        match serde_wasm_bindgen::from_value::<ToWorker>(data) {
+        let (msg, exchange) = super::read_to_worker(&event.data());
+        match msg {
             Ok(msg) => handle(&state, msg, exchange),
             Err(e) => post_error(ErrorKind::Config, format!("unreadable message: {e}"), false),
         }
@@ -104,16 +103,6 @@ pub fn run_worker() {
     scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
     handler.forget();
     post(&FromWorker::Ready);
-}
-
-/// The SharedArrayBuffer a Start or Measure carries as `exchange` (not a serde value), taken off
-/// the message.
-fn take_exchange(data: &JsValue) -> Option<SharedArrayBuffer> {
-    let key = JsValue::from_str("exchange");
-    let object = data.dyn_ref::<js_sys::Object>()?;
-    let value = js_sys::Reflect::get(object, &key).ok()?;
-    let _ = js_sys::Reflect::delete_property(object, &key);
-    value.dyn_into::<SharedArrayBuffer>().ok()
 }
 
 /// The CPU engine computing shard `shard` of each batch of `config`'s run, its partner linked

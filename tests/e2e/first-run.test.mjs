@@ -15,7 +15,7 @@ const GPU_FILES = ['gpu.js', 'gpu_bg.wasm'];
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'first-run-'));
-  fs.cpSync(path.join(ROOT, 'dist'), dir, { recursive: true });
+  fs.cpSync(path.join(ROOT, 'dist-test'), dir, { recursive: true });
   const train = path.join(dir, 'train');
   for (const f of GPU_FILES) fs.renameSync(path.join(train, f), path.join(dir, f));
   const now = Math.round(Date.now() / 1000);

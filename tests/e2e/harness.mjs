@@ -1,4 +1,4 @@
-// Shared pieces of the browser tests: a static server for dist/ on a free loopback port, and
+// Shared pieces of the browser tests: a static server for the page (its test flavour, dist-test/) on a free loopback port, and
 // Debian's Chromium driven by playwright-core (never a downloaded browser).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -25,8 +25,9 @@ async function freePort() {
   });
 }
 
-/** Serves dist/ exactly as the run command does. Returns {url, stop}. */
-export async function serve(dir = path.join(ROOT, 'dist')) {
+/** Serves the page's test flavour (dist-test/, scripts/build/build-web.sh with FASHION_TEST_API=1)
+ * exactly as the run command serves dist/. Returns {url, stop}. */
+export async function serve(dir = path.join(ROOT, 'dist-test')) {
   const port = await freePort();
   const child = spawn('python3', [path.join(ROOT, 'scripts/build/serve.py'), '--dir', dir, '--port', String(port)], { stdio: 'inherit' });
   const url = `http://127.0.0.1:${port}/`;

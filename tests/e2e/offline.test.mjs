@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { serve, launch, waitForStatus, setSettings, ROOT } from './harness.mjs';
 
-/** Runs `work({server, browser, dir})` against a private copy of dist/ (so a test can change it
+/** Runs `work({server, browser, dir})` against a private copy of dist-test/ (so a test can change it
  * or take it offline), served as the run command serves it, then cleans up. */
 async function onPrivateCopy(work) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fashion-dist-'));
-  fs.cpSync(path.join(ROOT, 'dist'), dir, { recursive: true });
+  fs.cpSync(path.join(ROOT, 'dist-test'), dir, { recursive: true });
   const server = await serve(dir);
   const browser = await launch({ webgpu: false });
   try {

@@ -4,6 +4,7 @@
 // leaves the previous one in use, a lost GPU or a crashed worker continues the run on the CPU
 // from its last checkpoint, a bad model file leaves the current model.
 import { Trainers, buildEta } from './trainers.js';
+import { toWorker } from './messages.js';
 import { Settings } from './settings.js';
 import { ProgressView } from './progress.js';
 import { startModelPanel } from './model-panel.js';
@@ -11,7 +12,6 @@ import { DataPanel } from './data-panel.js';
 import * as saved from './saved-run.js';
 import { setStatus, showError, pct, count } from './status.js';
 import { registerOffline } from './offline.js';
-import { installTestApi } from './test-api.js';
 
 const $ = (id) => document.getElementById(id);
 /** Automatic continuations (after a lost GPU or a crash) per run before the user decides. */
@@ -78,10 +78,9 @@ class App {
     }
     const worker = this.trainers.client(choice.backend);
     this.runWorker = worker;
-    const message = (extra = {}) => ({
-      type: 'start', config, backend: choice.backend, train_limit: trainLimit, test_limit: testLimit,
-      checkpoint: checkpoint ? checkpoint.slice() : null, reason: choice.reason ?? null, measured: choice.measured ?? null,
-      ...extra,
+    const message = (pair = {}) => toWorker.start({
+      config, backend: choice.backend, trainLimit, testLimit, checkpoint: checkpoint ? checkpoint.slice() : null,
+      reason: choice.reason ?? null, measured: choice.measured ?? null, ...pair,
     });
     this.sendPaired(choice.backend, config, worker, message);
   }
@@ -157,7 +156,7 @@ class App {
   async measure(backend, config) {
     const worker = this.trainers.client(backend);
     const answer = worker.next((m) => m.type === 'measured' || m.type === 'error');
-    this.sendPaired(backend, config, worker, (extra = {}) => ({ type: 'measure', config, backend, ...extra }));
+    this.sendPaired(backend, config, worker, (pair = {}) => toWorker.measure({ config, backend, ...pair }));
     const msg = await answer;
     this.trainers.endExchange();
     return msg.type === 'measured' ? { rate: msg.samples_per_sec } : { error: msg.message };
@@ -315,7 +314,7 @@ class App {
   epochDone(msg) {
     if (this.stopAfterEpoch && msg.epoch >= this.stopAfterEpoch) {
       this.stopAfterEpoch = null;
-      this.worker.send({ type: 'stop' });
+      this.worker.send(toWorker.stop());
     }
     this.progress.epoch(msg);
     Object.assign(this.run, { epoch: msg.epoch, epochs: msg.epochs, weights: new Uint8Array(msg.weights), accuracy: msg.test_accuracy });
@@ -366,8 +365,8 @@ class App {
   wireControls() {
     $('train').addEventListener('click', () => this.train());
     $('resume').addEventListener('click', () => this.resume());
-    $('pause').addEventListener('click', () => this.worker.send({ type: this.paused ? 'resume' : 'pause' }));
-    $('stop').addEventListener('click', () => this.worker.send({ type: 'stop' }));
+    $('pause').addEventListener('click', () => this.worker.send(this.paused ? toWorker.resume() : toWorker.pause()));
+    $('stop').addEventListener('click', () => this.worker.send(toWorker.stop()));
     this.data.wire();
   }
 }
@@ -380,7 +379,9 @@ const wasmReady = new Promise((resolve) => {
 async function main() {
   const wasm = await wasmReady;
   const app = new App(wasm, wasm.facts());
-  installTestApi(app);
+  // The test interface (window.fashionTest) is in test builds only: scripts/build/build-web.sh
+  // with FASHION_TEST_API=1 marks the page; the shipped page has neither the mark nor the file.
+  if (document.querySelector('meta[name="fashion-test-api"]')) (await import('./test-api.js')).installTestApi(app);
   app.wireControls();
   app.updateButtons();
   app.progress.redraw();

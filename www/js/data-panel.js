@@ -1,6 +1,7 @@
 // The dataset panel: downloads the dataset from the page's origin (or takes the user's files),
 // hands it to the CPU worker to check, keeps the dataset in use until new files prove good, and
 // hands the good one to any other worker that is to train.
+import { toWorker } from './messages.js';
 import { fetchDataset } from './dataset.js';
 import { setStatus, showError, count } from './status.js';
 
@@ -9,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 /** Posts copies of `files` to `worker` (the page keeps its own for the next worker). */
 function send(worker, files) {
   const copies = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
-  worker.send({ type: 'load_data', files: copies }, copies.map((f) => f.bytes.buffer));
+  worker.send(toWorker.loadData(copies), copies.map((f) => f.bytes.buffer));
   worker.data = files;
 }
 

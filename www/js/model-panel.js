@@ -1,5 +1,6 @@
 // The drawing panel's start: the classifier, and what this browser kept from last time (the last
 // run's history, settings and checkpoint, and the model the panel used last), else the ready model.
+import { toWorker } from './messages.js';
 import { ClassifyPanel } from './classify.js';
 import * as saved from './saved-run.js';
 import { setStatus, showError, pct } from './status.js';
@@ -18,7 +19,7 @@ export async function startModelPanel(app) {
   const panel = new ClassifyPanel({
     wasm: app.wasm,
     facts: app.facts,
-    requestTestImage: (index) => { if (app.data.ready) app.trainers.cpu.send({ type: 'test_image', index }); },
+    requestTestImage: (index) => { if (app.data.ready) app.trainers.cpu.send(toWorker.testImage(index)); },
     onModelFile: (bytes, name, meta) => {
       saved.saveLoaded({ weights: bytes, name, meta }).catch((e) => app.storageFailed(e));
     },

@@ -1,6 +1,8 @@
 // A training worker as the page sees it: started on one of the training modules, told what to
 // do (messages wait until it says it is ready), and restarted after a crash. What its messages
 // mean is app.js's business.
+import { toWorker } from './messages.js';
+
 export class WorkerClient {
   /** module: 'cpu', 'cpu-relaxed' or 'gpu' (train-worker.js); onMessage(msg): every message the
    * worker posts; onCrash(text): the worker died. */
@@ -59,7 +61,7 @@ export class WorkerClient {
       gpu_costs: (m) => (m.type === 'diagnostics' && m.hook === hook) || (m.type === 'error' && m.kind === 'gpu'),
     };
     const answer = answers[hook] ? this.next(answers[hook]) : Promise.resolve(null);
-    this.send({ type: 'debug', hook });
+    this.send(toWorker.debug(hook));
     return answer;
   }
 

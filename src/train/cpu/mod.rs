@@ -13,6 +13,9 @@ pub mod simd;
 pub mod step;
 pub mod trainer;
 
+#[cfg(test)]
+mod tests;
+
 pub use eval::Evaluator;
 pub use isa::{Isa, Kernels};
 pub use simd::Rounding;

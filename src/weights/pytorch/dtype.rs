@@ -1,5 +1,7 @@
 //! Element types of torch storages and safetensors tensors, and their conversion to f32.
 
+use half::{bf16, f16};
+
 /// The element type of a storage or tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum DType {
@@ -75,36 +77,15 @@ pub(super) fn to_f32(dtype: DType, bytes: &[u8]) -> Vec<f32> {
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
             .collect(),
+        // Exact: every f16 and every bf16 is an f32.
         DType::F16 => bytes
             .chunks_exact(2)
-            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .map(|c| f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
             .collect(),
-        // bfloat16 is the top half of an f32.
         DType::BF16 => bytes
             .chunks_exact(2)
-            .map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16))
+            .map(|c| bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
             .collect(),
         DType::Other(..) | DType::Untyped => Vec::new(),
     }
-}
-
-/// IEEE half precision to f32, exactly (every f16 is an f32). Written out rather than taking
-/// the `half` crate for one function.
-pub(super) fn f16_to_f32(h: u16) -> f32 {
-    let sign = u32::from(h >> 15) << 31;
-    let exponent = u32::from((h >> 10) & 0x1f);
-    let mantissa = u32::from(h & 0x3ff);
-    let bits = match (exponent, mantissa) {
-        (0, 0) => sign,
-        (0, _) => {
-            // Subnormal: mantissa * 2^-24, exact in f32.
-            let magnitude = mantissa as f32 * f32::from_bits(0x3380_0000);
-            return if sign == 0 { magnitude } else { -magnitude };
-        }
-        (0x1f, 0) => sign | 0x7f80_0000,
-        (0x1f, _) => sign | 0x7fc0_0000 | (mantissa << 13),
-        // Rebias the exponent from 15 to 127.
-        _ => sign | ((exponent + 112) << 23) | (mantissa << 13),
-    };
-    f32::from_bits(bits)
 }

@@ -2,7 +2,14 @@
 //! five pickles in a row (magic number, protocol version, system info, the object, the storage
 //! keys), then each storage in key order as a little-endian u64 element count and its bytes.
 
-use super::*;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::pickle::Machine;
+use super::tensors::{materialize, select_tensors};
+use super::values::Value;
+use super::{LEGACY_MAGIC, LEGACY_PROTOCOL, Res, u64_at};
+use crate::weights::NamedTensor;
 
 pub(super) fn read_legacy(data: &[u8], budget: &mut usize) -> Res<Vec<NamedTensor>> {
     let mut magic = Machine::new(data, 0, true);

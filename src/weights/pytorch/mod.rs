@@ -15,18 +15,13 @@
 //! - `export` is the inverse mapping: burn's names and layout to an `nn.Sequential` state_dict.
 //!
 //! Files: `zip` and `legacy` (the two torch.save containers), `pickle` (the machine), `values`
-//! (what it builds), `opcodes` (their names), `tensors` (from its result to named tensors),
-//! `dtype` (element types to f32), `naming` (PyTorch names <-> the model's layers), `tests`.
-
-use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::io::Read;
-use std::rc::Rc;
+//! (what it builds), `opcodes` (the opcode bytes and their names), `tensors` (from its result
+//! to named tensors), `dtype` (element types to f32), `naming` (PyTorch names <-> the model's
+//! layers), `tests`.
 
 use safetensors::{Dtype, SafeTensors};
 
 use super::NamedTensor;
-use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
 use crate::error::WeightsError;
 
 /// A `data.pkl` larger than this is not the state_dict of a model this size (the fixtures' are
@@ -72,13 +67,9 @@ mod tests;
 mod values;
 mod zip;
 
-use dtype::*;
-use legacy::*;
-use opcodes::*;
-use pickle::*;
-use tensors::*;
-use values::*;
-use zip::*;
+use dtype::{DType, to_f32};
+use legacy::read_legacy;
+use zip::read_torch_zip;
 
 pub use naming::{check_widths, export, to_model_layers, widths};
 
@@ -99,8 +90,8 @@ pub fn read(name: &str, bytes: &[u8]) -> Result<Vec<NamedTensor>, WeightsError> 
         read_torch_zip(bytes, &mut budget)
     } else if looks_like_safetensors(bytes) {
         read_safetensors(bytes, &mut budget)
-    } else if bytes.first() == Some(&0x80) {
-        // PROTO: a bare pickle stream, which is what the legacy format is.
+    } else if bytes.first() == Some(&opcodes::PROTO) {
+        // A bare pickle stream, which is what the legacy format is.
         read_legacy(bytes, &mut budget)
     } else if bytes.get(257..262) == Some(&b"ustar"[..]) {
         Err(

@@ -1,6 +1,11 @@
 //! PyTorch names <-> the model's layers.
 
-use super::*;
+use std::collections::{HashMap, HashSet};
+
+use super::tensors::join;
+use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
+use crate::error::WeightsError;
+use crate::weights::NamedTensor;
 
 /// One `NAME.weight` / `NAME.bias` pair as found.
 pub(super) struct Group<'t> {

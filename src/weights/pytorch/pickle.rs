@@ -1,6 +1,12 @@
 //! The pickle machine: runs `data.pkl` building data only, never calling anything.
 
-use super::*;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::dtype::DType;
+use super::opcodes::{self, opcode_name};
+use super::values::{Dict, Object, Storage, TensorRef, Value};
+use super::{MAX_CALL_DEPTH, MAX_DIMS, MAX_MEMO, MAX_OBJECTS, MAX_STACK, Res};
 
 /// The machine's state while it runs one pickle: the input, its stack, marks and memo, and the
 /// containers its values refer to.
@@ -18,7 +24,6 @@ pub(super) struct Machine<'a> {
     /// their sizes are counted in elements.
     pub(super) storage_types: HashMap<Rc<str>, DType>,
 }
-
 
 impl<'a> Machine<'a> {
     /// A machine that runs the pickle starting at `data[pos]`.
@@ -48,7 +53,7 @@ impl<'a> Machine<'a> {
                 Some(name) => format!("pickle opcode {name} at byte {at}: {e}"),
                 None => format!("byte 0x{op:02x} at {at}: {e}"),
             })?;
-            if op == b'.' {
+            if op == opcodes::STOP {
                 return self.pop();
             }
         }
@@ -57,158 +62,159 @@ impl<'a> Machine<'a> {
     /// Executes one opcode (its argument bytes follow at `self.pos`).
     pub(super) fn step(&mut self, op: u8) -> Res<()> {
         match op {
-            0x80 => {
+            opcodes::PROTO => {
                 let version = self.byte()?;
                 if !(2..=5).contains(&version) {
                     return Err(format!("pickle protocol {version} is not supported (2 to 5 are)"));
                 }
             }
-            // FRAME: a hint for buffered readers; everything is in memory already.
-            0x95 => {
+            // A hint for buffered readers; everything is in memory already.
+            opcodes::FRAME => {
                 self.array::<8>()?;
             }
-            b'.' => {}
-            b'(' => {
+            opcodes::STOP => {}
+            opcodes::MARK => {
                 if self.marks.len() >= MAX_STACK {
                     return Err("too many nested MARKs".into());
                 }
                 self.marks.push(self.stack.len());
             }
-            b'0' => {
+            opcodes::POP => {
                 self.pop()?;
             }
-            b'1' => {
+            opcodes::POP_MARK => {
                 self.pop_mark()?;
             }
-            b'2' => {
+            opcodes::DUP => {
                 let top = self.stack.last().cloned().ok_or_else(underflow)?;
                 self.push(top)?;
             }
-            b'N' => self.push(Value::None)?,
-            0x88 => self.push(Value::Bool(true))?,
-            0x89 => self.push(Value::Bool(false))?,
-            b'J' => {
+            opcodes::NONE => self.push(Value::None)?,
+            opcodes::NEWTRUE => self.push(Value::Bool(true))?,
+            opcodes::NEWFALSE => self.push(Value::Bool(false))?,
+            opcodes::BININT => {
                 let v = i32::from_le_bytes(self.array()?);
                 self.push(Value::Int(v.into()))?;
             }
-            b'K' => {
+            opcodes::BININT1 => {
                 let v = self.byte()?;
                 self.push(Value::Int(v.into()))?;
             }
-            b'M' => {
+            opcodes::BININT2 => {
                 let v = u16::from_le_bytes(self.array()?);
                 self.push(Value::Int(v.into()))?;
             }
-            0x8a => {
+            opcodes::LONG1 => {
                 let n = self.byte()?;
                 let bytes = self.take(n.into())?;
                 self.push(long(bytes))?;
             }
-            0x8b => {
+            opcodes::LONG4 => {
                 let n = u32::from_le_bytes(self.array()?);
                 let bytes = self.take(n as usize)?;
                 self.push(long(bytes))?;
             }
             // BINFLOAT is big-endian, unlike everything else in a pickle.
-            b'G' => {
+            opcodes::BINFLOAT => {
                 let v = f64::from_be_bytes(self.array()?);
                 self.push(Value::Float(v))?;
             }
-            b'X' => {
+            opcodes::BINUNICODE => {
                 let n = u32::from_le_bytes(self.array()?);
                 self.text(n as usize)?;
             }
-            0x8c => {
+            opcodes::SHORT_BINUNICODE => {
                 let n = self.byte()?;
                 self.text(n.into())?;
             }
-            0x8d => {
+            opcodes::BINUNICODE8 => {
                 let n = u64::from_le_bytes(self.array()?);
                 self.text(usize::try_from(n).map_err(|_| format!("a string of {n} bytes"))?)?;
             }
             // Python 2's str (BINSTRING, SHORT_BINSTRING), as old files may hold: read as text.
-            b'T' => {
+            opcodes::BINSTRING => {
                 let n = u32::from_le_bytes(self.array()?);
                 self.text(n as usize)?;
             }
-            b'U' => {
+            opcodes::SHORT_BINSTRING => {
                 let n = self.byte()?;
                 self.text(n.into())?;
             }
-            b'C' => {
+            opcodes::SHORT_BINBYTES => {
                 let n = self.byte()?;
                 let bytes = self.take(n.into())?;
                 self.push(Value::Bytes(bytes.into()))?;
             }
-            b'B' => {
+            opcodes::BINBYTES => {
                 let n = u32::from_le_bytes(self.array()?);
                 let bytes = self.take(n as usize)?;
                 self.push(Value::Bytes(bytes.into()))?;
             }
-            0x8e => {
+            opcodes::BINBYTES8 => {
                 let n = u64::from_le_bytes(self.array()?);
                 let bytes = self.take(usize::try_from(n).map_err(|_| format!("{n} bytes"))?)?;
                 self.push(Value::Bytes(bytes.into()))?;
             }
-            b')' => {
+            opcodes::EMPTY_TUPLE => {
                 let tuple = self.alloc(Object::Tuple(Vec::new()))?;
                 self.push(tuple)?;
             }
-            b't' => {
+            opcodes::TUPLE => {
                 let items = self.pop_mark()?;
                 let tuple = self.alloc(Object::Tuple(items))?;
                 self.push(tuple)?;
             }
-            0x85..=0x87 => {
-                let n = usize::from(op - 0x84);
+            opcodes::TUPLE1..=opcodes::TUPLE3 => {
+                // The three opcodes are consecutive bytes: TUPLE1 takes one item, TUPLE3 three.
+                let n = usize::from(op - opcodes::TUPLE1) + 1;
                 let split = self.stack.len().checked_sub(n).ok_or_else(underflow)?;
                 let items = self.stack.split_off(split);
                 let tuple = self.alloc(Object::Tuple(items))?;
                 self.push(tuple)?;
             }
-            b']' | 0x8f => {
+            opcodes::EMPTY_LIST | opcodes::EMPTY_SET => {
                 let list = self.alloc(Object::List(Vec::new()))?;
                 self.push(list)?;
             }
-            b'l' | 0x91 => {
+            opcodes::LIST | opcodes::FROZENSET => {
                 let items = self.pop_mark()?;
                 let list = self.alloc(Object::List(items))?;
                 self.push(list)?;
             }
-            b'a' => {
+            opcodes::APPEND => {
                 let item = self.pop()?;
                 self.list_below()?.push(item);
             }
-            b'e' | 0x90 => {
+            opcodes::APPENDS | opcodes::ADDITEMS => {
                 let items = self.pop_mark()?;
                 self.list_below()?.extend(items);
             }
-            b'}' => {
+            opcodes::EMPTY_DICT => {
                 let dict = self.alloc(Object::Dict(Dict::default()))?;
                 self.push(dict)?;
             }
-            b'd' => {
+            opcodes::DICT => {
                 let items = self.pop_mark()?;
                 let mut dict = Dict::default();
                 insert_pairs(&mut dict, items)?;
                 let dict = self.alloc(Object::Dict(dict))?;
                 self.push(dict)?;
             }
-            b's' => {
+            opcodes::SETITEM => {
                 let value = self.pop()?;
                 let key = self.pop()?;
                 self.dict_below()?.insert(key, value);
             }
-            b'u' => {
+            opcodes::SETITEMS => {
                 let items = self.pop_mark()?;
                 insert_pairs(self.dict_below()?, items)?;
             }
-            b'c' => {
+            opcodes::GLOBAL => {
                 let module = self.line()?;
                 let name = self.line()?;
                 self.push(Value::Global(Rc::new((module, name))))?;
             }
-            0x93 => {
+            opcodes::STACK_GLOBAL => {
                 let name = self.pop()?;
                 let module = self.pop()?;
                 match (module, name) {
@@ -218,46 +224,46 @@ impl<'a> Machine<'a> {
                     _ => return Err("expects a module and a name (two strings)".into()),
                 }
             }
-            b'R' | 0x81 => {
+            opcodes::REDUCE | opcodes::NEWOBJ => {
                 let args = self.pop()?;
                 let callable = self.pop()?;
                 let value = self.call(callable, args, 0)?;
                 self.push(value)?;
             }
-            // NEWOBJ_EX: like NEWOBJ with keyword arguments, which nothing here needs.
-            0x92 => {
+            // Like NEWOBJ with keyword arguments, which nothing here needs.
+            opcodes::NEWOBJ_EX => {
                 self.pop()?;
                 let args = self.pop()?;
                 let class = self.pop()?;
                 let value = self.call(class, args, 0)?;
                 self.push(value)?;
             }
-            b'b' => {
+            opcodes::BUILD => {
                 let state = self.pop()?;
                 self.build(state)?;
             }
-            b'Q' => {
+            opcodes::BINPERSID => {
                 let pid = self.pop()?;
                 let storage = self.persistent_load(&pid)?;
                 self.push(storage)?;
             }
-            b'q' => {
+            opcodes::BINPUT => {
                 let i = self.byte()?;
                 self.put(i.into())?;
             }
-            b'r' => {
+            opcodes::LONG_BINPUT => {
                 let i = u32::from_le_bytes(self.array()?);
                 self.put(i)?;
             }
-            0x94 => {
+            opcodes::MEMOIZE => {
                 let i = u32::try_from(self.memo.len()).map_err(|_| "the memo is full".to_string())?;
                 self.put(i)?;
             }
-            b'h' => {
+            opcodes::BINGET => {
                 let i = self.byte()?;
                 self.get(i.into())?;
             }
-            b'j' => {
+            opcodes::LONG_BINGET => {
                 let i = u32::from_le_bytes(self.array()?);
                 self.get(i)?;
             }

@@ -1,6 +1,12 @@
 //! From the unpickled object to named tensors.
 
-use super::*;
+use std::collections::HashSet;
+
+use super::dtype::{DType, to_f32};
+use super::pickle::Machine;
+use super::values::{Dict, Object, TensorRef, Value};
+use super::{MAX_DEPTH, MAX_TENSORS, MAX_VISITS, Res, spend};
+use crate::weights::NamedTensor;
 
 /// The tensors to return, with their PyTorch names.
 pub(super) fn select_tensors(machine: &Machine, top: &Value) -> Res<Vec<(String, TensorRef)>> {

@@ -1,5 +1,18 @@
+use flate2::Crc;
+use safetensors::Dtype;
+
 use super::naming::transpose;
-use super::*;
+use super::opcodes::{
+    APPEND, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID, BINPUT, BINUNICODE, BINUNICODE8, EMPTY_DICT,
+    EMPTY_LIST, EMPTY_TUPLE, FRAME, GLOBAL, INST, LONG_BINGET, LONG_BINPUT, LONG1, MARK, MEMOIZE, NEWFALSE, NEWTRUE,
+    NONE, POP, PROTO, REDUCE, SETITEM, SETITEMS, SHORT_BINBYTES, SHORT_BINUNICODE, STACK_GLOBAL, STOP, TUPLE, TUPLE1,
+};
+use super::pickle::{Machine, long};
+use super::values::Value;
+use super::zip::{CENTRAL_HEADER, END_OF_DIRECTORY, LOCAL_HEADER};
+use super::{LEGACY_MAGIC, Res, check_widths, export, read, to_model_layers, widths};
+use crate::error::WeightsError;
+use crate::weights::NamedTensor;
 
 // ---- Hand-built pickles and archives, as torch.save writes them ----
 
@@ -9,7 +22,7 @@ struct P(Vec<u8>);
 impl P {
     /// PROTO 2, as torch.save writes.
     fn new() -> Self {
-        P(vec![0x80, 2])
+        P(vec![PROTO, 2])
     }
     fn op(mut self, op: u8) -> Self {
         self.0.push(op);
@@ -20,53 +33,59 @@ impl P {
         self
     }
     fn str(self, s: &str) -> Self {
-        self.op(b'X').raw(&(s.len() as u32).to_le_bytes()).raw(s.as_bytes())
+        self.op(BINUNICODE)
+            .raw(&(s.len() as u32).to_le_bytes())
+            .raw(s.as_bytes())
     }
     fn int(self, v: u8) -> Self {
-        self.op(b'K').raw(&[v])
+        self.op(BININT1).raw(&[v])
     }
     fn global(self, module: &str, name: &str) -> Self {
-        self.op(b'c').raw(format!("{module}\n{name}\n").as_bytes())
+        self.op(GLOBAL).raw(format!("{module}\n{name}\n").as_bytes())
     }
     fn ints(self, values: &[u8]) -> Self {
-        values.iter().fold(self.op(b'('), |p, &v| p.int(v)).op(b't')
+        values.iter().fold(self.op(MARK), |p, &v| p.int(v)).op(TUPLE)
     }
     /// `_rebuild_tensor_v2(('storage', torch.<class>, key, 'cpu', 0), offset, size, stride,
     /// False, OrderedDict())`.
     fn tensor(self, class: &str, key: &str, offset: u8, size: &[u8], stride: &[u8]) -> Self {
         self.global("torch._utils", "_rebuild_tensor_v2")
-            .op(b'(')
-            .op(b'(')
+            .op(MARK)
+            .op(MARK)
             .str("storage")
             .global("torch", class)
             .str(key)
             .str("cpu")
             .int(0)
-            .op(b't')
-            .op(b'Q')
+            .op(TUPLE)
+            .op(BINPERSID)
             .int(offset)
             .ints(size)
             .ints(stride)
-            .op(0x89)
+            .op(NEWFALSE)
             .global("collections", "OrderedDict")
-            .op(b')')
-            .op(b'R')
-            .op(b't')
-            .op(b'R')
+            .op(EMPTY_TUPLE)
+            .op(REDUCE)
+            .op(TUPLE)
+            .op(REDUCE)
     }
     /// An OrderedDict state_dict of `(name, class, key, size)` contiguous tensors.
     fn state_dict(self, tensors: &[(&str, &str, &str, &[u8])]) -> Self {
-        let p = self.global("collections", "OrderedDict").op(b')').op(b'R').op(b'(');
+        let p = self
+            .global("collections", "OrderedDict")
+            .op(EMPTY_TUPLE)
+            .op(REDUCE)
+            .op(MARK);
         tensors
             .iter()
             .fold(p, |p, (name, class, key, size)| {
                 let stride: Vec<u8> = (0..size.len()).map(|i| size[i + 1..].iter().product::<u8>()).collect();
                 p.str(name).tensor(class, key, 0, size, &stride)
             })
-            .op(b'u')
+            .op(SETITEMS)
     }
     fn stop(self) -> Vec<u8> {
-        self.op(b'.').0
+        self.op(STOP).0
     }
 }
 
@@ -88,7 +107,9 @@ fn zip_with(entries: &[(&str, &[u8])], method: u16) -> Vec<u8> {
             data.to_vec()
         };
         let offset = out.len() as u32;
-        let crc = crc32(data);
+        let mut crc = Crc::new();
+        crc.update(data);
+        let crc = crc.sum();
         out.extend(LOCAL_HEADER.to_le_bytes());
         out.extend(20u16.to_le_bytes()); // version needed
         out.extend(0u16.to_le_bytes()); // flags
@@ -159,33 +180,33 @@ fn mismatch(result: Result<Vec<NamedTensor>, WeightsError>) -> String {
 fn scalars_strings_and_containers() {
     // {'a': (1, -2, 70000, 2.5, True, None, 'x', [3, 4]), 5: b'\x01'}
     let pickle = P::new()
-        .op(b'}')
-        .op(b'q')
+        .op(EMPTY_DICT)
+        .op(BINPUT)
         .raw(&[0])
-        .op(b'(')
-        .op(0x8c)
+        .op(MARK)
+        .op(SHORT_BINUNICODE)
         .raw(&[1, b'a'])
-        .op(b'(')
+        .op(MARK)
         .int(1)
-        .op(b'J')
+        .op(BININT)
         .raw(&(-2i32).to_le_bytes())
-        .op(b'J')
+        .op(BININT)
         .raw(&70_000i32.to_le_bytes())
-        .op(b'G')
+        .op(BINFLOAT)
         .raw(&2.5f64.to_be_bytes())
-        .op(0x88)
-        .op(b'N')
+        .op(NEWTRUE)
+        .op(NONE)
         .str("x")
-        .op(b']')
+        .op(EMPTY_LIST)
         .int(3)
-        .op(b'a')
+        .op(APPEND)
         .int(4)
-        .op(b'a')
-        .op(b't')
+        .op(APPEND)
+        .op(TUPLE)
         .int(5)
-        .op(b'C')
+        .op(SHORT_BINBYTES)
         .raw(&[1, 1])
-        .op(b'u')
+        .op(SETITEMS)
         .stop();
     let (m, top) = run(&pickle).unwrap();
     let dict = m.dict(&top).unwrap();
@@ -223,11 +244,11 @@ fn long1_integers() {
 fn memo_shares_containers_like_python() {
     // d = {} is memoised, x = [d, d] is built, and only then is d['k'] = 1 set (Python
     // memoises an object before filling it): both references see the item.
-    let get_d = |p: P| p.op(b'j').raw(&7u32.to_le_bytes());
-    let p = P::new().op(b'}').op(b'r').raw(&7u32.to_le_bytes()).op(b'0');
-    let p = get_d(p.op(b']').op(0x94)).op(b'a');
-    let p = get_d(p).op(b'a');
-    let pickle = get_d(p).str("k").int(1).op(b's').op(b'0').stop();
+    let get_d = |p: P| p.op(LONG_BINGET).raw(&7u32.to_le_bytes());
+    let p = P::new().op(EMPTY_DICT).op(LONG_BINPUT).raw(&7u32.to_le_bytes()).op(POP);
+    let p = get_d(p.op(EMPTY_LIST).op(MEMOIZE)).op(APPEND);
+    let p = get_d(p).op(APPEND);
+    let pickle = get_d(p).str("k").int(1).op(SETITEM).op(POP).stop();
     let (m, top) = run(&pickle).unwrap();
     let list = m.items(&top).unwrap();
     assert_eq!(list.len(), 2);
@@ -238,21 +259,21 @@ fn memo_shares_containers_like_python() {
 
 #[test]
 fn protocol_4_framing_and_stack_global() {
-    let pickle = P(vec![0x80, 4])
-        .op(0x95)
+    let pickle = P(vec![PROTO, 4])
+        .op(FRAME)
         .raw(&100u64.to_le_bytes())
-        .op(0x8c)
+        .op(SHORT_BINUNICODE)
         .raw(&[11])
         .raw(b"collections")
-        .op(0x94)
-        .op(0x8c)
+        .op(MEMOIZE)
+        .op(SHORT_BINUNICODE)
         .raw(&[11])
         .raw(b"OrderedDict")
-        .op(0x94)
-        .op(0x93)
-        .op(0x94)
-        .op(b')')
-        .op(b'R')
+        .op(MEMOIZE)
+        .op(STACK_GLOBAL)
+        .op(MEMOIZE)
+        .op(EMPTY_TUPLE)
+        .op(REDUCE)
         .stop();
     let (m, top) = run(&pickle).unwrap();
     assert!(m.dict(&top).is_some());
@@ -260,28 +281,37 @@ fn protocol_4_framing_and_stack_global() {
 
 #[test]
 fn unsupported_and_unknown_opcodes_are_named() {
-    let e = run(&P::new().op(b'i').stop()).err().unwrap();
+    let e = run(&P::new().op(INST).stop()).err().unwrap();
     assert!(
         e.contains("INST") && e.contains("byte 2") && e.contains("not supported"),
         "{e}"
     );
     let e = run(&P::new().op(0xff).stop()).err().unwrap();
     assert!(e.contains("0xff") && e.contains("not a pickle opcode"), "{e}");
-    let e = run(&[0x80, 6, b'.']).err().unwrap();
+    let e = run(&[PROTO, 6, STOP]).err().unwrap();
     assert!(e.contains("protocol 6"), "{e}");
 }
 
 #[test]
 fn malformed_pickles_are_errors_not_panics() {
     let cases: [(&[u8], &str); 8] = [
-        (&[0x80, 2, b't', b'.'], "no MARK"),
-        (&[0x80, 2, 0x85, b'.'], "stack is empty"),
-        (&[0x80, 2, b'h', 3, b'.'], "memo entry 3"),
-        (&[0x80, 2, b'X', 0xff, 0xff, 0xff, 0x7f, b'.'], "runs past the end"),
-        (&[0x80, 2, 0x8d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], "byte"),
-        (&[0x80, 2, b'K', 0, b'K', 1, b'K', 2, b's', b'.'], "not a container"),
-        (&[0x80, 2, b'c', b'a', b'b'], "end of line"),
-        (&[0x80, 2, b'N'], "without a STOP"),
+        (&[PROTO, 2, TUPLE, STOP], "no MARK"),
+        (&[PROTO, 2, TUPLE1, STOP], "stack is empty"),
+        (&[PROTO, 2, BINGET, 3, STOP], "memo entry 3"),
+        (
+            &[PROTO, 2, BINUNICODE, 0xff, 0xff, 0xff, 0x7f, STOP],
+            "runs past the end",
+        ),
+        (
+            &[PROTO, 2, BINUNICODE8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            "byte",
+        ),
+        (
+            &[PROTO, 2, BININT1, 0, BININT1, 1, BININT1, 2, SETITEM, STOP],
+            "not a container",
+        ),
+        (&[PROTO, 2, GLOBAL, b'a', b'b'], "end of line"),
+        (&[PROTO, 2, NONE], "without a STOP"),
     ];
     for (pickle, expected) in cases {
         let e = run(pickle).err().unwrap_or_default();
@@ -297,12 +327,12 @@ fn malformed_pickles_are_errors_not_panics() {
 #[test]
 fn deep_nesting_is_refused_without_recursion() {
     // 10,000 dicts each inside the previous one: the machine keeps them flat, the walk stops.
-    let mut p = P::new().op(b'}');
+    let mut p = P::new().op(EMPTY_DICT);
     for _ in 0..10_000 {
-        p = p.str("k").op(b'}');
+        p = p.str("k").op(EMPTY_DICT);
     }
     for _ in 0..10_000 {
-        p = p.op(b's');
+        p = p.op(SETITEM);
     }
     let pickle = p.stop();
     let bytes = zip(&[("archive/data.pkl", &pickle)]);
@@ -383,32 +413,32 @@ fn offsets_and_strides() {
     // A row of a [2, 3] storage (offset 3), and its transpose (refused).
     let pickle = P::new()
         .global("collections", "OrderedDict")
-        .op(b')')
-        .op(b'R')
-        .op(b'(')
+        .op(EMPTY_TUPLE)
+        .op(REDUCE)
+        .op(MARK)
         .str("row")
         .tensor("FloatStorage", "0", 3, &[3], &[1])
-        .op(b'u')
+        .op(SETITEMS)
         .stop();
     let data = f32_bytes(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     let bytes = zip(&[("a/data.pkl", &pickle), ("a/data/0", &data)]);
     assert_eq!(read("a.pt", &bytes).unwrap()[0].2, vec![4.0, 5.0, 6.0]);
 
     let pickle = P::new()
-        .op(b'}')
+        .op(EMPTY_DICT)
         .str("t")
         .tensor("FloatStorage", "0", 0, &[3, 2], &[1, 3])
-        .op(b's')
+        .op(SETITEM)
         .stop();
     let e = format_error(read("t.pt", &zip(&[("a/data.pkl", &pickle), ("a/data/0", &data)])));
     assert!(e.starts_with("t.pt: ") && e.contains("t is not contiguous"), "{e}");
 
     // Past the end of the storage.
     let pickle = P::new()
-        .op(b'}')
+        .op(EMPTY_DICT)
         .str("t")
         .tensor("FloatStorage", "0", 4, &[3], &[1])
-        .op(b's')
+        .op(SETITEM)
         .stop();
     let e = format_error(read("t.pt", &zip(&[("a/data.pkl", &pickle), ("a/data/0", &data)])));
     assert!(
@@ -422,13 +452,13 @@ fn checkpoint_dicts_and_integer_tensors() {
     // {'epoch': 3, 'state_dict': {'w': int64 tensor}}: the state_dict is taken, and its int64
     // tensor is named in the error.
     let pickle = P::new()
-        .op(b'}')
-        .op(b'(')
+        .op(EMPTY_DICT)
+        .op(MARK)
         .str("epoch")
         .int(3)
         .str("state_dict")
         .state_dict(&[("w", "LongStorage", "0", &[1])])
-        .op(b'u')
+        .op(SETITEMS)
         .stop();
     let bytes = zip(&[("c/data.pkl", &pickle), ("c/data/0", &7i64.to_le_bytes())]);
     let e = format_error(read("c.pt", &bytes));
@@ -436,13 +466,13 @@ fn checkpoint_dicts_and_integer_tensors() {
 
     // The same with a float tensor: only the state_dict's tensors come back.
     let pickle = P::new()
-        .op(b'}')
-        .op(b'(')
+        .op(EMPTY_DICT)
+        .op(MARK)
         .str("optimizer")
         .state_dict(&[("exp_avg", "FloatStorage", "1", &[1])])
         .str("state_dict")
         .state_dict(&[("fc.weight", "FloatStorage", "0", &[1, 1])])
-        .op(b'u')
+        .op(SETITEMS)
         .stop();
     let bytes = zip(&[
         ("c/data.pkl", &pickle),
@@ -498,13 +528,13 @@ fn zip_problems_are_explained() {
 #[test]
 fn shared_storages_cannot_amplify_memory() {
     // 5,000 tensors all viewing the same 64 KB storage: refused by the element budget.
-    let mut p = P::new().op(b'}').op(b'(');
+    let mut p = P::new().op(EMPTY_DICT).op(MARK);
     for i in 0..5_000 {
         p = p
             .str(&format!("t{i}"))
             .tensor("FloatStorage", "0", 0, &[0x40, 0x40], &[0x40, 1]);
     }
-    let pickle = p.op(b'u').stop();
+    let pickle = p.op(SETITEMS).stop();
     let storage = vec![0u8; 4 * 64 * 64];
     let e = format_error(read("amp.pt", &zip(&[("a/data.pkl", &pickle), ("a/data/0", &storage)])));
     assert!(e.contains("more values than a file this size can hold"), "{e}");
@@ -514,38 +544,45 @@ fn shared_storages_cannot_amplify_memory() {
 
 #[test]
 fn reads_a_legacy_stream() {
-    let mut bytes = P::new().op(0x8a).raw(&[10]).raw(&LEGACY_MAGIC).stop();
-    bytes.extend(P::new().op(b'M').raw(&1001u16.to_le_bytes()).stop());
-    bytes.extend(P::new().op(b'}').str("little_endian").op(0x88).op(b's').stop());
+    let mut bytes = P::new().op(LONG1).raw(&[10]).raw(&LEGACY_MAGIC).stop();
+    bytes.extend(P::new().op(BININT2).raw(&1001u16.to_le_bytes()).stop());
+    bytes.extend(
+        P::new()
+            .op(EMPTY_DICT)
+            .str("little_endian")
+            .op(NEWTRUE)
+            .op(SETITEM)
+            .stop(),
+    );
     // The data pickle: legacy persistent ids carry a sixth item, None.
     bytes.extend(
         P::new()
-            .op(b'}')
+            .op(EMPTY_DICT)
             .str("w")
             .global("torch._utils", "_rebuild_tensor_v2")
-            .op(b'(')
-            .op(b'(')
+            .op(MARK)
+            .op(MARK)
             .str("storage")
             .global("torch", "FloatStorage")
             .str("140")
             .str("cpu")
             .int(2)
-            .op(b'N')
-            .op(b't')
-            .op(b'Q')
+            .op(NONE)
+            .op(TUPLE)
+            .op(BINPERSID)
             .int(0)
             .ints(&[2])
             .ints(&[1])
-            .op(0x89)
+            .op(NEWFALSE)
             .global("collections", "OrderedDict")
-            .op(b')')
-            .op(b'R')
-            .op(b't')
-            .op(b'R')
-            .op(b's')
+            .op(EMPTY_TUPLE)
+            .op(REDUCE)
+            .op(TUPLE)
+            .op(REDUCE)
+            .op(SETITEM)
             .stop(),
     );
-    bytes.extend(P::new().op(b']').str("140").op(b'a').stop());
+    bytes.extend(P::new().op(EMPTY_LIST).str("140").op(APPEND).stop());
     bytes.extend(2u64.to_le_bytes());
     bytes.extend(f32_bytes(&[0.25, 4.0]));
     assert_eq!(
@@ -562,7 +599,7 @@ fn reads_a_legacy_stream() {
 
 #[test]
 fn plain_pickles_and_unknown_files() {
-    let e = format_error(read("p.pkl", &P::new().op(b'}').stop()));
+    let e = format_error(read("p.pkl", &P::new().op(EMPTY_DICT).stop()));
     assert!(e.contains("not one written by torch.save"), "{e}");
     let e = format_error(read("x.onnx", b"\x08\x07\x12\x04onnx"));
     assert!(
@@ -595,8 +632,7 @@ fn reads_safetensors_of_every_float_type() {
         ]
     );
     let ints = 5i32.to_le_bytes();
-    let bytes =
-        safetensors::serialize([("n", TensorView::new(Dtype::I32, vec![1], &ints).unwrap())], None).unwrap();
+    let bytes = safetensors::serialize([("n", TensorView::new(Dtype::I32, vec![1], &ints).unwrap())], None).unwrap();
     assert!(format_error(read("i.safetensors", &bytes)).contains("n holds I32 values"));
 }
 

@@ -1,7 +1,10 @@
 //! What the pickle machine builds: values, the objects they refer to, dicts in insertion order,
 //! and the storages and tensor views a state_dict describes.
 
-use super::*;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::dtype::DType;
 
 /// A value on the machine's stack or in its memo. Containers live in `Machine::objects` and are
 /// referred to by index, as Python refers to objects: `BINGET` of a memoised dict shares it

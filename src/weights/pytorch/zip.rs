@@ -3,10 +3,21 @@
 //! Written here rather than taken from the `zip` crate: torch writes every entry stored
 //! (uncompressed), so reading one is a walk of the central directory plus a CRC; the `zip` crate's
 //! API has changed with most of its recent major versions, and this keeps the wasm bundle free of
-//! its codecs. Deflated entries (a file re-zipped by hand) are inflated with flate2, which the
-//! crate already uses for gzipped IDX files. Zip64 is refused: the model files here are ~1 MB.
+//! its codecs. Deflated entries (a file re-zipped by hand) are inflated, and every entry's CRC-32
+//! computed, with flate2, which the crate already uses for gzipped IDX files. Zip64 is refused:
+//! the model files here are ~1 MB.
 
-use super::*;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Read;
+use std::rc::Rc;
+
+use flate2::Crc;
+
+use super::pickle::Machine;
+use super::tensors::{materialize, select_tensors};
+use super::{MAX_INFLATED, MAX_PICKLE_BYTES, Res, u16_at, u32_at};
+use crate::weights::NamedTensor;
 
 pub(super) const LOCAL_HEADER: u32 = 0x0403_4b50;
 pub(super) const CENTRAL_HEADER: u32 = 0x0201_4b50;
@@ -146,32 +157,12 @@ pub(super) fn entry_data<'a>(data: &'a [u8], entry: &ZipEntry) -> Res<Cow<'a, [u
             ));
         }
     };
-    if crc32(&bytes) != entry.crc {
+    let mut crc = Crc::new();
+    crc.update(&bytes);
+    if crc.sum() != entry.crc {
         return Err(format!("{} fails its CRC check: the file is damaged", entry.name));
     }
     Ok(bytes)
-}
-
-/// CRC-32 (IEEE, as zip uses), table computed at compile time.
-pub(super) fn crc32(data: &[u8]) -> u32 {
-    pub(super) const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    !data
-        .iter()
-        .fold(!0u32, |c, &b| TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8))
 }
 
 /// A `torch.save` zip: `<root>/data.pkl` is the pickle, `<root>/data/<key>` each storage's bytes,

@@ -1,0 +1,51 @@
+// End-to-end: every message the page builds for a training worker (www/js/messages.js) is one
+// the worker reads. Each kind goes through the page's own module, which parses it exactly as a
+// worker does (src/web/mod.rs `read_to_worker`: the shared buffer taken off, serde with unknown
+// fields refused); a misspelt field or kind fails here, not in a user's run. The worker's
+// messages to the page are checked natively (src/web/protocol.rs: app.js has a case for each).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serve, launch, open, waitForStatus } from './harness.mjs';
+
+let server;
+before(async () => { server = await serve(); });
+after(() => server?.stop());
+
+test('every message the page builds is one the worker reads', { timeout: 120_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page } = await open(browser, `${server.url}?testLimit=200`);
+    await waitForStatus(page, /Ready to train/);
+    const results = await page.evaluate(async () => {
+      const { toWorker } = await import('./js/messages.js');
+      const read = (m) => { try { return window.wasmBindings.read_to_worker(m); } catch (e) { return `refused: ${e.message || e}`; } };
+      const config = structuredClone(window.wasmBindings.facts().recipes[0].config);
+      const exchange = self.crossOriginIsolated ? new SharedArrayBuffer(64) : null;
+      const shard = { index: 1, count: 2 };
+      const measured = { webgpu_samples_per_sec: 1, cpu_samples_per_sec: 2 };
+      return {
+        loadData: read(toWorker.loadData([{ name: 'train-images-idx3-ubyte.gz', bytes: new Uint8Array([1, 2]) }])),
+        start: read(toWorker.start({ config, backend: 'auto' })),
+        startFull: read(toWorker.start({ config, backend: 'cpu', trainLimit: 100, testLimit: 50, checkpoint: new Uint8Array([1]), reason: 'why', measured })),
+        startPaired: read(toWorker.start({ config, backend: 'cpu', shard, exchange })),
+        measure: read(toWorker.measure({ config, backend: 'webgpu' })),
+        measurePaired: read(toWorker.measure({ config, backend: 'cpu', shard, exchange })),
+        pause: read(toWorker.pause()),
+        resume: read(toWorker.resume()),
+        stop: read(toWorker.stop()),
+        testImage: read(toWorker.testImage(3)),
+        debug: read(toWorker.debug('memory')),
+        // And the parser is strict: a misspelt field is refused.
+        misspelt: read({ ...toWorker.start({ config, backend: 'cpu' }), trainLimit: 5 }),
+      };
+    });
+    assert.deepEqual(results, {
+      loadData: 'load_data', start: 'start', startFull: 'start', startPaired: 'start+exchange', measure: 'measure',
+      measurePaired: 'measure+exchange', pause: 'pause', resume: 'resume', stop: 'stop', testImage: 'test_image', debug: 'debug',
+      misspelt: results.misspelt,
+    });
+    assert.match(results.misspelt, /^refused: .*trainLimit/);
+  } finally {
+    await browser.close();
+  }
+});

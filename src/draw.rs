@@ -50,8 +50,9 @@ pub struct Prepared {
 const INK_THRESHOLD: f32 = 0.1;
 /// A picture whose strongest ink differs from the background by less than this is blank.
 const BLANK_CONTRAST: f32 = 0.08;
-/// Sources larger than this (per side) are refused: a phone photo is ~4000, so this is generous.
-const MAX_SIDE: usize = 16_384;
+/// Sources larger than this are refused before anything is widened to floats (the page scales
+/// pictures to 1024 a side first, the CLI too; a drawing on the pad is 280 x 280).
+pub const MAX_PIXELS: usize = 4096 * 4096;
 
 /// Prepares a drawing from the pad, drawn with a brush `brush` pixels wide: as `prepare`, and an
 /// outline that closes on itself is filled, because the dataset's garments are solid shapes and
@@ -282,7 +283,7 @@ struct Reading {
 
 fn read(bitmap: &Bitmap) -> Result<Reading, DrawError> {
     let (w, h) = (bitmap.width, bitmap.height);
-    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+    if w == 0 || h == 0 || w.checked_mul(h).is_none_or(|n| n > MAX_PIXELS) {
         return Err(DrawError::Size { width: w, height: h });
     }
     let expected = w * h * bitmap.layout.channels();

@@ -71,6 +71,15 @@ pub enum DataError {
     CountMismatch { images: usize, labels: usize },
     #[error("{file}, line {line}: expected 785 columns (label + 784 pixels), found {found}")]
     CsvColumns { file: String, line: usize, found: usize },
+    #[error("{file}, line {line}: more than 785 columns (label + 784 pixels); the rest of the line was not read")]
+    CsvTooManyColumns { file: String, line: usize },
+    #[error("{file}, line {line}: {bytes} bytes long, over the limit of {limit} for a row of 785 numbers")]
+    CsvLineTooLong {
+        file: String,
+        line: usize,
+        bytes: usize,
+        limit: usize,
+    },
     #[error("{file}, line {line}, column {column}: '{cell}' is not a whole number")]
     CsvNotNumber {
         file: String,
@@ -116,7 +125,7 @@ pub enum ConfigError {
 pub enum DrawError {
     #[error("the picture is blank: draw something first")]
     Blank,
-    #[error("the picture is {width}x{height} pixels; it must be 1 to 16384 pixels on each side")]
+    #[error("the picture is {width}x{height} pixels; it must have 1 to 4096x4096 pixels: scale it down first")]
     Size { width: usize, height: usize },
     #[error("the picture's pixel buffer has {found} bytes, expected {expected}")]
     Length { expected: usize, found: usize },

@@ -9,6 +9,10 @@ pub use crate::data::{CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use crate::train::{Recipe, TrainConfig};
 
 /// Images in the official training and test sets.
+/// Where Debian's `dataset-fashion-mnist` package puts the four IDX files (the CLI's and the
+/// tests' default; the scripts' is FASHION_DATA_DIR in scripts/build/setup.sh).
+pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
 pub const TRAIN_SIZE: usize = 60_000;
 pub const TEST_SIZE: usize = 10_000;
 
@@ -73,6 +77,10 @@ pub struct Facts {
     pub dataset_files: [&'static str; 4],
     pub train_size: usize,
     pub test_size: usize,
+    /// The drawing pad's side in pixels and its default brush width: what `drawings` renders
+    /// dataset images as, so the page's pad draws alike.
+    pub pad_side: usize,
+    pub pad_brush: f32,
     pub recipes: Vec<RecipeInfo>,
     pub default_recipe: &'static str,
     pub palette: Palette,
@@ -86,6 +94,8 @@ pub fn facts() -> Facts {
         dataset_files: DATASET_FILES,
         train_size: TRAIN_SIZE,
         test_size: TEST_SIZE,
+        pad_side: crate::drawings::PAD_SIDE,
+        pad_brush: crate::drawings::PAD_BRUSH,
         recipes: Recipe::ALL
             .iter()
             .map(|r| RecipeInfo {

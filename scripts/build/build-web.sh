@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-: "${FASHION_DATA_DIR:=/usr/share/datasets/fashion-mnist}"
+: "${FASHION_DATA_DIR:?set by scripts/build/setup.sh (scripts/run.sh and scripts/test.sh source it)}"
 # FASHION_PROFILE picks the cargo profile of both modules (release unless set; scripts/test.sh
 # sets `ci`). FASHION_TEST_API=1 builds the test flavour into dist-test/: the same page with its
 # test interface (www/js/test-api.js, window.fashionTest), which the browser tests and benchmarks

@@ -12,6 +12,10 @@ pub struct CsvData {
     pub labels: Vec<u8>,
 }
 
+/// The longest line a row may have: 785 numbers of up to three digits, quoted, with spaces, is
+/// under 6 KB; anything far beyond that is not a row of this dataset.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
 fn is_header(line: &str) -> bool {
     line.split(',')
         .next()
@@ -37,15 +41,35 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<CsvData, DataError> {
         if line.trim().is_empty() {
             continue;
         }
+        if line.len() > MAX_LINE_BYTES {
+            return Err(DataError::CsvLineTooLong {
+                file: file.into(),
+                line: line_no,
+                bytes: line.len(),
+                limit: MAX_LINE_BYTES,
+            });
+        }
         if i == 0 && is_header(line) {
             continue;
         }
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() != IMAGE_PIXELS + 1 {
+        // The cells are checked as they come: a line of a million commas costs nothing.
+        let mut cells: [&str; IMAGE_PIXELS + 1] = [""; IMAGE_PIXELS + 1];
+        let mut found = 0;
+        for cell in line.split(',') {
+            if found == cells.len() {
+                return Err(DataError::CsvTooManyColumns {
+                    file: file.into(),
+                    line: line_no,
+                });
+            }
+            cells[found] = cell;
+            found += 1;
+        }
+        if found != IMAGE_PIXELS + 1 {
             return Err(DataError::CsvColumns {
                 file: file.into(),
                 line: line_no,
-                found: cells.len(),
+                found,
             });
         }
         for (column, cell) in cells.iter().enumerate() {

@@ -168,8 +168,15 @@ fn read(file: &str, bytes: &[u8], kind: Kind) -> Result<(usize, Vec<u8>), DataEr
         });
     }
     let expected = count * kind.item_len();
-    // Room for the one byte that tells trailing data, so reading it never grows the buffer.
-    let mut payload = Vec::with_capacity(expected + 1);
+    // Room for the one byte that tells trailing data, so reading it never grows the buffer; but
+    // never more than the file can hold: its own length when raw, the size a gzip stream's
+    // trailer declares (a lie there only makes the buffer grow as the data really comes).
+    let declared = if is_gzip(bytes) {
+        bytes.len().checked_sub(4).map_or(0, |at| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize)
+    } else {
+        bytes.len()
+    };
+    let mut payload = Vec::with_capacity((expected + 1).min(declared.saturating_sub(kind.header_len()) + 1));
     src.take(expected as u64 + 1)
         .read_to_end(&mut payload)
         .map_err(|e| gzip_error(file, e))?;

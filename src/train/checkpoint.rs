@@ -103,26 +103,29 @@ impl Checkpoint {
                     .map_err(|_| WeightsError::Mismatch("the checkpoint's 'train_limit' is not a number".into()))?,
             ),
         };
+        // Each parameter's training state, shaped exactly like the parameter: a transposed or
+        // cut tensor is refused here, never reshaped by an engine.
+        let state_of = |prefix: &str, name: &str, shape: &[usize]| {
+            let (_, s, v) = extra
+                .iter()
+                .find(|(n, _, _)| *n == format!("{prefix}{name}"))
+                .ok_or_else(|| WeightsError::Mismatch(format!("{prefix}{name} is missing")))?;
+            if s != shape || v.len() != shape.iter().product::<usize>() {
+                return Err(WeightsError::Mismatch(format!(
+                    "{prefix}{name} has shape {s:?} ({} values), but {name} has shape {shape:?}",
+                    v.len()
+                )));
+            }
+            Ok(v.clone())
+        };
         let mut moments = Vec::new();
-        for (name, _, _) in &weights.tensors {
-            let find = |prefix: &str| {
-                extra
-                    .iter()
-                    .find(|(n, _, _)| *n == format!("{prefix}{name}"))
-                    .map(|(_, _, v)| v.clone())
-                    .ok_or_else(|| WeightsError::Mismatch(format!("{prefix}{name} is missing")))
-            };
-            moments.push((name.clone(), find(MOMENT_M)?, find(MOMENT_V)?));
+        for (name, shape, _) in &weights.tensors {
+            moments.push((name.clone(), state_of(MOMENT_M, name, shape)?, state_of(MOMENT_V, name, shape)?));
         }
         let trained = if extra.iter().any(|(n, _, _)| n.starts_with(TRAINED)) {
             let mut trained = Vec::new();
-            for (name, _, _) in &weights.tensors {
-                let values = extra
-                    .iter()
-                    .find(|(n, _, _)| *n == format!("{TRAINED}{name}"))
-                    .map(|(_, _, v)| v.clone())
-                    .ok_or_else(|| WeightsError::Mismatch(format!("{TRAINED}{name} is missing")))?;
-                trained.push((name.clone(), values));
+            for (name, shape, _) in &weights.tensors {
+                trained.push((name.clone(), state_of(TRAINED, name, shape)?));
             }
             Some(trained)
         } else {
@@ -147,4 +150,50 @@ fn shape_of(snapshot: &Snapshot, name: &str) -> Result<Vec<usize>, WeightsError>
         .find(|(n, _, _)| n == name)
         .map(|(_, s, _)| s.clone())
         .ok_or_else(|| WeightsError::Mismatch(format!("no parameter {name} for its training state")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::init::initial_weights;
+
+    fn checkpoint() -> Checkpoint {
+        let config = TrainConfig::improved();
+        let weights = initial_weights(&config).unwrap();
+        Checkpoint {
+            trained: Some(weights.tensors.iter().map(|(n, _, v)| (n.clone(), v.clone())).collect()),
+            moments: weights.tensors.iter().map(|(n, _, v)| (n.clone(), vec![0.0; v.len()], vec![0.0; v.len()])).collect(),
+            config,
+            epoch: 1,
+            adam_steps: 469,
+            train_limit: None,
+            weights,
+        }
+    }
+
+    /// The checkpoint's file with `tensor`'s declared shape and values replaced.
+    fn altered(tensor: &str, shape: Vec<usize>, values: Option<Vec<f32>>) -> Vec<u8> {
+        let bytes = checkpoint().to_bytes(HashMap::new()).unwrap();
+        let (mut snap, extra) = Snapshot::from_safetensors_with_extra(&bytes).unwrap();
+        snap.tensors.extend(extra);
+        let t = snap.tensors.iter_mut().find(|(n, _, _)| n == tensor).unwrap();
+        t.1 = shape;
+        if let Some(v) = values {
+            t.2 = v;
+        }
+        snap.to_safetensors().unwrap()
+    }
+
+    #[test]
+    fn training_state_must_have_its_parameters_shape() {
+        let bytes = checkpoint().to_bytes(HashMap::new()).unwrap();
+        let back = Checkpoint::from_bytes(&bytes).unwrap();
+        assert!(back.moments == checkpoint().moments && back.trained == checkpoint().trained, "the state comes back");
+        // Transposed: the same number of values, so only the shape tells.
+        let err = Checkpoint::from_bytes(&altered("train.layers.0.weight", vec![256, 784], None)).unwrap_err();
+        assert!(err.to_string().contains("train.layers.0.weight has shape [256, 784]"), "{err}");
+        assert!(err.to_string().contains("layers.0.weight has shape [784, 256]"), "{err}");
+        let err = Checkpoint::from_bytes(&altered("adam.v.layers.3.bias", vec![4], Some(vec![0.0; 4]))).unwrap_err();
+        assert!(err.to_string().contains("adam.v.layers.3.bias has shape [4] (4 values)"), "{err}");
+    }
 }

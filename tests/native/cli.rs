@@ -233,6 +233,40 @@ fn bad_inputs_are_readable_errors() {
 
     let err = run_err(fashion().args(["train", "--backend", "tpu"]));
     assert!(err.contains("unknown backend"), "{err}");
+
+    // A PNG that says it is 16384 x 16384 (768 MB once decoded): refused from its header.
+    let huge = dir.path().join("huge.png");
+    std::fs::write(&huge, png_header(16_384, 16_384)).unwrap();
+    let err = run_err(
+        fashion()
+            .args(["predict", "--model"])
+            .arg(crate::repo_file("models/ready.safetensors"))
+            .arg(&huge),
+    );
+    assert!(err.contains("huge.png: the picture is too large to read"), "{err}");
+}
+
+/// A PNG's signature and header chunk for a `width` x `height` RGB picture, then an empty image
+/// data chunk: all a decoder reads before it sizes its buffers.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend(kind);
+        out.extend(data);
+        out.extend(crc.sum().to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(width.to_be_bytes());
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]); // 8 bits, RGB, deflate, no filter, no interlace
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &[]);
+    chunk(&mut png, b"IEND", &[]);
+    png
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {

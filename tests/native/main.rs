@@ -28,7 +28,7 @@ use fashion_mlp::train::TrainConfig;
 /// The real Fashion-MNIST files the setup installs.
 pub fn data_dir() -> PathBuf {
     std::env::var("FASHION_DATA_DIR")
-        .unwrap_or_else(|_| "/usr/share/datasets/fashion-mnist".into())
+        .unwrap_or_else(|_| fashion_mlp::facts::DEFAULT_DATA_DIR.into())
         .into()
 }
 

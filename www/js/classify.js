@@ -36,6 +36,9 @@ export class ClassifyPanel {
       modelInfo: $('model-info'), download: $('download-model'), downloadPytorch: $('download-pytorch'),
       load: $('load-model'), ready: $('use-ready'),
     };
+    // The pad's size and default brush are the ones Rust renders drawings at (facts).
+    this.ui.pad.width = this.ui.pad.height = facts.pad_side;
+    this.ui.brush.value = String(facts.pad_brush);
     this.pad = new DrawingPad(this.ui.pad, { onChange: (final) => this.padChanged(final) });
     this.buildBars();
     this.wire();

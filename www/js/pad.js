@@ -10,7 +10,7 @@ export class DrawingPad {
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d', { willReadFrequently: true });
     this.onChange = onChange;
-    this.brush = 18;
+    this.brush = 1; // set by the panel from the brush control
     this.strokes = [];   // [{size, points: [[x, y, pressure]]}]
     this.undoStack = []; // earlier stroke lists, for undoing a clear or a picture
     this.picture = null; // an uploaded picture shown instead of strokes

@@ -8,7 +8,7 @@ use fashion_mlp::train::Recipe;
 use fashion_mlp::train::cpu::{Isa, Rounding};
 
 /// Where the setup script installs the official dataset.
-pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
+use fashion_mlp::facts::DEFAULT_DATA_DIR;
 
 #[derive(Parser)]
 #[command(

@@ -51,6 +51,12 @@ pub fn run(args: PredictArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest picture `predict` decodes: a side, and the decoder's memory.
+const MAX_DECODED_SIDE: u32 = 16_384;
+const MAX_DECODED_BYTES: u64 = 256 << 20;
+/// Photos are scaled down to this many pixels a side before preprocessing (as the page does).
+const PICTURE_SIDE: u32 = 1024;
+
 /// Any PNG/PGM: framed like a dataset image by the core's drawing preprocessing (a 28x28
 /// picture is taken as it is), exactly as the page treats an uploaded picture; with `brush`, as
 /// the page treats what is drawn on its pad.
@@ -58,9 +64,33 @@ fn read_image(path: &std::path::Path, brush: Option<f32>) -> Result<Vec<f32>, St
     if let Some(b) = brush.filter(|b| !(b.is_finite() && *b > 0.0)) {
         return Err(format!("the brush width {b} must be a positive number of pixels"));
     }
-    let img = image::open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .to_rgba8();
+    let at = |e: String| format!("{}: {e}", path.display());
+    let mut reader = image::ImageReader::open(path)
+        .map_err(|e| at(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| at(e.to_string()))?;
+    // The decoder checks the picture's declared size against these before it allocates.
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_DECODED_SIDE);
+    limits.max_image_height = Some(MAX_DECODED_SIDE);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => at(format!(
+            "the picture is too large to read (at most {MAX_DECODED_SIDE} pixels a side and {} MiB decoded): scale it down first",
+            MAX_DECODED_BYTES >> 20
+        )),
+        e => at(e.to_string()),
+    })?;
+    // A photo is scaled down before it is widened to RGBA (and to floats): 1024 pixels a side
+    // is plenty for a 28x28 result, as the page does. A drawing keeps its size: the brush width
+    // is in its pixels.
+    let img = if brush.is_none() && img.width().max(img.height()) > PICTURE_SIDE {
+        img.thumbnail(PICTURE_SIDE, PICTURE_SIDE)
+    } else {
+        img
+    };
+    let img = img.to_rgba8();
     let (width, height) = (img.width() as usize, img.height() as usize);
     let bitmap = Bitmap {
         width,

@@ -485,6 +485,25 @@ fn checkpoint_dicts_and_integer_tensors() {
     );
 }
 
+/// A directory whose records all point at one entry would have it read (inflated, checked) once
+/// per record: each record must have bytes of its own.
+#[test]
+fn zip_records_sharing_an_entry_are_refused() {
+    for method in [0, 8] {
+        let mut shared = zip_with(&[("archive/data.pkl", &[b'.'; 4000]), ("archive/data/0", &[7; 4000])], method);
+        let central = shared
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == CENTRAL_HEADER.to_le_bytes())
+            .map(|(at, _)| at)
+            .nth(1)
+            .unwrap();
+        shared[central + 42..central + 46].copy_from_slice(&0u32.to_le_bytes());
+        let err = format_error(read("shared.pt", &shared));
+        assert!(err.contains("overlap: each entry must have its own bytes"), "{err}");
+    }
+}
+
 #[test]
 fn zip_problems_are_explained() {
     let good = sample_zip();

@@ -79,6 +79,31 @@ pub(super) fn zip_entries(data: &[u8]) -> Res<Vec<ZipEntry>> {
         entries.push(entry);
         at += length;
     }
+    // Each record's entry is a stretch of the file of its own, before the directory: records
+    // pointing at one entry (to have it inflated or checked once per record) or at overlapping
+    // ones are refused, so reading every entry costs at most the file's size, and inflating them
+    // at most MAX_INFLATED in all.
+    let mut order: Vec<&ZipEntry> = entries.iter().collect();
+    order.sort_by_key(|e| e.header);
+    let mut inflated = 0usize;
+    for (i, e) in order.iter().enumerate() {
+        let next = order.get(i + 1).map_or(directory_offset as usize, |n| n.header);
+        if e.header.checked_add(30 + e.compressed).is_none_or(|end| end > next) {
+            let other = order.get(i + 1).map_or("the central directory", |n| n.name.as_str());
+            return Err(format!(
+                "the zip archive's entries {} and {other} overlap: each entry must have its own bytes",
+                e.name
+            ));
+        }
+        if e.method != 0 {
+            inflated = inflated.saturating_add(e.size);
+        }
+    }
+    if inflated > MAX_INFLATED {
+        return Err(format!(
+            "the zip archive's entries would inflate to {inflated} bytes in all, over the limit of {MAX_INFLATED} for a model"
+        ));
+    }
     Ok(entries)
 }
 

@@ -79,6 +79,14 @@ pub enum ToWorker {
         #[serde(default)]
         shard: Option<Shard>,
     },
+    /// A model file to read (ours, a checkpoint, PyTorch weights), answered with
+    /// `FromWorker::ModelRead`: parsed here, in a worker, so that a hostile file can at worst
+    /// stall or kill this worker, never the page and its classifier.
+    ReadModel {
+        name: String,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
     /// Training samples per second of `config` on this worker's `backend`, measured on a few
     /// batches of the loaded data (answered with `FromWorker::Measured`).
     Measure {
@@ -171,6 +179,12 @@ pub enum FromWorker {
         message: String,
         fatal: bool,
     },
+    /// Answer to `ToWorker::ReadModel`: the model as this project's safetensors file.
+    ModelRead {
+        name: String,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
     /// Answer to `Debug { hook: "memory" }`.
     Memory {
         wasm_bytes: f64,
@@ -188,9 +202,9 @@ pub const GRID_IMAGES: usize = 32;
 
 impl FromWorker {
     /// Every kind of message a worker posts (its `type` field); www/js/app.js handles each.
-    pub const KINDS: [&'static str; 17] = [
+    pub const KINDS: [&'static str; 18] = [
         "ready", "data_loaded", "backend", "measuring", "measured", "started", "progress", "epoch", "checkpoint",
-        "test_image", "paused", "resumed", "stopped", "finished", "error", "memory", "diagnostics",
+        "test_image", "paused", "resumed", "stopped", "finished", "error", "model_read", "memory", "diagnostics",
     ];
 
     /// This message's `type` (a new variant does not compile until it has one).
@@ -211,6 +225,7 @@ impl FromWorker {
             FromWorker::Stopped { .. } => "stopped",
             FromWorker::Finished { .. } => "finished",
             FromWorker::Error { .. } => "error",
+            FromWorker::ModelRead { .. } => "model_read",
             FromWorker::Memory { .. } => "memory",
             FromWorker::Diagnostics { .. } => "diagnostics",
         }
@@ -251,6 +266,7 @@ mod tests {
             FromWorker::Stopped { epoch: 1 },
             FromWorker::Finished { epoch: 1, test_accuracy: 0.5 },
             FromWorker::Error { kind: ErrorKind::Data, message: "m".into(), fatal: false },
+            FromWorker::ModelRead { name: "m".into(), bytes: vec![0] },
             FromWorker::Memory { wasm_bytes: 1.0, gpu_bytes: None },
             FromWorker::Diagnostics { hook: "h".into(), report: serde_json::Value::Null },
         ];

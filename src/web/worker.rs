@@ -200,6 +200,12 @@ fn handle(state: &Shared, msg: ToWorker, exchange: Option<SharedArrayBuffer>) {
                 }
             });
         }
+        ToWorker::ReadModel { name, bytes } => {
+            match crate::weights::read_model_file(&name, &bytes).and_then(|snapshot| snapshot.to_safetensors()) {
+                Ok(bytes) => post(&FromWorker::ModelRead { name, bytes }),
+                Err(e) => post_error(ErrorKind::ModelFile, e.to_string(), false),
+            }
+        }
         ToWorker::Pause {} => queue(state, Control::Pause),
         ToWorker::Resume {} => queue(state, Control::Resume),
         ToWorker::Stop {} => queue(state, Control::Stop),

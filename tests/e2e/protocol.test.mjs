@@ -34,6 +34,7 @@ test('every message the page builds is one the worker reads', { timeout: 120_000
         resume: read(toWorker.resume()),
         stop: read(toWorker.stop()),
         testImage: read(toWorker.testImage(3)),
+        readModel: read(toWorker.readModel('model.pth', new Uint8Array([1, 2, 3]))),
         debug: read(toWorker.debug('memory')),
         // And the parser is strict: a misspelt field is refused.
         misspelt: read({ ...toWorker.start({ config, backend: 'cpu' }), trainLimit: 5 }),
@@ -41,7 +42,7 @@ test('every message the page builds is one the worker reads', { timeout: 120_000
     });
     assert.deepEqual(results, {
       loadData: 'load_data', start: 'start', startFull: 'start', startPaired: 'start+exchange', measure: 'measure',
-      measurePaired: 'measure+exchange', pause: 'pause', resume: 'resume', stop: 'stop', testImage: 'test_image', debug: 'debug',
+      measurePaired: 'measure+exchange', pause: 'pause', resume: 'resume', stop: 'stop', testImage: 'test_image', readModel: 'read_model', debug: 'debug',
       misspelt: results.misspelt,
     });
     assert.match(results.misspelt, /^refused: .*trainLimit/);

@@ -16,6 +16,8 @@ import { registerOffline } from './offline.js';
 const $ = (id) => document.getElementById(id);
 /** Automatic continuations (after a lost GPU or a crash) per run before the user decides. */
 const MAX_RECOVERIES = 2;
+// A model file takes milliseconds to read; one that takes this long is built to stall a reader.
+const READ_MODEL_MS = 30_000;
 
 class App {
   constructor(wasm, facts) {
@@ -152,6 +154,27 @@ class App {
     note.hidden = !note.textContent;
   }
 
+  /** A model file the user gave, read by the CPU worker into our safetensors bytes: a hostile
+   * file can stall or kill that worker (restarted; a run on it continues from its checkpoint),
+   * never the page or the classifier in use. Throws with the reason when the file is refused. */
+  async readModel(bytes, name) {
+    const worker = this.trainers.cpu;
+    const answer = worker.next((m) => m.type === 'model_read' || m.type === 'crashed' || (m.type === 'error' && m.kind === 'model_file'));
+    let timer;
+    const slow = new Promise((resolve) => {
+      timer = setTimeout(() => resolve({ type: 'slow' }), READ_MODEL_MS);
+    });
+    worker.send(toWorker.readModel(name, bytes), [bytes.buffer]);
+    const msg = await Promise.race([answer, slow]);
+    clearTimeout(timer);
+    if (msg.type === 'model_read') return new Uint8Array(msg.bytes);
+    if (msg.type === 'slow') {
+      this.crashed(`reading ${name} took over ${READ_MODEL_MS / 1000} s`, worker);
+      throw new Error(`reading it took over ${READ_MODEL_MS / 1000} s`);
+    }
+    throw new Error(msg.message);
+  }
+
   /** Samples/s of `config` on `backend`, measured by its worker: {rate} or {error}. */
   async measure(backend, config) {
     const worker = this.trainers.client(backend);
@@ -277,6 +300,7 @@ class App {
         this.running = false;
         setStatus(`Finished ${msg.epoch} epochs: test accuracy ${pct(msg.test_accuracy)}`);
         break;
+      case 'model_read': // answers readModel, which waits for it
       case 'memory':
       case 'diagnostics':
         break;
@@ -291,6 +315,7 @@ class App {
 
   failed({ kind, message, fatal }, client = this.worker) {
     if (fatal) { this.crashed(message, client); return; }
+    if (kind === 'model_file') return; // a model file the user loaded: readModel reports it
     if (kind === 'gpu') this.gpuLost = message;
     if (kind === 'data' && this.data.checking) { this.data.refused(message); return; }
     if (kind === 'gpu' && this.backend?.backend !== 'webgpu') {

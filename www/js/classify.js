@@ -12,14 +12,16 @@ const $ = (id) => document.getElementById(id);
 export class ClassifyPanel {
   /** wasm: the page module's exports; facts: its shared facts (image size, class names);
    * requestTestImage(index) asks the worker for one image; onModelFile(bytes, name, meta) is
-   * told about a model file the user loaded. */
-  constructor({ wasm, facts, requestTestImage, onModelFile, onError }) {
+   * told about a model file the user loaded; readModel(bytes, name) resolves with it read by a
+   * worker into this project's safetensors bytes. */
+  constructor({ wasm, facts, requestTestImage, readModel, onModelFile, onError }) {
     this.wasm = wasm;
     this.names = facts.class_names;
     this.side = facts.image_side;
     this.testCount = facts.test_size;
     this.requestTestImage = requestTestImage;
     this.onModelFile = onModelFile;
+    this.readModel = readModel;
     this.onError = onError;
     this.classifier = null;
     this.modelBytes = null;
@@ -271,8 +273,11 @@ export class ClassifyPanel {
     }
     const bytes = new Uint8Array(await file.arrayBuffer());
     try {
-      const meta = this.setModel(bytes, { source: 'file', name: file.name });
-      this.onModelFile(bytes, file.name, meta);
+      // Read in a worker (hostile files stall or kill a worker, not this page); what comes back
+      // is this project's own safetensors file, which the page loads in a moment.
+      const model = await this.readModel(bytes, file.name);
+      const meta = this.setModel(model, { source: 'file', name: file.name });
+      this.onModelFile(model, file.name, meta);
     } catch (e) {
       this.onError(`${file.name} was refused: ${e.message || e}. The current model is still in use.`);
     }

@@ -12,6 +12,8 @@ export const toWorker = {
   }),
   /** Auto's measurement of `backend` ('cpu' or 'webgpu') on `config`. */
   measure: ({ config, backend, shard, exchange }) => ({ type: 'measure', config, backend, ...(shard ? { shard, exchange } : {}) }),
+  /** A model file (ours, a checkpoint, PyTorch weights) to read into our safetensors. */
+  readModel: (name, bytes) => ({ type: 'read_model', name, bytes }),
   pause: () => ({ type: 'pause' }),
   resume: () => ({ type: 'resume' }),
   stop: () => ({ type: 'stop' }),

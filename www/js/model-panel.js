@@ -20,6 +20,7 @@ export async function startModelPanel(app) {
     wasm: app.wasm,
     facts: app.facts,
     requestTestImage: (index) => { if (app.data.ready) app.trainers.cpu.send(toWorker.testImage(index)); },
+    readModel: (bytes, name) => app.readModel(bytes, name),
     onModelFile: (bytes, name, meta) => {
       saved.saveLoaded({ weights: bytes, name, meta }).catch((e) => app.storageFailed(e));
     },

@@ -45,6 +45,8 @@ export class WorkerClient {
 
   restart() {
     this.worker.terminate();
+    // Whoever waits for an answer hears that none will come (if its question accepts that).
+    this.waiters = this.waiters.filter((w) => !w({ type: 'crashed', message: 'the worker stopped and was restarted' }));
     this.start();
   }
 

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use super::dtype::DType;
 use super::opcodes::{self, opcode_name};
 use super::values::{Dict, Object, Storage, TensorRef, Value};
-use super::{MAX_CALL_DEPTH, MAX_DIMS, MAX_MEMO, MAX_OBJECTS, MAX_STACK, Res};
+use super::{MAX_CALL_DEPTH, MAX_DIMS, MAX_MEMO, MAX_OBJECTS, MAX_STACK, MIN_WORK, Res, WORK_PER_BYTE};
 
 /// The machine's state while it runs one pickle: the input, its stack, marks and memo, and the
 /// containers its values refer to.
@@ -23,6 +23,9 @@ pub(super) struct Machine<'a> {
     /// The element type of every storage seen: a legacy file's storages follow the pickle and
     /// their sizes are counted in elements.
     pub(super) storage_types: HashMap<Rc<str>, DType>,
+    /// Values built or copied so far, and how many the pickle's size allows.
+    pub(super) work: usize,
+    pub(super) max_work: usize,
 }
 
 impl<'a> Machine<'a> {
@@ -37,7 +40,22 @@ impl<'a> Machine<'a> {
             objects: Vec::new(),
             legacy,
             storage_types: HashMap::new(),
+            work: 0,
+            max_work: data.len().saturating_mul(WORK_PER_BYTE).saturating_add(MIN_WORK),
         }
+    }
+
+    /// Counts `values` built or copied against the budget the pickle's size gives.
+    pub(super) fn charge(&mut self, values: usize) -> Res<()> {
+        self.work = self.work.saturating_add(values);
+        if self.work > self.max_work {
+            return Err(format!(
+                "the pickle builds or copies more values ({}) than a pickle of {} bytes can need",
+                self.work,
+                self.data.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Runs to STOP and returns the pickled object; `self.pos` is then just past the STOP.
@@ -343,10 +361,12 @@ impl<'a> Machine<'a> {
         if mark > self.stack.len() {
             return Err(underflow());
         }
+        self.charge(self.stack.len() - mark)?;
         Ok(self.stack.split_off(mark))
     }
 
     pub(super) fn alloc(&mut self, object: Object) -> Res<Value> {
+        self.charge(1)?;
         if self.objects.len() >= MAX_OBJECTS {
             return Err("the pickle builds too many objects".into());
         }
@@ -492,10 +512,13 @@ impl<'a> Machine<'a> {
             Value::Global(global) => global,
             other => return Err(format!("calls {}, not a class or function", self.describe(&other))),
         };
-        let args = self
+        let count = self
             .items(&args)
             .ok_or_else(|| format!("the arguments of {}.{} are not a tuple", global.0, global.1))?
-            .to_vec();
+            .len();
+        // Each call copies its arguments: a tuple reused by a million calls costs a million times.
+        self.charge(count)?;
+        let args = self.items(&args).unwrap_or_default().to_vec();
         match (global.0.as_str(), global.1.as_str()) {
             ("collections", "OrderedDict") | ("builtins" | "__builtin__", "dict") => {
                 if !args.is_empty() {
@@ -557,6 +580,7 @@ impl<'a> Machine<'a> {
             size: self.usizes(size, "the size")?,
             stride: self.usizes(stride, "the stride")?,
         };
+        self.charge(tensor.size.len() + tensor.stride.len())?;
         if tensor.size.len() != tensor.stride.len() {
             return Err(format!(
                 "size {:?} and stride {:?} disagree",

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use super::dtype::{DType, to_f32};
 use super::pickle::Machine;
 use super::values::{Dict, Object, TensorRef, Value};
-use super::{MAX_DEPTH, MAX_TENSORS, MAX_VISITS, Res, spend};
+use super::{MAX_DEPTH, MAX_TENSORS, MAX_VISITS, MAX_WALK_WORK, Res, spend};
 use crate::weights::NamedTensor;
 
 /// The tensors to return, with their PyTorch names.
@@ -26,6 +26,7 @@ pub(super) fn select_tensors(machine: &Machine, top: &Value) -> Res<Vec<(String,
         machine,
         out: Vec::new(),
         visits: 0,
+        work: 0,
     };
     walk.value(start, "", 0)?;
     if walk.out.is_empty() {
@@ -39,10 +40,25 @@ pub(super) struct Walk<'m, 'a> {
     pub(super) machine: &'m Machine<'a>,
     pub(super) out: Vec<(String, TensorRef)>,
     pub(super) visits: usize,
+    /// Entries looked at and name bytes built so far (`MAX_WALK_WORK` in all).
+    pub(super) work: usize,
 }
 
 impl Walk<'_, '_> {
+    /// Counts `steps` of the walk, near `name`.
+    fn charge(&mut self, steps: usize, name: &str) -> Res<()> {
+        self.work = self.work.saturating_add(steps);
+        if self.work > MAX_WALK_WORK {
+            let shown: String = name.chars().take(60).collect();
+            return Err(format!(
+                "the tensors are shared or named too often to walk (over {MAX_WALK_WORK} steps, at {shown:?})"
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn value(&mut self, value: &Value, name: &str, depth: usize) -> Res<()> {
+        self.charge(1 + name.len(), name)?;
         self.visits += 1;
         if depth > MAX_DEPTH || self.visits > MAX_VISITS {
             return Err(format!(
@@ -58,6 +74,8 @@ impl Walk<'_, '_> {
                 self.out.push((name.to_string(), tensor.clone()));
             }
             Some(Object::Dict(dict)) => {
+                // Every entry counts, the skipped ones too: a shared dict is walked each time.
+                self.charge(dict.entries.len(), name)?;
                 for (key, inner) in &dict.entries {
                     if let Some(key) = key_name(key) {
                         self.value(inner, &join(name, &key), depth + 1)?;
@@ -83,10 +101,12 @@ impl Walk<'_, '_> {
             .get("_non_persistent_buffers_set")
             .map(|set| set_strings(machine, set))
             .unwrap_or_default();
+        self.charge(transient.len() + state.entries.len(), name)?;
         for field in ["_parameters", "_buffers"] {
             let Some(tensors) = state.get(field).and_then(|d| machine.dict(d)) else {
                 continue;
             };
+            self.charge(tensors.entries.len(), name)?;
             for (key, inner) in &tensors.entries {
                 if let Some(key) = key_name(key)
                     && machine.tensor(inner).is_some()
@@ -97,6 +117,7 @@ impl Walk<'_, '_> {
             }
         }
         if let Some(children) = state.get("_modules").and_then(|d| machine.dict(d)) {
+            self.charge(children.entries.len(), name)?;
             for (key, child) in &children.entries {
                 if let Some(key) = key_name(key) {
                     self.value(child, &join(name, &key), depth + 1)?;

@@ -3,7 +3,7 @@ use safetensors::Dtype;
 
 use super::naming::transpose;
 use super::opcodes::{
-    APPEND, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID, BINPUT, BINUNICODE, BINUNICODE8, EMPTY_DICT,
+    APPEND, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID, BINPUT, BINUNICODE, BINUNICODE8, DICT, EMPTY_DICT,
     EMPTY_LIST, EMPTY_TUPLE, FRAME, GLOBAL, INST, LONG_BINGET, LONG_BINPUT, LONG1, MARK, MEMOIZE, NEWFALSE, NEWTRUE,
     NONE, POP, PROTO, REDUCE, SETITEM, SETITEMS, SHORT_BINBYTES, SHORT_BINUNICODE, STACK_GLOBAL, STOP, TUPLE, TUPLE1,
 };
@@ -338,6 +338,44 @@ fn deep_nesting_is_refused_without_recursion() {
     let bytes = zip(&[("archive/data.pkl", &pickle)]);
     let e = format_error(read("deep.pt", &bytes));
     assert!(e.contains("nested too deep"), "{e}");
+}
+
+/// A 60,000-item tuple kept in the memo and passed to 20,000 calls: each call copies it (1.2
+/// billion values) unless the machine counts copies against the pickle's size.
+#[test]
+fn arguments_copied_into_calls_are_budgeted() {
+    let mut p = P::new().global("m", "f").op(BINPUT).raw(&[1]).op(POP).op(MARK);
+    for _ in 0..60_000 {
+        p = p.op(NONE);
+    }
+    p = p.op(TUPLE).op(BINPUT).raw(&[2]).op(POP);
+    for _ in 0..20_000 {
+        p = p.op(BINGET).raw(&[1]).op(BINGET).raw(&[2]).op(REDUCE).op(POP);
+    }
+    let bytes = zip(&[("archive/data.pkl", &p.op(NONE).stop())]);
+    let started = std::time::Instant::now();
+    let e = format_error(read("copies.pt", &bytes));
+    assert!(e.contains("builds or copies more values"), "{e}");
+    assert!(started.elapsed().as_secs() < 5, "refused early");
+}
+
+/// A dict of 50,000 entries no walk keeps (None keys), reached through 2,000 names: each visit
+/// looks at all its entries unless the walk counts them.
+#[test]
+fn shared_containers_are_budgeted_by_the_walk() {
+    let mut p = P::new().op(MARK);
+    for _ in 0..50_000 {
+        p = p.op(NONE).op(NONE);
+    }
+    p = p.op(DICT).op(BINPUT).raw(&[1]).op(POP).op(EMPTY_DICT).op(MARK);
+    for i in 0..2_000 {
+        p = p.str(&format!("k{i}")).op(BINGET).raw(&[1]);
+    }
+    let bytes = zip(&[("archive/data.pkl", &p.op(SETITEMS).stop())]);
+    let started = std::time::Instant::now();
+    let e = format_error(read("shared.pt", &bytes));
+    assert!(e.contains("shared or named too often"), "{e}");
+    assert!(started.elapsed().as_secs() < 5, "refused early");
 }
 
 // ---- torch.save zip files ----

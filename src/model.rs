@@ -16,7 +16,7 @@ use crate::error::ConfigError;
 
 /// Shape of the network. Defaults are the reference model's: 784-256-128-64-10, dropout 0.2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MlpConfig {
     pub hidden: Vec<usize>,
     pub dropout: f64,

@@ -243,6 +243,7 @@ mod tests {
         for bad in [
             r#"{"type": "start", "config": {"epochs": 2}, "bakend": "cpu"}"#,
             r#"{"type": "start", "config": {"epocs": 2}}"#,
+            r#"{"type": "start", "config": {"model": {"hiden": [64]}}}"#,
             r#"{"type": "pause", "now": true}"#,
             r#"{"type": "explode"}"#,
         ] {

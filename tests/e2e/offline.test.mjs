@@ -1,5 +1,6 @@
 // End-to-end: the service worker. After one visit the page loads, classifies and trains with the
-// server gone; a new version of the app is installed beside the old one and replaces it cleanly.
+// server gone; a new version of the app is installed beside the old one and replaces it cleanly,
+// and a tab that is training switches only once its run stops.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -85,3 +86,30 @@ test('a new version installs beside the old one and replaces its cache when the 
   await page.waitForFunction(() => /Ready model/.test(document.getElementById('model-info').textContent), null, { timeout: 60_000 });
   await drawSomething(page);
 }));
+
+test('an update asked for while the tab trains waits until the run stops, then reloads', { timeout: 300_000 }, () => onPrivateCopy(async ({ server, browser, dir }) => {
+  const page = await browser.newPage();
+  await page.goto(`${server.url}?testLimit=200`);
+  await controlled(page);
+  const [first] = await appCaches(page);
+  const sw = path.join(dir, 'sw.js');
+  fs.writeFileSync(sw, fs.readFileSync(sw, 'utf8').replace(`"${first.slice('fashion-app-'.length)}"`, '"third-version"'));
+  const index = path.join(dir, 'index.html');
+  fs.writeFileSync(index, fs.readFileSync(index, 'utf8').replace('<head>', '<head><meta name="app-build" content="third">'));
+  await page.reload();
+  await page.waitForSelector('#update:not([hidden])', { timeout: 120_000 });
+  await waitForStatus(page, /Ready to train/);
+  await setSettings(page, { recipe: 'reference', backend: 'cpu', limit: 60000, epochs: 40, batch: 64, seed: 1 });
+  await page.click('#train');
+  await waitForStatus(page, /Epoch \d+ of 40/, 120_000);
+  await page.evaluate(() => { window.stillTheSamePage = true; });
+  await page.click('#update-now');
+  await page.waitForFunction(() => /applied when training stops/.test(document.getElementById('update').textContent));
+  await page.waitForTimeout(3000);
+  assert.equal(await page.evaluate(() => window.stillTheSamePage), true, 'the training tab did not reload');
+  assert.match(await page.textContent('#status'), /Epoch \d+ of 40/, 'and it still trains');
+  await Promise.all([page.waitForNavigation({ timeout: 60_000 }), page.click('#stop')]);
+  await page.waitForSelector('meta[name=app-build]', { state: 'attached', timeout: 60_000 });
+  await page.waitForFunction(() => /Resume|epoch/i.test(document.getElementById('model-info').textContent), null, { timeout: 60_000 });
+}));
+

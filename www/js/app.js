@@ -418,7 +418,7 @@ async function main() {
   });
   await app.trainers.refresh();
   app.data.download();
-  registerOffline();
+  registerOffline({ busy: () => app.running });
   app.watchModules();
 }
 

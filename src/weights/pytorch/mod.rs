@@ -35,10 +35,10 @@ const MAX_OBJECTS: usize = 1 << 22;
 /// (shared references can make a small pickle describe an exponentially large tree).
 const MAX_DEPTH: usize = 32;
 const MAX_VISITS: usize = 1 << 20;
-/// Values the pickle machine may build or copy in all: twice the pickle's bytes (a real
+/// Values the pickle machine may build or copy in all: one per byte of the pickle (a real
 /// state_dict's pickle builds about one value per opcode) plus a floor for small files. Counts
 /// what objects and the stack cannot: a tuple copied into every call that reuses it.
-const WORK_PER_BYTE: usize = 2;
+const WORK_PER_BYTE: usize = 1;
 const MIN_WORK: usize = 1 << 20;
 /// Steps the walk to the tensors may take in all: every entry looked at (skipped ones too, and
 /// shared containers each time they are reached) and every byte of every name it builds.

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Hostile files against the CLI's readers: each file is built here (small files made to make a
+reader do too much, and a few merely large ones), given to the `fashion` command that reads it,
+and its exit status, wall time and peak memory printed as one JSON line. A file is handled well
+when it is refused with a message (exit 1, no panic) within 2 s and 256 MB.
+
+    python3 scripts/bench/hostile.py [--fashion PATH] [--ready models/ready.safetensors] [--keep DIR]
+
+`--fashion` defaults to the release build in $CARGO_TARGET_DIR (cargo build --release first).
+"""
+import argparse
+import json
+import os
+import pathlib
+import resource
+import struct
+import subprocess
+import tempfile
+import time
+import zipfile
+import zlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# Pickle opcodes (protocol 2), the few these files use.
+PROTO, STOP, MARK, TUPLE, NONE, REDUCE, POP = b"\x80\x02", b".", b"(", b"t", b"N", b"R", b"0"
+BINPUT, BINGET, LONG_BINPUT, LONG_BINGET = b"q", b"h", b"r", b"j"
+EMPTY_DICT, DICT, SETITEMS, SETITEM, BINPERSID = b"}", b"d", b"u", b"s", b"Q"
+
+
+def binunicode(s):
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def glob(module, name):
+    return b"c" + f"{module}\n{name}\n".encode()
+
+
+def put(i):
+    return LONG_BINPUT + struct.pack("<I", i)
+
+
+def get(i):
+    return LONG_BINGET + struct.pack("<I", i)
+
+
+def torch_zip(pickle, extra=()):
+    """A torch.save-style zip: archive/data.pkl and any (name, bytes) given."""
+    out = tempfile.SpooledTemporaryFile()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", pickle)
+        for name, data in extra:
+            z.writestr(name, data)
+    out.seek(0)
+    return out.read()
+
+
+def copies():
+    """A 60,000-item tuple in the memo, passed to 200,000 calls: copied on every call."""
+    p = PROTO + glob("m", "f") + put(1) + POP + MARK + NONE * 60_000 + TUPLE + put(2) + POP
+    p += (get(1) + get(2) + REDUCE + POP) * 200_000
+    return torch_zip(p + NONE + STOP)
+
+
+def views():
+    """One 16-dimension view of one storage rebuilt a million times."""
+    storage = MARK + binunicode("storage") + glob("torch", "FloatStorage") + binunicode("0") + binunicode("cpu") + b"K\x01" + TUPLE + BINPERSID
+    dims = MARK + b"K\x01" * 16 + TUPLE
+    args = MARK + storage + b"K\x00" + dims + dims + b"\x89" + glob("collections", "OrderedDict") + MARK + TUPLE + REDUCE + TUPLE
+    p = PROTO + glob("torch._utils", "_rebuild_tensor_v2") + put(1) + POP + args + put(2) + POP
+    p += (get(1) + get(2) + REDUCE + POP) * 1_000_000
+    return torch_zip(p + EMPTY_DICT + STOP, [("archive/data/0", b"\0" * 4)])
+
+
+def names():
+    """32 nested dicts, each holding its child twice under a 50,000-character key: 2^32 paths,
+    each name 1.6 MB long."""
+    key = "k" * 50_000
+    p = PROTO + EMPTY_DICT + put(0)
+    for level in range(1, 33):
+        p += EMPTY_DICT + put(level) + MARK + binunicode(key + "a") + get(level - 1) + binunicode(key + "b") + get(level - 1) + SETITEMS
+    return torch_zip(p + STOP)
+
+
+def revisit():
+    """A 50,000-entry dict of None keys (skipped by a walk) reached through 20,000 names."""
+    p = PROTO + MARK + NONE * 100_000 + DICT + put(1) + POP + EMPTY_DICT + MARK
+    for i in range(20_000):
+        p += binunicode(f"k{i}") + get(1)
+    return torch_zip(p + SETITEMS + STOP)
+
+
+def zip_records():
+    """A zip whose 2,000 central records all point at one deflated 16 MB entry."""
+    data = b"\0" * (16 << 20)
+    packed = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = packed.compress(data) + packed.flush()
+    crc = zlib.crc32(data)
+    name = b"archive/data.pkl"
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(body), len(data), len(name), 0) + name + body
+    central = b""
+    for i in range(2_000):
+        n = name if i == 0 else f"archive/data/{i}".encode()
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(body), len(data), len(n), 0, 0, 0, 0, 0, 0) + n
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2_000, 2_000, len(central), len(local), 0)
+    return local + central + end
+
+
+def commas():
+    """One CSV row of 40 million commas."""
+    return b"," * 40_000_000 + b"\n"
+
+
+def huge_png():
+    """A PNG header announcing 16384 x 16384 RGB pixels (768 MB decoded)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", 16_384, 16_384, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
+
+
+def transposed_checkpoint(fashion, work):
+    """A real one-epoch checkpoint whose train.layers.0.weight says [256, 784] (same length)."""
+    ckpt = work / "real.ckpt"
+    subprocess.run([fashion, "train", "--train-limit", "500", "--test-limit", "100", "--epochs", "1", "--checkpoint", str(ckpt)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    raw = ckpt.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    header["train.layers.0.weight"]["shape"] = [256, 784]
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (n - len(text))  # the same length: the data offsets stay
+    return raw[:8] + text + raw[8 + n:]
+
+
+def run(cmd):
+    """Exit status, wall seconds, the child's peak memory in MB, and the last line it printed."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        return {"exit": "timeout (60 s)", "seconds": 60.0, "message": ""}
+    seconds = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    lines = [l for l in err.decode(errors="replace").splitlines() if l.strip()]
+    return {"exit": proc.returncode, "seconds": round(seconds, 2), "peak_mb_so_far": round(peak), "message": (lines[-1] if lines else "")[:200]}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    target = os.environ.get("CARGO_TARGET_DIR", str(pathlib.Path.home() / ".cache/fashion-mlp/target"))
+    parser.add_argument("--fashion", default=f"{target}/release/fashion")
+    parser.add_argument("--ready", default=str(ROOT / "models/ready.safetensors"))
+    parser.add_argument("--keep", help="write the files here and keep them")
+    args = parser.parse_args()
+    work = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="hostile-"))
+    work.mkdir(parents=True, exist_ok=True)
+    f = args.fashion
+    cases = [
+        ("copies.pt", copies, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
+        ("views.pt", views, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
+        ("names.pt", names, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
+        ("revisit.pt", revisit, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
+        ("zip-records.pt", zip_records, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
+        ("commas.csv", commas, lambda p: [f, "train", "--epochs", "1", "--train-csv", p, "--test-csv", p]),
+        ("huge.png", huge_png, lambda p: [f, "predict", "--model", args.ready, p]),
+        ("transposed.ckpt", lambda: transposed_checkpoint(f, work), lambda p: [f, "train", "--resume", p, "--epochs", "2"]),
+    ]
+    for name, make, command in cases:
+        path = work / name
+        path.write_bytes(make())
+        # Each case in a process of its own, so that its peak is its own.
+        probe = subprocess.run(
+            ["python3", "-c", f"import json,sys; sys.path.insert(0, {str(pathlib.Path(__file__).parent)!r}); "
+             f"import hostile; print(json.dumps(hostile.run({command(str(path))!r})))"],
+            capture_output=True, text=True)
+        result = json.loads(probe.stdout) if probe.stdout.strip() else {"error": probe.stderr[-300:]}
+        result = {"file": name, "bytes": path.stat().st_size, **result}
+        if "peak_mb_so_far" in result:
+            result["peak_mb"] = result.pop("peak_mb_so_far")
+        result["handled"] = result.get("exit") == 1 and "panicked" not in result.get("message", "") \
+            and result.get("seconds", 99) <= 2 and result.get("peak_mb", 9999) <= 256
+        print(json.dumps(result), flush=True)
+    if not args.keep:
+        for p in work.iterdir():
+            p.unlink()
+        work.rmdir()
+
+
+if __name__ == "__main__":
+    main()

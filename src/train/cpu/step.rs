@@ -134,6 +134,39 @@ impl Step {
         &self.logits[..rows * NUM_CLASSES]
     }
 
+    /// Layer `layer`'s matrix product over `rows` rows.
+    fn shape(&self, rows: usize, layer: usize) -> Shape {
+        let w = &self.layout.widths;
+        Shape { rows, fan_in: w[layer], fan_out: w[layer + 1] }
+    }
+
+    /// The loss over the `rows` logits of the forward pass and its gradient, scaled by `scale`
+    /// (one over the batch's rows), into the last layer's delta.
+    fn head(&mut self, rows: usize, input: &StepInput, scale: f32) -> StepTotals {
+        let l = &self.layout;
+        let last = l.layers() - 1;
+        let delta = &mut self.deltas[l.delta[last]..l.delta[last] + rows * NUM_CLASSES];
+        head(&self.logits[..rows * NUM_CLASSES], input.labels, input.label_smoothing, scale, delta)
+    }
+
+    /// The delta of the layer below `layer`: `layer`'s delta back through its weight (as `params`
+    /// holds it) and the ReLU and dropout of `layer`'s input.
+    fn delta_below(&mut self, params: &[f32], layer: usize, s: Shape, keep: f32) {
+        let l = &self.layout;
+        transpose(&params[l.weight[layer]..l.weight[layer] + s.fan_in * s.fan_out], s.fan_in, s.fan_out, &mut self.transposed);
+        let p = Ptrs {
+            x: self.deltas[l.delta[layer]..].as_ptr(),
+            w: self.transposed.as_ptr(),
+            b: std::ptr::null(),
+            out: self.deltas[l.delta[layer - 1]..].as_mut_ptr(),
+            aux: self.acts[l.input[layer]..].as_ptr(),
+        };
+        let k = self.kernels;
+        // SAFETY: every pointer covers its buffer for this layer's shape (the layout sized them);
+        // each thread writes its own columns of `out`.
+        par_cols(self.threads, s.fan_in, k.align(), |cols| unsafe { k.delta(p, s, cols, keep) });
+    }
+
     /// One optimiser step on the batch in the input buffer.
     ///
     /// # Panics
@@ -145,50 +178,18 @@ impl Step {
         assert!(state.avg.is_empty() || state.avg.len() == len);
         self.forward(&state.params, rows, Some(input.dropout));
 
-        let l = &self.layout;
-        let layers = l.layers();
+        let layers = self.layout.layers();
         let k = self.kernels;
-        let w = &l.widths;
-        let shape = |layer: usize| Shape {
-            rows,
-            fan_in: w[layer],
-            fan_out: w[layer + 1],
-        };
-
-        let last = layers - 1;
-        let delta = &mut self.deltas[l.delta[last]..l.delta[last] + rows * NUM_CLASSES];
-        let totals = head(
-            &self.logits[..rows * NUM_CLASSES],
-            input.labels,
-            input.label_smoothing,
-            1.0 / rows as f32,
-            delta,
-        );
+        let totals = self.head(rows, input, 1.0 / rows as f32);
 
         let avg = !state.avg.is_empty();
         for layer in (0..layers).rev() {
-            let s = shape(layer);
+            let s = self.shape(rows, layer);
             if layer > 0 {
-                // The layer below's delta, through this layer's weight before its update.
-                transpose(
-                    &state.params[l.weight[layer]..l.weight[layer] + s.fan_in * s.fan_out],
-                    s.fan_in,
-                    s.fan_out,
-                    &mut self.transposed,
-                );
-                let p = Ptrs {
-                    x: self.deltas[l.delta[layer]..].as_ptr(),
-                    w: self.transposed.as_ptr(),
-                    b: std::ptr::null(),
-                    out: self.deltas[l.delta[layer - 1]..].as_mut_ptr(),
-                    aux: self.acts[l.input[layer]..].as_ptr(),
-                };
-                let keep = input.keep;
-                // SAFETY: as above.
-                par_cols(self.threads, s.fan_in, k.align(), |cols| unsafe {
-                    k.delta(p, s, cols, keep)
-                });
+                // Through this layer's weight before its update.
+                self.delta_below(&state.params, layer, s, input.keep);
             }
+            let l = &self.layout;
             let (wo, bo) = (l.weight[layer], l.bias[layer]);
             let at = |v: &mut Vec<f32>, o: usize| {
                 if v.is_empty() {
@@ -218,7 +219,8 @@ impl Step {
                 d: self.deltas[l.delta[layer]..].as_ptr(),
             };
             let a = input.adam;
-            // SAFETY: as above; each thread updates its own columns of the weight and bias.
+            // SAFETY: each pointer covers this layer's part of the packed state and buffers; each
+            // thread updates its own columns of the weight and bias.
             par_cols(self.threads, s.fan_out, k.align(), |cols| unsafe {
                 k.adam(p, s, cols, a)
             });
@@ -243,28 +245,15 @@ impl Step {
             .map(|(l, d)| d.from(first_row * widths[l + 1]))
             .collect();
         self.forward(params, rows, Some(&dropout));
-        let l = &self.layout;
-        let layers = l.layers();
+        let layers = self.layout.layers();
         let k = self.kernels;
-        let shape = |layer: usize| Shape { rows, fan_in: widths[layer], fan_out: widths[layer + 1] };
-        let last = layers - 1;
-        let delta = &mut self.deltas[l.delta[last]..l.delta[last] + rows * NUM_CLASSES];
-        let totals = head(&self.logits[..rows * NUM_CLASSES], input.labels, input.label_smoothing, 1.0 / total_rows as f32, delta);
+        let totals = self.head(rows, input, 1.0 / total_rows as f32);
         for layer in (0..layers).rev() {
-            let s = shape(layer);
+            let s = self.shape(rows, layer);
             if layer > 0 {
-                transpose(&params[l.weight[layer]..l.weight[layer] + s.fan_in * s.fan_out], s.fan_in, s.fan_out, &mut self.transposed);
-                let p = Ptrs {
-                    x: self.deltas[l.delta[layer]..].as_ptr(),
-                    w: self.transposed.as_ptr(),
-                    b: std::ptr::null(),
-                    out: self.deltas[l.delta[layer - 1]..].as_mut_ptr(),
-                    aux: self.acts[l.input[layer]..].as_ptr(),
-                };
-                let keep = input.keep;
-                // SAFETY: as in `train`.
-                par_cols(self.threads, s.fan_in, k.align(), |cols| unsafe { k.delta(p, s, cols, keep) });
+                self.delta_below(params, layer, s, input.keep);
             }
+            let l = &self.layout;
             let p = AdamPtrs {
                 w: grads[l.weight[layer]..].as_mut_ptr(),
                 b: grads[l.bias[layer]..].as_mut_ptr(),

@@ -143,6 +143,8 @@ impl CpuTrainer {
             avg_take: (1.0 - decay) as f32,
         };
         let shards = self.options.shards.max(1);
+        // The gradient buffers end with the loss and hits the workers exchange beside it.
+        let len = self.state.params.len();
         // The shards this worker computes: all of them, or its own when a partner has the rest.
         let mine = match &self.partner {
             Some(partner) => partner.index..partner.index + 1,
@@ -161,7 +163,6 @@ impl CpuTrainer {
                 label_smoothing: c.label_smoothing as f32,
                 adam: scalars,
             };
-            let len = self.state.params.len();
             let t = if shards == 1 {
                 self.step.train(&mut self.state, &input)
             } else if first {
@@ -185,7 +186,6 @@ impl CpuTrainer {
                 totals.loss = self.grads[n] as f64;
                 totals.correct = self.grads[n + 1] as u64;
             }
-            let len = self.state.params.len();
             self.step.apply(&mut self.state, &self.grads[..len], scalars);
         }
         self.cursor.position.batch += 1;

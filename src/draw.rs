@@ -205,9 +205,14 @@ fn without_small_holes(inside: &[bool], w: usize, h: usize) -> Vec<bool> {
 /// The 4-connected neighbours of pixel `i` in a `w × h` grid.
 fn neighbours(i: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
     let (x, y) = (i % w, i / w);
-    [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)]
-        .into_iter()
-        .flatten()
+    [
+        (x > 0).then(|| i - 1),
+        (x + 1 < w).then(|| i + 1),
+        (y > 0).then(|| i - w),
+        (y + 1 < h).then(|| i + w),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// `mask` with every region of `false` that does not touch the border set to `true`.
@@ -253,7 +258,10 @@ pub fn distance_to(edge: &[bool], width: usize, height: usize) -> Vec<f32> {
         let (before, row) = d.split_at_mut(y * pw);
         let prev = &before[(y - 1) * pw..];
         for x in 1..=width {
-            row[x] = row[x].min(prev[x] + straight).min(prev[x - 1] + diagonal).min(prev[x + 1] + diagonal);
+            row[x] = row[x]
+                .min(prev[x] + straight)
+                .min(prev[x - 1] + diagonal)
+                .min(prev[x + 1] + diagonal);
         }
         for x in 1..=width {
             row[x] = row[x].min(row[x - 1] + straight);
@@ -264,13 +272,18 @@ pub fn distance_to(edge: &[bool], width: usize, height: usize) -> Vec<f32> {
         let row = &mut before[y * pw..];
         let next = &after[..pw];
         for x in 1..=width {
-            row[x] = row[x].min(next[x] + straight).min(next[x + 1] + diagonal).min(next[x - 1] + diagonal);
+            row[x] = row[x]
+                .min(next[x] + straight)
+                .min(next[x + 1] + diagonal)
+                .min(next[x - 1] + diagonal);
         }
         for x in (1..=width).rev() {
             row[x] = row[x].min(row[x + 1] + straight);
         }
     }
-    (1..=height).flat_map(|y| d[y * pw + 1..y * pw + 1 + width].to_vec()).collect()
+    (1..=height)
+        .flat_map(|y| d[y * pw + 1..y * pw + 1 + width].to_vec())
+        .collect()
 }
 
 /// A checked bitmap's grey levels and ink, with its polarity; blank pictures stop here.

@@ -125,7 +125,9 @@ pub fn as_drawing(image: &[u8], rendering: Rendering, fill: bool) -> Option<Vec<
         layout: crate::draw::Layout::Rgba,
         data: &rgba,
     };
-    crate::draw::prepare_with(&bitmap, fill.then_some(PAD_BRUSH)).ok().map(|p| p.pixels)
+    crate::draw::prepare_with(&bitmap, fill.then_some(PAD_BRUSH))
+        .ok()
+        .map(|p| p.pixels)
 }
 
 /// `train` with the fraction `fraction` of its images (chosen by `seed`) replaced by their
@@ -143,7 +145,11 @@ pub fn mix_into(train: Dataset, fraction: f64, seed: u64) -> Dataset {
         if bits >= threshold && fraction < 1.0 {
             continue;
         }
-        let rendering = if bits & 1 == 0 { Rendering::Outline } else { Rendering::Silhouette };
+        let rendering = if bits & 1 == 0 {
+            Rendering::Outline
+        } else {
+            Rendering::Silhouette
+        };
         if let Some(drawn) = as_drawing(image, rendering, true) {
             for (p, v) in image.iter_mut().zip(drawn) {
                 *p = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
@@ -178,11 +184,17 @@ mod tests {
         let silhouette = render(&ring(), Rendering::Silhouette).unwrap();
         let outline = render(&ring(), Rendering::Outline).unwrap();
         let centre = (PAD_SIDE / 2 * PAD_SIDE + PAD_SIDE / 2) * 4;
-        assert_eq!(silhouette[centre], INK, "the ring's hole is part of the garment's shape");
+        assert_eq!(
+            silhouette[centre], INK,
+            "the ring's hole is part of the garment's shape"
+        );
         assert_eq!(outline[centre], 0, "an outline leaves the inside empty");
         // The square is 160 pad pixels a side: its outline is about 4 × 160 × 22 pixels of ink.
         let stroke = ink(&outline) as f32;
-        assert!((0.7 * 4.0 * 160.0 * PAD_BRUSH..1.3 * 4.0 * 160.0 * PAD_BRUSH).contains(&stroke), "{stroke}");
+        assert!(
+            (0.7 * 4.0 * 160.0 * PAD_BRUSH..1.3 * 4.0 * 160.0 * PAD_BRUSH).contains(&stroke),
+            "{stroke}"
+        );
         assert!(ink(&silhouette) > ink(&outline));
         assert!(render(&vec![0; IMAGE_PIXELS], Rendering::Outline).is_none());
     }
@@ -193,20 +205,29 @@ mod tests {
         let pixels: Vec<u8> = (0..images).flat_map(|_| ring()).collect();
         let labels: Vec<u8> = (0..images).map(|i| (i % 10) as u8).collect();
         let train = Dataset::new(pixels, labels).unwrap();
-        let changed = |d: &Dataset| -> Vec<usize> {
-            (0..images).filter(|&i| d.image(i) != train.image(i)).collect()
-        };
+        let changed = |d: &Dataset| -> Vec<usize> { (0..images).filter(|&i| d.image(i) != train.image(i)).collect() };
         assert_eq!(mix_into(train.clone(), 0.0, 1).pixels(), train.pixels());
         let all = mix_into(train.clone(), 1.0, 1);
         assert_eq!(changed(&all).len(), images);
         assert_eq!(all.labels(), train.labels(), "a drawing keeps its image's label");
         let tenth = changed(&mix_into(train.clone(), 0.1, 1));
         assert!((25..=55).contains(&tenth.len()), "{} of {images}", tenth.len());
-        assert_eq!(changed(&mix_into(train.clone(), 0.1, 1)), tenth, "the same seed draws the same images");
-        assert_ne!(changed(&mix_into(train.clone(), 0.1, 2)), tenth, "another seed draws others");
+        assert_eq!(
+            changed(&mix_into(train.clone(), 0.1, 1)),
+            tenth,
+            "the same seed draws the same images"
+        );
+        assert_ne!(
+            changed(&mix_into(train.clone(), 0.1, 2)),
+            tenth,
+            "another seed draws others"
+        );
         // A drawing is what the pad gives the model: the ring's hole filled, as a silhouette's.
         let drawn = all.image(0).unwrap();
         assert_eq!(drawn.len(), IMAGE_PIXELS);
-        assert!(drawn[14 * IMAGE_SIDE + 14] > 128, "the inside of a closed outline is filled");
+        assert!(
+            drawn[14 * IMAGE_SIDE + 14] > 128,
+            "the inside of a closed outline is filled"
+        );
     }
 }

@@ -112,6 +112,10 @@ pub fn facts() -> Facts {
 /// A palette colour as RGB bytes (for canvas drawing in Rust).
 pub fn rgb(hex: &str) -> (u8, u8, u8) {
     let c = hex.trim_start_matches('#');
-    let p = |i: usize| c.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(200);
+    let p = |i: usize| {
+        c.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(200)
+    };
     (p(0), p(2), p(4))
 }

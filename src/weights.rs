@@ -30,7 +30,10 @@ pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 /// A tensor's little-endian f32 values; NaN or infinity is refused.
 fn f32_values(name: &str, view: &TensorView) -> Result<Vec<f32>, WeightsError> {
     if view.dtype() != Dtype::F32 {
-        return Err(WeightsError::Mismatch(format!("{name} is {:?}, expected F32", view.dtype())));
+        return Err(WeightsError::Mismatch(format!(
+            "{name} is {:?}, expected F32",
+            view.dtype()
+        )));
     }
     let values: Vec<f32> = view
         .data()
@@ -152,10 +155,7 @@ impl Snapshot {
                 let fan_in = *widths.last().unwrap_or(&IMAGE_PIXELS);
                 let ok = match kind {
                     "weight" => shape.len() == 2 && shape[0] == fan_in && shape[1] > 0,
-                    _ => {
-                        shape.len() == 1
-                            && Some(&shape[0]) == tensors.last().map(|(_, s, _): &NamedTensor| &s[1])
-                    }
+                    _ => shape.len() == 1 && Some(&shape[0]) == tensors.last().map(|(_, s, _): &NamedTensor| &s[1]),
                 };
                 if !ok {
                     return Err(WeightsError::Mismatch(format!(
@@ -268,7 +268,12 @@ fn serialize(tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Resu
 fn is_ours(bytes: &[u8]) -> bool {
     SafeTensors::read_metadata(bytes)
         .ok()
-        .and_then(|(_, header)| header.metadata().as_ref().map(|m| m.get(FORMAT_KEY).map(String::as_str) == Some(FORMAT_VALUE)))
+        .and_then(|(_, header)| {
+            header
+                .metadata()
+                .as_ref()
+                .map(|m| m.get(FORMAT_KEY).map(String::as_str) == Some(FORMAT_VALUE))
+        })
         .unwrap_or(false)
 }
 

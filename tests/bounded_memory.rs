@@ -78,7 +78,11 @@ fn a_gzip_stream_that_inflates_to_gigabytes_stops_after_the_announced_data() {
         err.to_string(),
         "train-images-idx3-ubyte.gz: unexpected data after the 60,000 images the header announces"
     );
-    eprintln!("2 GiB gzip bomb ({} KB): peak heap {:.1} MB", gz.len() / 1000, peak as f64 / MB as f64);
+    eprintln!(
+        "2 GiB gzip bomb ({} KB): peak heap {:.1} MB",
+        gz.len() / 1000,
+        peak as f64 / MB as f64
+    );
     assert!(peak < LARGEST_FILE + 4 * MB, "peak {peak} bytes");
 }
 
@@ -88,7 +92,10 @@ fn a_header_that_claims_billions_is_refused_before_inflating() {
     let gz = bomb(&header(2_000_000_000), 512 * MB);
     let (err, peak) = peak_during(|| idx::parse_images("x.gz", &gz).unwrap_err());
     assert!(err.to_string().contains("2,000,000,000 images"), "{err}");
-    eprintln!("header claiming 2e9 images: peak heap {:.2} MB", peak as f64 / MB as f64);
+    eprintln!(
+        "header claiming 2e9 images: peak heap {:.2} MB",
+        peak as f64 / MB as f64
+    );
     assert!(peak < MB, "peak {peak} bytes");
 }
 
@@ -106,12 +113,22 @@ fn a_real_sized_file_needs_one_copy() {
 #[test]
 fn a_safetensors_header_that_claims_exabytes_is_an_error() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let json = format!(r#"{{"layers.0.weight":{{"dtype":"F32","shape":[268435456,1073741824],"data_offsets":[0,{}]}}}}"#, 1u64 << 60);
+    let json = format!(
+        r#"{{"layers.0.weight":{{"dtype":"F32","shape":[268435456,1073741824],"data_offsets":[0,{}]}}}}"#,
+        1u64 << 60
+    );
     let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
     bytes.extend_from_slice(json.as_bytes());
     bytes.extend_from_slice(&[0; 64]);
-    let (err, peak) = peak_during(|| fashion_mlp::weights::from_bytes(&bytes, &fashion_mlp::backend::cpu()).map(|_| ()).unwrap_err());
-    assert!(err.to_string().starts_with("not a model file this app can read"), "{err}");
+    let (err, peak) = peak_during(|| {
+        fashion_mlp::weights::from_bytes(&bytes, &fashion_mlp::backend::cpu())
+            .map(|_| ())
+            .unwrap_err()
+    });
+    assert!(
+        err.to_string().starts_with("not a model file this app can read"),
+        "{err}"
+    );
     assert!(peak < MB, "peak {peak} bytes");
     // A header length beyond the file is refused too.
     let mut lying = (1u64 << 60).to_le_bytes().to_vec();

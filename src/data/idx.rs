@@ -95,7 +95,12 @@ fn source<'a>(file: &str, bytes: &'a [u8]) -> Result<Box<dyn Read + 'a>, DataErr
     if file.to_ascii_lowercase().ends_with(".gz") {
         return Err(DataError::NotGzip {
             file: file.into(),
-            start: bytes.iter().take(4).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
+            start: bytes
+                .iter()
+                .take(4)
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" "),
         });
     }
     Ok(Box::new(bytes))
@@ -172,7 +177,9 @@ fn read(file: &str, bytes: &[u8], kind: Kind) -> Result<(usize, Vec<u8>), DataEr
     // never more than the file can hold: its own length when raw, the size a gzip stream's
     // trailer declares (a lie there only makes the buffer grow as the data really comes).
     let declared = if is_gzip(bytes) {
-        bytes.len().checked_sub(4).map_or(0, |at| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize)
+        bytes.len().checked_sub(4).map_or(0, |at| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
+        })
     } else {
         bytes.len()
     };

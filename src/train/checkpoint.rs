@@ -120,7 +120,11 @@ impl Checkpoint {
         };
         let mut moments = Vec::new();
         for (name, shape, _) in &weights.tensors {
-            moments.push((name.clone(), state_of(MOMENT_M, name, shape)?, state_of(MOMENT_V, name, shape)?));
+            moments.push((
+                name.clone(),
+                state_of(MOMENT_M, name, shape)?,
+                state_of(MOMENT_V, name, shape)?,
+            ));
         }
         let trained = if extra.iter().any(|(n, _, _)| n.starts_with(TRAINED)) {
             let mut trained = Vec::new();
@@ -162,7 +166,11 @@ mod tests {
         let weights = initial_weights(&config).unwrap();
         Checkpoint {
             trained: Some(weights.tensors.iter().map(|(n, _, v)| (n.clone(), v.clone())).collect()),
-            moments: weights.tensors.iter().map(|(n, _, v)| (n.clone(), vec![0.0; v.len()], vec![0.0; v.len()])).collect(),
+            moments: weights
+                .tensors
+                .iter()
+                .map(|(n, _, v)| (n.clone(), vec![0.0; v.len()], vec![0.0; v.len()]))
+                .collect(),
             config,
             epoch: 1,
             adam_steps: 469,
@@ -188,12 +196,25 @@ mod tests {
     fn training_state_must_have_its_parameters_shape() {
         let bytes = checkpoint().to_bytes(HashMap::new()).unwrap();
         let back = Checkpoint::from_bytes(&bytes).unwrap();
-        assert!(back.moments == checkpoint().moments && back.trained == checkpoint().trained, "the state comes back");
+        assert!(
+            back.moments == checkpoint().moments && back.trained == checkpoint().trained,
+            "the state comes back"
+        );
         // Transposed: the same number of values, so only the shape tells.
         let err = Checkpoint::from_bytes(&altered("train.layers.0.weight", vec![256, 784], None)).unwrap_err();
-        assert!(err.to_string().contains("train.layers.0.weight has shape [256, 784]"), "{err}");
-        assert!(err.to_string().contains("layers.0.weight has shape [784, 256]"), "{err}");
+        assert!(
+            err.to_string().contains("train.layers.0.weight has shape [256, 784]"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("layers.0.weight has shape [784, 256]"),
+            "{err}"
+        );
         let err = Checkpoint::from_bytes(&altered("adam.v.layers.3.bias", vec![4], Some(vec![0.0; 4]))).unwrap_err();
-        assert!(err.to_string().contains("adam.v.layers.3.bias has shape [4] (4 values)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("adam.v.layers.3.bias has shape [4] (4 values)"),
+            "{err}"
+        );
     }
 }

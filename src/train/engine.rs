@@ -133,6 +133,15 @@ impl Engine {
         self.position().epoch >= self.config().epochs
     }
 
+    /// Lets the engine queue work ahead of what it has reported (the GPU engine queues the next
+    /// chunk before waiting for this one). Only the state at epoch ends is then exact.
+    pub fn queue_ahead(&mut self) {
+        #[cfg(feature = "gpu")]
+        if let Engine::Gpu(t) = self {
+            t.queue_ahead();
+        }
+    }
+
     /// Trains at most `max_batches` batches, never past the end of the current epoch.
     pub async fn run(&mut self, max_batches: usize) -> Result<Chunk> {
         match self {

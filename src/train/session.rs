@@ -75,10 +75,12 @@ impl Session {
         };
         let train = crate::drawings::mix_into(train, config.augment_drawings, config.seed);
         let (test, watch_positions) = test_subset(test, setup.test_limit, &setup.watch, config.seed);
-        let engine = match weights {
+        let mut engine = match weights {
             Some(w) => Engine::from_weights(&config, &train, &test, compute, w, setup.resume.as_ref()).await?,
             None => Engine::start(&config, &train, &test, compute, setup.resume.as_ref()).await?,
         };
+        // A session reads the state only at epoch ends.
+        engine.queue_ahead();
         let now = clock();
         Ok(Self {
             engine,

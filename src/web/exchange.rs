@@ -42,7 +42,10 @@ impl SharedExchange {
             return Err(format!("worker {index} of a pair: only 0 and 1 exist"));
         }
         if bytes < floats_needed(len) * 4 {
-            return Err(format!("the shared buffer has {bytes} bytes; this model needs {}", floats_needed(len) * 4));
+            return Err(format!(
+                "the shared buffer has {bytes} bytes; this model needs {}",
+                floats_needed(len) * 4
+            ));
         }
         let value: &JsValue = buffer.as_ref();
         Ok(Self {
@@ -76,7 +79,11 @@ impl SharedExchange {
 impl Exchange for SharedExchange {
     fn add_others(&mut self, grads: &mut [f32]) -> Result<(), String> {
         if grads.len() != self.len as usize {
-            return Err(format!("{} values to exchange, the link holds {}", grads.len(), self.len));
+            return Err(format!(
+                "{} values to exchange, the link holds {}",
+                grads.len(),
+                self.len
+            ));
         }
         let step = self.steps;
         self.slot(self.index, step).copy_from(grads);
@@ -95,7 +102,10 @@ impl Exchange for SharedExchange {
                 return Err("the other CPU worker stopped".into());
             }
             if self.index == 0 && waited >= PATIENCE_MS {
-                return Err(format!("the other CPU worker has not answered for {} s", PATIENCE_MS / 1000.0));
+                return Err(format!(
+                    "the other CPU worker has not answered for {} s",
+                    PATIENCE_MS / 1000.0
+                ));
             }
             Atomics::wait_with_timeout(&self.counters, other, theirs, WAIT_MS).map_err(js)?;
             waited += WAIT_MS;

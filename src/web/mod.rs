@@ -34,7 +34,10 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<wasm_bindgen::JsVa
 #[cfg(target_arch = "wasm32")]
 pub(crate) fn read_to_worker(
     data: &wasm_bindgen::JsValue,
-) -> (Result<protocol::ToWorker, serde_wasm_bindgen::Error>, Option<js_sys::SharedArrayBuffer>) {
+) -> (
+    Result<protocol::ToWorker, serde_wasm_bindgen::Error>,
+    Option<js_sys::SharedArrayBuffer>,
+) {
     use wasm_bindgen::JsCast;
     let key = wasm_bindgen::JsValue::from_str("exchange");
     let exchange = data.dyn_ref::<js_sys::Object>().and_then(|object| {

@@ -33,7 +33,9 @@ impl Classifier {
 
     /// The model as a safetensors file PyTorch's reference `nn.Sequential` loads.
     pub fn pytorch_bytes(&self) -> Result<Vec<u8>, JsError> {
-        self.snapshot.to_pytorch_safetensors().map_err(|e| JsError::new(&e.to_string()))
+        self.snapshot
+            .to_pytorch_safetensors()
+            .map_err(|e| JsError::new(&e.to_string()))
     }
 
     /// Probabilities of the ten classes for 784 pixels scaled to [0, 1] (or several images
@@ -136,5 +138,9 @@ pub fn read_to_worker(message: JsValue) -> Result<String, JsError> {
         .ok()
         .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
         .unwrap_or_default();
-    Ok(if exchange.is_some() { format!("{kind}+exchange") } else { kind })
+    Ok(if exchange.is_some() {
+        format!("{kind}+exchange")
+    } else {
+        kind
+    })
 }

@@ -203,8 +203,24 @@ pub const GRID_IMAGES: usize = 32;
 impl FromWorker {
     /// Every kind of message a worker posts (its `type` field); www/js/app.js handles each.
     pub const KINDS: [&'static str; 18] = [
-        "ready", "data_loaded", "backend", "measuring", "measured", "started", "progress", "epoch", "checkpoint",
-        "test_image", "paused", "resumed", "stopped", "finished", "error", "model_read", "memory", "diagnostics",
+        "ready",
+        "data_loaded",
+        "backend",
+        "measuring",
+        "measured",
+        "started",
+        "progress",
+        "epoch",
+        "checkpoint",
+        "test_image",
+        "paused",
+        "resumed",
+        "stopped",
+        "finished",
+        "error",
+        "model_read",
+        "memory",
+        "diagnostics",
     ];
 
     /// This message's `type` (a new variant does not compile until it has one).
@@ -257,19 +273,52 @@ mod tests {
     fn every_worker_message_kind_is_handled_by_the_page() {
         let samples = [
             FromWorker::Ready,
-            FromWorker::DataLoaded { train: 1, test: 1, grid_pixels: vec![0], grid_labels: vec![0] },
-            FromWorker::Backend(BackendInfo { backend: Backend::Cpu, adapter: "cpu".into(), fallback_reason: None, measured: None }),
+            FromWorker::DataLoaded {
+                train: 1,
+                test: 1,
+                grid_pixels: vec![0],
+                grid_labels: vec![0],
+            },
+            FromWorker::Backend(BackendInfo {
+                backend: Backend::Cpu,
+                adapter: "cpu".into(),
+                fallback_reason: None,
+                measured: None,
+            }),
             FromWorker::Measuring,
-            FromWorker::Measured { backend: Backend::WebGpu, samples_per_sec: 1.0 },
-            FromWorker::TestImage { index: 0, label: 0, pixels: vec![0] },
+            FromWorker::Measured {
+                backend: Backend::WebGpu,
+                samples_per_sec: 1.0,
+            },
+            FromWorker::TestImage {
+                index: 0,
+                label: 0,
+                pixels: vec![0],
+            },
             FromWorker::Paused,
             FromWorker::Resumed,
             FromWorker::Stopped { epoch: 1 },
-            FromWorker::Finished { epoch: 1, test_accuracy: 0.5 },
-            FromWorker::Error { kind: ErrorKind::Data, message: "m".into(), fatal: false },
-            FromWorker::ModelRead { name: "m".into(), bytes: vec![0] },
-            FromWorker::Memory { wasm_bytes: 1.0, gpu_bytes: None },
-            FromWorker::Diagnostics { hook: "h".into(), report: serde_json::Value::Null },
+            FromWorker::Finished {
+                epoch: 1,
+                test_accuracy: 0.5,
+            },
+            FromWorker::Error {
+                kind: ErrorKind::Data,
+                message: "m".into(),
+                fatal: false,
+            },
+            FromWorker::ModelRead {
+                name: "m".into(),
+                bytes: vec![0],
+            },
+            FromWorker::Memory {
+                wasm_bytes: 1.0,
+                gpu_bytes: None,
+            },
+            FromWorker::Diagnostics {
+                hook: "h".into(),
+                report: serde_json::Value::Null,
+            },
         ];
         for m in &samples {
             let value = serde_json::to_value(m).unwrap();
@@ -282,7 +331,10 @@ mod tests {
         kinds.dedup();
         assert_eq!(kinds.len(), FromWorker::KINDS.len());
         for kind in FromWorker::KINDS {
-            assert!(app.contains(&format!("case '{kind}':")), "www/js/app.js has no case for '{kind}'");
+            assert!(
+                app.contains(&format!("case '{kind}':")),
+                "www/js/app.js has no case for '{kind}'"
+            );
         }
     }
 }

@@ -18,11 +18,11 @@ use super::{now_ms, to_js};
 use crate::data::dataset::shuffled_indices;
 use crate::data::{Dataset, bundle};
 use crate::error::{Error, ErrorKind};
+use crate::train::chunking::ChunkPolicy;
 use crate::train::cpu::{CpuOptions, Partner};
 use crate::train::layout::Layout;
-use crate::train::{Checkpoint, Compute, TrainConfig};
-use crate::train::chunking::ChunkPolicy;
 use crate::train::session::{Event, Failure, Session, SessionSetup};
+use crate::train::{Checkpoint, Compute, TrainConfig};
 
 /// Pause, Resume and Stop, queued until the run loop looks (between chunks).
 #[derive(Debug, Clone, Copy)]
@@ -112,9 +112,13 @@ fn shared_cpu(shard: Shard, exchange: Option<&SharedArrayBuffer>, config: &Train
         kind: ErrorKind::Worker,
         message,
     };
-    let buffer = exchange.ok_or_else(|| refused("two CPU workers need a SharedArrayBuffer (a cross-origin isolated page)".into()))?;
+    let buffer = exchange
+        .ok_or_else(|| refused("two CPU workers need a SharedArrayBuffer (a cross-origin isolated page)".into()))?;
     if shard.count != 2 {
-        return Err(refused(format!("{} CPU workers: only pairs are supported", shard.count)));
+        return Err(refused(format!(
+            "{} CPU workers: only pairs are supported",
+            shard.count
+        )));
     }
     // The gradient, then the loss and hits.
     let len = Layout::new(&config.model.widths(), 1).params_len + 2;
@@ -410,7 +414,11 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
         &train_set,
         &test_set,
         &chosen.compute,
-        if chosen.info.backend == Backend::WebGpu { ChunkPolicy::INTERACTIVE_GPU } else { ChunkPolicy::INTERACTIVE },
+        if chosen.info.backend == Backend::WebGpu {
+            ChunkPolicy::INTERACTIVE_GPU
+        } else {
+            ChunkPolicy::INTERACTIVE
+        },
         Box::new(now_ms),
     )
     .await

@@ -2,8 +2,9 @@
 // training set for each backend and batch size; prints one JSON line per measurement with the
 // worker's own samples/s (moving average over chunks, after a warm-up). Backend cpu: as the page
 // trains on the CPU (two workers where it is cross-origin isolated, as served); cpu1: one worker.
-//   node tests/e2e/bench.mjs [--backends webgpu,cpu,cpu1] [--batches 64,256] [--seconds 30] [--gpu]
-// (--gpu: the machine's GPU through Vulkan instead of SwiftShader)
+//   node tests/e2e/bench.mjs [--backends webgpu,cpu,cpu1] [--batches 64,256] [--seconds 30] [--gpu] [--dist DIR]
+// (--gpu: the machine's GPU through Vulkan instead of SwiftShader; --dist: another build of the
+// test flavour, e.g. a copy of dist-test/ from before a change)
 import { serve, launch, open, waitForStatus, setSettings } from './harness.mjs';
 
 const arg = (name, fallback) => {
@@ -15,7 +16,7 @@ const batches = arg('batches', '64,256').split(',').map(Number);
 const seconds = Number(arg('seconds', '30'));
 const realGpu = process.argv.includes('--gpu');
 
-const server = await serve();
+const server = await serve(...(arg('dist') ? [arg('dist')] : []));
 try {
   for (const backend of backends) {
     const browser = await launch({ webgpu: backend === 'webgpu', realGpu });

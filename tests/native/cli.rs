@@ -147,13 +147,22 @@ fn train_save_eval_predict() {
     // A drawing saved from the pad, read as the page reads its pad (closed outline filled).
     let drawn = crate::repo_file("tests/fixtures/drawings/Trouser.png");
     let d: serde_json::Value = serde_json::from_str(&run_ok(
-        fashion().args(["predict", "--json", "--brush", "22", "--model", ready]).arg(&drawn),
+        fashion()
+            .args(["predict", "--json", "--brush", "22", "--model", ready])
+            .arg(&drawn),
     ))
     .unwrap();
     assert_eq!(d["class"], "Trouser");
-    let out = fashion().args(["predict", "--brush", "0", "--model", ready]).arg(&drawn).output().unwrap();
+    let out = fashion()
+        .args(["predict", "--brush", "0", "--model", ready])
+        .arg(&drawn)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("brush width 0"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("brush width 0"),
+        "{out:?}"
+    );
 
     // A blank picture is refused, not classified.
     let blank = dir.path().join("blank.png");

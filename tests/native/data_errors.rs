@@ -164,11 +164,26 @@ fn replace_line(text: &str, line: usize, f: impl Fn(&str) -> String) -> String {
 fn csv_wrong_column_count_names_the_line() {
     let text = replace_line(&csv_rows(&[(1, 5), (2, 5)]), 3, |l| format!("{l},7"));
     let err = csv::parse("k.csv", text.as_bytes()).unwrap_err();
-    assert_eq!(err, DataError::CsvTooManyColumns { file: "k.csv".into(), line: 3 });
+    assert_eq!(
+        err,
+        DataError::CsvTooManyColumns {
+            file: "k.csv".into(),
+            line: 3
+        }
+    );
     assert!(err.to_string().contains("k.csv, line 3"), "{err}");
-    let text = replace_line(&csv_rows(&[(1, 5), (2, 5)]), 2, |l| l.rsplit_once(',').unwrap().0.to_string());
+    let text = replace_line(&csv_rows(&[(1, 5), (2, 5)]), 2, |l| {
+        l.rsplit_once(',').unwrap().0.to_string()
+    });
     let err = csv::parse("k.csv", text.as_bytes()).unwrap_err();
-    assert_eq!(err, DataError::CsvColumns { file: "k.csv".into(), line: 2, found: 784 });
+    assert_eq!(
+        err,
+        DataError::CsvColumns {
+            file: "k.csv".into(),
+            line: 2,
+            found: 784
+        }
+    );
 }
 
 /// A hostile row costs what its bytes cost: a line of commas is refused by its length, or by
@@ -179,12 +194,26 @@ fn csv_lines_of_commas_are_refused_early() {
     let err = csv::parse("commas.csv", long.as_bytes()).unwrap_err();
     assert_eq!(
         err,
-        DataError::CsvLineTooLong { file: "commas.csv".into(), line: 1, bytes: 40_000_000, limit: csv::MAX_LINE_BYTES }
+        DataError::CsvLineTooLong {
+            file: "commas.csv".into(),
+            line: 1,
+            bytes: 40_000_000,
+            limit: csv::MAX_LINE_BYTES
+        }
     );
-    assert!(err.to_string().contains("commas.csv, line 1: 40000000 bytes long"), "{err}");
+    assert!(
+        err.to_string().contains("commas.csv, line 1: 40000000 bytes long"),
+        "{err}"
+    );
     let many = format!("{}\n", "0,".repeat(20_000));
     let err = csv::parse("commas.csv", many.as_bytes()).unwrap_err();
-    assert_eq!(err, DataError::CsvTooManyColumns { file: "commas.csv".into(), line: 1 });
+    assert_eq!(
+        err,
+        DataError::CsvTooManyColumns {
+            file: "commas.csv".into(),
+            line: 1
+        }
+    );
 }
 
 #[test]

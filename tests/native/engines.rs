@@ -25,13 +25,19 @@ fn cpu_variants(threads: usize) -> Vec<CpuOptions> {
         .into_iter()
         .flat_map(|isa| [Rounding::Fused, Rounding::Separate].map(|r| Kernels::new(isa, r)))
         .filter_map(Result::ok)
-        .map(|kernels| CpuOptions { kernels, threads, shards: 1 })
+        .map(|kernels| CpuOptions {
+            kernels,
+            threads,
+            shards: 1,
+        })
         .collect()
 }
 
 #[cfg(feature = "gpu")]
 fn gpu() -> Compute {
-    Compute::Gpu(fashion_mlp::backend::native_gpu().expect("a wgpu device (scripts/build/setup.sh installs Mesa's lavapipe)"))
+    Compute::Gpu(
+        fashion_mlp::backend::native_gpu().expect("a wgpu device (scripts/build/setup.sh installs Mesa's lavapipe)"),
+    )
 }
 
 /// Largest difference between two tensors relative to the larger one's largest magnitude.
@@ -276,6 +282,45 @@ fn a_gpu_run_resumes_from_its_checkpoint_within_float_rounding() {
     }
 }
 
+#[cfg(feature = "gpu")]
+#[test]
+fn a_gpu_run_queuing_chunks_ahead_trains_the_same_bits() {
+    let (train, _) = data();
+    let device = gpu();
+    // 10 batches an epoch in chunks of 3: queued chunks cross every epoch's end.
+    let train = train.sample(640, 4);
+    let test = train.take(50);
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 64,
+        ..TrainConfig::improved()
+    };
+    let run = |ahead: bool| {
+        let mut engine = pollster::block_on(Engine::start(&config, &train, &test, &device, None)).unwrap();
+        if ahead {
+            engine.queue_ahead();
+        }
+        let (mut chunks, mut epoch_ends) = (Vec::new(), Vec::new());
+        while !engine.is_finished() {
+            let chunk = pollster::block_on(engine.run(3)).unwrap();
+            if chunk.epoch_finished {
+                let eval = pollster::block_on(engine.evaluate()).unwrap();
+                epoch_ends.push((pollster::block_on(engine.checkpoint(None)).unwrap(), eval.loss));
+            }
+            chunks.push(chunk);
+        }
+        (chunks, epoch_ends)
+    };
+    let (one_at_a_time, ahead) = (run(false), run(true));
+    assert_eq!(one_at_a_time.0.len(), 12);
+    assert_eq!(one_at_a_time.0, ahead.0, "chunk reports");
+    assert_eq!(one_at_a_time.1.len(), 3);
+    assert!(
+        one_at_a_time.1 == ahead.1,
+        "the state and evaluation at each epoch's end"
+    );
+}
+
 /// Hands gradients to the other thread and adds its in, as the page's two workers do through
 /// shared memory.
 struct Channel {
@@ -298,7 +343,10 @@ fn two_workers_sharing_batches_train_what_one_computing_both_shards_trains() {
     let (train, _) = data();
     let subset = train.sample(700, 6);
     let config = TrainConfig { epochs: 2, ..busy(100) };
-    let options = CpuOptions { shards: 2, ..CpuOptions::best() };
+    let options = CpuOptions {
+        shards: 2,
+        ..CpuOptions::best()
+    };
     let run = |compute: Compute, data: &Dataset| {
         let mut engine = pollster::block_on(Engine::start(&config, data, &data.take(1), &compute, None)).unwrap();
         while !engine.is_finished() {
@@ -318,7 +366,8 @@ fn two_workers_sharing_batches_train_what_one_computing_both_shards_trains() {
                 s.spawn(move || {
                     let link = std::rc::Rc::new(std::cell::RefCell::new(Channel { to, from }));
                     let compute = Compute::CpuShard(options, Partner { index, link });
-                    let mut engine = pollster::block_on(Engine::start(config, subset, &subset.take(1), &compute, None)).unwrap();
+                    let mut engine =
+                        pollster::block_on(Engine::start(config, subset, &subset.take(1), &compute, None)).unwrap();
                     while !engine.is_finished() {
                         pollster::block_on(engine.run(3)).unwrap();
                     }
@@ -329,7 +378,10 @@ fn two_workers_sharing_batches_train_what_one_computing_both_shards_trains() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(results[0] == results[1], "the two workers hold the same model");
-    assert!(results[0] == local, "two workers train what one computing both shards trains");
+    assert!(
+        results[0] == local,
+        "two workers train what one computing both shards trains"
+    );
     // And that is the unsharded run up to the order of the sums.
     let whole = run(Compute::Cpu(CpuOptions::best()), &subset);
     let mut suspect = Vec::new();

@@ -44,7 +44,10 @@ impl Dropout {
 
     /// The same draw, for a part of the batch starting at element `first`.
     pub fn from(self, first: usize) -> Self {
-        Self { first: first as u32, ..self }
+        Self {
+            first: first as u32,
+            ..self
+        }
     }
 }
 
@@ -304,9 +307,19 @@ pub unsafe fn adam<S: Simd, const MR: usize, const NV: usize>(
 /// gradient's buffers here; the moments are not touched).
 #[inline(always)]
 pub unsafe fn grads<S: Simd, const MR: usize, const NV: usize>(p: AdamPtrs, s: Shape, cols: Range<usize>) {
-    let weight = Store { out: p.w, width: s.fan_out };
-    let bias = Store { out: p.b, width: s.fan_out };
-    let xt = Strided { ptr: p.x, row: 1, col: s.fan_in };
+    let weight = Store {
+        out: p.w,
+        width: s.fan_out,
+    };
+    let bias = Store {
+        out: p.b,
+        width: s.fan_out,
+    };
+    let xt = Strided {
+        ptr: p.x,
+        row: 1,
+        col: s.fan_in,
+    };
     unsafe {
         gemm::<S, _, MR, NV>(s.fan_in, cols.clone(), s.rows, xt, p.d, s.fan_out, &weight);
         gemm::<S, _, 1, NV>(1, cols, s.rows, Strided::ones(), p.d, s.fan_out, &bias);
@@ -317,7 +330,14 @@ pub unsafe fn grads<S: Simd, const MR: usize, const NV: usize>(p: AdamPtrs, s: S
 /// update `adam`'s epilogue applies, element by element.
 #[inline(always)]
 pub unsafe fn adam_apply<S: Simd>(p: AdamPtrs, grads: *const f32, len: usize, a: AdamScalars) {
-    let update = Adam { params: p.w, m: p.wm, v: p.wv, avg: p.wa, width: 0, s: a };
+    let update = Adam {
+        params: p.w,
+        m: p.wm,
+        v: p.wv,
+        avg: p.wa,
+        width: 0,
+        s: a,
+    };
     unsafe {
         let mut j = 0;
         while j < len {

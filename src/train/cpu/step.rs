@@ -137,7 +137,11 @@ impl Step {
     /// Layer `layer`'s matrix product over `rows` rows.
     fn shape(&self, rows: usize, layer: usize) -> Shape {
         let w = &self.layout.widths;
-        Shape { rows, fan_in: w[layer], fan_out: w[layer + 1] }
+        Shape {
+            rows,
+            fan_in: w[layer],
+            fan_out: w[layer + 1],
+        }
     }
 
     /// The loss over the `rows` logits of the forward pass and its gradient, scaled by `scale`
@@ -146,14 +150,25 @@ impl Step {
         let l = &self.layout;
         let last = l.layers() - 1;
         let delta = &mut self.deltas[l.delta[last]..l.delta[last] + rows * NUM_CLASSES];
-        head(&self.logits[..rows * NUM_CLASSES], input.labels, input.label_smoothing, scale, delta)
+        head(
+            &self.logits[..rows * NUM_CLASSES],
+            input.labels,
+            input.label_smoothing,
+            scale,
+            delta,
+        )
     }
 
     /// The delta of the layer below `layer`: `layer`'s delta back through its weight (as `params`
     /// holds it) and the ReLU and dropout of `layer`'s input.
     fn delta_below(&mut self, params: &[f32], layer: usize, s: Shape, keep: f32) {
         let l = &self.layout;
-        transpose(&params[l.weight[layer]..l.weight[layer] + s.fan_in * s.fan_out], s.fan_in, s.fan_out, &mut self.transposed);
+        transpose(
+            &params[l.weight[layer]..l.weight[layer] + s.fan_in * s.fan_out],
+            s.fan_in,
+            s.fan_out,
+            &mut self.transposed,
+        );
         let p = Ptrs {
             x: self.deltas[l.delta[layer]..].as_ptr(),
             w: self.transposed.as_ptr(),
@@ -164,7 +179,9 @@ impl Step {
         let k = self.kernels;
         // SAFETY: every pointer covers its buffer for this layer's shape (the layout sized them);
         // each thread writes its own columns of `out`.
-        par_cols(self.threads, s.fan_in, k.align(), |cols| unsafe { k.delta(p, s, cols, keep) });
+        par_cols(self.threads, s.fan_in, k.align(), |cols| unsafe {
+            k.delta(p, s, cols, keep)
+        });
     }
 
     /// One optimiser step on the batch in the input buffer.
@@ -234,7 +251,14 @@ impl Step {
     /// first_row + input.rows` (their images in the input buffer, their labels in `input`),
     /// scaled for a batch of `total_rows`, into `grads` (packed like the parameters). The draws
     /// are the whole batch's, so the shards' gradients add up to the batch's.
-    pub fn shard_gradient(&mut self, params: &[f32], input: &StepInput, first_row: usize, total_rows: usize, grads: &mut [f32]) -> StepTotals {
+    pub fn shard_gradient(
+        &mut self,
+        params: &[f32],
+        input: &StepInput,
+        first_row: usize,
+        total_rows: usize,
+        grads: &mut [f32],
+    ) -> StepTotals {
         let rows = input.rows;
         let widths = self.layout.widths.clone();
         assert!(grads.len() == self.layout.params_len && input.labels.len() == rows);
@@ -267,7 +291,9 @@ impl Step {
                 d: self.deltas[l.delta[layer]..].as_ptr(),
             };
             // SAFETY: `grads` is packed like the parameters; each thread writes its columns.
-            par_cols(self.threads, s.fan_out, k.align(), |cols| unsafe { k.grads(p, s, cols) });
+            par_cols(self.threads, s.fan_out, k.align(), |cols| unsafe {
+                k.grads(p, s, cols)
+            });
         }
         totals
     }
@@ -276,7 +302,11 @@ impl Step {
     pub fn apply(&self, state: &mut Packed, grads: &[f32], adam: AdamScalars) {
         let len = self.layout.params_len;
         assert!(grads.len() == len && state.params.len() == len && state.m.len() == len && state.v.len() == len);
-        let avg = if state.avg.is_empty() { std::ptr::null_mut() } else { state.avg.as_mut_ptr() };
+        let avg = if state.avg.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            state.avg.as_mut_ptr()
+        };
         let p = AdamPtrs {
             w: state.params.as_mut_ptr(),
             wm: state.m.as_mut_ptr(),

@@ -21,7 +21,11 @@ fn synthetic() -> Dataset {
             state ^= state >> 7;
             state ^= state << 17;
             let noise = (state % 96) as u8;
-            pixels.push(if (p / 28) / 3 * 2 == band { 200u8.saturating_add(noise / 4) } else { noise });
+            pixels.push(if (p / 28) / 3 * 2 == band {
+                200u8.saturating_add(noise / 4)
+            } else {
+                noise
+            });
         }
     }
     Dataset::new(pixels, (0..n).map(|i| (i % 10) as u8).collect()).unwrap()
@@ -42,7 +46,11 @@ fn train(kernels: Kernels, shards: usize) -> Checkpoint {
         ..TrainConfig::improved()
     };
     let weights = initial_weights(&config).unwrap();
-    let options = CpuOptions { kernels, threads: 1, shards };
+    let options = CpuOptions {
+        kernels,
+        threads: 1,
+        shards,
+    };
     let mut trainer = CpuTrainer::start(&config, &data, &data.take(10), &weights, None, options).unwrap();
     while trainer.position().epoch < config.epochs {
         trainer.run(100).unwrap();
@@ -60,14 +68,24 @@ fn every_instruction_set_here_trains_the_same_bits() {
         assert_ne!(best.isa, Isa::Scalar, "x86-64 with AVX2 trains with vectors");
     }
     for rounding in [Rounding::Fused, Rounding::Separate] {
-        let isas: Vec<Kernels> = ALL.into_iter().filter_map(|isa| Kernels::new(isa, rounding).ok()).collect();
+        let isas: Vec<Kernels> = ALL
+            .into_iter()
+            .filter_map(|isa| Kernels::new(isa, rounding).ok())
+            .collect();
         // Scalars never fuse: with one fused set only (NEON on aarch64) there is nothing to compare.
         if rounding == Rounding::Separate {
             assert!(isas.len() >= 2, "scalar and at least one vector set");
         }
-        let Some(first) = isas.first().map(|k| train(*k, 1)) else { continue };
+        let Some(first) = isas.first().map(|k| train(*k, 1)) else {
+            continue;
+        };
         for k in &isas[1..] {
-            assert!(train(*k, 1) == first, "{:?} and {:?} ({rounding:?}) trained different bits", isas[0].isa, k.isa);
+            assert!(
+                train(*k, 1) == first,
+                "{:?} and {:?} ({rounding:?}) trained different bits",
+                isas[0].isa,
+                k.isa
+            );
         }
     }
 }

@@ -3,9 +3,9 @@
 //! (`augment`, `noise`, `adam`), so a seeded run draws what it would draw on the GPU.
 
 use super::CpuOptions;
+use super::Partner;
 use super::ops::{AdamScalars, Dropout};
 use super::step::{Step, StepInput, StepTotals};
-use super::Partner;
 use crate::data::{Dataset, IMAGE_PIXELS};
 use crate::error::{ConfigError, Error, Result};
 use crate::metrics::EvalReport;
@@ -130,7 +130,10 @@ impl CpuTrainer {
         let batch_noise = BatchNoise::new(c, p.epoch, p.batch);
         self.dropout.clear();
         self.dropout.extend((0..c.model.hidden.len()).map(|l| {
-            Dropout::new(noise::key(c.seed, p.epoch, p.batch, Stream::Dropout(l)), c.model.dropout)
+            Dropout::new(
+                noise::key(c.seed, p.epoch, p.batch, Stream::Dropout(l)),
+                c.model.dropout,
+            )
         }));
         let lr = c.learning_rate_at(p.steps, p.batches_per_epoch);
         let adam = AdamStep::new(lr, p.steps + 1, c.weight_decay);
@@ -166,10 +169,16 @@ impl CpuTrainer {
             let t = if shards == 1 {
                 self.step.train(&mut self.state, &input)
             } else if first {
-                self.step.shard_gradient(&self.state.params, &input, part, rows, &mut self.grads[..len])
+                self.step
+                    .shard_gradient(&self.state.params, &input, part, rows, &mut self.grads[..len])
             } else {
-                let t = self.step.shard_gradient(&self.state.params, &input, part, rows, &mut self.spare[..len]);
-                self.grads[..len].iter_mut().zip(&self.spare[..len]).for_each(|(g, s)| *g += s);
+                let t = self
+                    .step
+                    .shard_gradient(&self.state.params, &input, part, rows, &mut self.spare[..len]);
+                self.grads[..len]
+                    .iter_mut()
+                    .zip(&self.spare[..len])
+                    .for_each(|(g, s)| *g += s);
                 t
             };
             totals.loss += t.loss;
@@ -182,7 +191,11 @@ impl CpuTrainer {
                 let n = self.grads.len() - 2;
                 self.grads[n] = totals.loss as f32;
                 self.grads[n + 1] = totals.correct as f32;
-                partner.link.borrow_mut().add_others(&mut self.grads).map_err(Error::Partner)?;
+                partner
+                    .link
+                    .borrow_mut()
+                    .add_others(&mut self.grads)
+                    .map_err(Error::Partner)?;
                 totals.loss = self.grads[n] as f64;
                 totals.correct = self.grads[n + 1] as u64;
             }
@@ -205,7 +218,13 @@ impl CpuTrainer {
         let images = &self.cursor.order[lo..hi];
         let first_row = lo - start;
         let rows = hi - lo;
-        augment::place(self.train.pixels(), images, first_row, batch_noise, self.step.input_mut(rows));
+        augment::place(
+            self.train.pixels(),
+            images,
+            first_row,
+            batch_noise,
+            self.step.input_mut(rows),
+        );
         if batch_noise.input_drop_threshold > 0 {
             let d = Dropout {
                 key: batch_noise.input_drop_key,

@@ -5,6 +5,7 @@
 //! offset, and the chunk ends with one small read of its summed loss and hits. The state goes in
 //! and out in the packing every engine shares (`Layout`, `Packed`).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ use crate::train::average::decay_at;
 use crate::train::checkpoint::Checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::cpu::{CpuOptions, Evaluator};
-use crate::train::cursor::{Chunk, Cursor, Position, Totals};
+use crate::train::cursor::{Chunk, Cursor, Position, Totals, epoch_order};
 use crate::train::layout::{Layout, Packed};
 use crate::weights::Snapshot;
 
@@ -34,6 +35,8 @@ pub const MAX_BATCH: usize = 8_192;
 pub const MAX_CHUNK: usize = 2_047;
 /// Bytes between two steps' scalars (WebGPU's alignment of dynamic uniform offsets).
 const STEP_STRIDE: usize = 256;
+/// Bytes of one chunk's scalars (two slots: the chunk running and the one queued behind it).
+const SLOT_BYTES: usize = (MAX_CHUNK + 1) * STEP_STRIDE;
 
 const BUFFERS: [Buffer; 11] = [
     Buffer::TrainX,
@@ -61,10 +64,19 @@ pub struct GpuTrainer {
     gpu: GpuDevice,
     layout: Layout,
     train_len: usize,
+    /// Where the reported chunks have brought the run.
     cursor: Cursor,
+    /// Where the next chunk to queue starts (ahead of `cursor` by the chunks in flight).
+    submitted: Position,
+    in_flight: VecDeque<InFlight>,
+    /// The state an epoch-ending chunk copied out, with the epoch it starts.
+    epoch_state: Mutex<Option<(usize, Packed)>>,
     test: Dataset,
     /// The epoch whose shuffle `Order` holds.
     order_epoch: usize,
+    /// The scalars' slot the last chunk used.
+    slot: usize,
+    ahead: bool,
     buffers: Vec<wgpu::Buffer>,
     steps: wgpu::Buffer,
     kernels: Vec<Pipeline>,
@@ -161,7 +173,7 @@ impl GpuTrainer {
             .collect();
         let steps = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("steps"),
-            size: ((MAX_CHUNK + 1) * STEP_STRIDE) as u64,
+            size: (2 * SLOT_BYTES) as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -179,6 +191,11 @@ impl GpuTrainer {
             train_len: train.len(),
             test: test.clone(),
             order_epoch: epoch,
+            submitted: cursor.position,
+            in_flight: VecDeque::new(),
+            epoch_state: Mutex::new(None),
+            slot: 0,
+            ahead: false,
             cursor,
             layout,
             buffers,
@@ -220,8 +237,18 @@ impl GpuTrainer {
         &self.buffers[BUFFERS.iter().position(|&x| x == b).unwrap_or(0)]
     }
 
-    /// Trains at most `max_batches` batches, never past the end of the current epoch: every
-    /// step's dispatches in one command buffer, then one read of the chunk's loss and hits.
+    /// Queue each chunk's successor before waiting for the chunk (see `run`). A session turns
+    /// it on: it reads the state only at epoch ends, where the epoch-ending chunk's own copy
+    /// stands. Elsewhere a read would see the queued chunk's steps too.
+    pub fn queue_ahead(&mut self) {
+        self.ahead = true;
+    }
+
+    /// Trains at most `max_batches` batches, never past the end of the current epoch, and
+    /// reports them. Queuing ahead (`queue_ahead`), the next chunk is submitted before this
+    /// one's read is awaited (into the next epoch too: an epoch-ending chunk copies the run's
+    /// state out in its own command buffer), so the GPU never idles while the shell handles a
+    /// report. The steps and their order are the same either way.
     pub async fn run(&mut self, max_batches: usize) -> Result<Chunk> {
         if self.cursor.position.epoch >= self.config.epochs {
             return Err(ConfigError::Invalid("training already finished".into()).into());
@@ -229,18 +256,63 @@ impl GpuTrainer {
         if let Some(reason) = self.gpu.lost_reason() {
             return Err(Error::Device(reason));
         }
-        let queue = self.gpu.queue();
-        if self.order_epoch != self.cursor.position.epoch {
-            let order: Vec<u32> = self.cursor.order.iter().map(|&i| i as u32).collect();
-            queue.write_buffer(self.buffer(Buffer::Order), 0, as_bytes_u32(&order));
-            self.order_epoch = self.cursor.position.epoch;
+        if self.in_flight.is_empty() {
+            self.submit(max_batches);
         }
-        let todo = self.cursor.chunk_len(max_batches.min(MAX_CHUNK));
-        let p0 = self.cursor.position;
+        if self.ahead && self.in_flight.len() < 2 && self.submitted.epoch < self.config.epochs {
+            self.submit(max_batches);
+        }
+        let Some(chunk) = self.in_flight.pop_front() else {
+            return Err(Error::Device("no chunk was submitted".into()));
+        };
+        let mut values = self.collect(chunk.read).await?.into_iter();
+        let sums = values.next().unwrap_or_default();
+        let totals = Totals {
+            loss: sums.first().copied().unwrap_or(f32::NAN) as f64,
+            correct: sums.get(1).copied().unwrap_or(0.0) as f64,
+            samples: chunk.samples as u64,
+        };
+        self.cursor.position.batch += chunk.batches;
+        self.cursor.position.steps += chunk.batches as u64;
+        if !totals.loss.is_finite() {
+            return Err(Error::Diverged);
+        }
+        if chunk.ends_epoch {
+            let mut next = || values.next().unwrap_or_default();
+            let state = Packed {
+                params: next(),
+                m: next(),
+                v: next(),
+                avg: if self.config.average > 0.0 { next() } else { Vec::new() },
+            };
+            if let Ok(mut kept) = self.epoch_state.lock() {
+                *kept = Some((self.cursor.position.epoch + 1, state));
+            }
+        }
+        Ok(self
+            .cursor
+            .finish_chunk(chunk.batches, totals, &self.config, chunk.learning_rate))
+    }
+
+    /// Queues the next chunk (at most `max_batches` steps from `submitted`, never past its
+    /// epoch's end) with the copy of its summed loss and hits, and of the whole state when it
+    /// ends an epoch, and starts mapping that copy.
+    fn submit(&mut self, max_batches: usize) {
+        let queue = self.gpu.queue();
+        let p0 = self.submitted;
+        if self.order_epoch != p0.epoch {
+            let order: Vec<u32> = epoch_order(self.train_len, self.config.seed, p0.epoch)
+                .iter()
+                .map(|&i| i as u32)
+                .collect();
+            queue.write_buffer(self.buffer(Buffer::Order), 0, as_bytes_u32(&order));
+            self.order_epoch = p0.epoch;
+        }
+        let todo = max_batches.clamp(1, MAX_CHUNK).min(p0.batches_per_epoch - p0.batch);
         let (from, _) = p0.batch_rows(self.config.batch_size, self.train_len);
         let mut params = vec![0u8; (todo + 1) * STEP_STRIDE];
         let mut rows = Vec::with_capacity(todo);
-        let mut lr = self.config.learning_rate;
+        let mut learning_rate = self.config.learning_rate;
         let mut samples = 0usize;
         for s in 0..todo {
             let p = Position {
@@ -249,11 +321,11 @@ impl GpuTrainer {
                 ..p0
             };
             let (start, end) = p.batch_rows(self.config.batch_size, self.train_len);
-            let (step, step_lr) = StepParams::of(&self.config, p, start, end - start);
+            let (step, lr) = StepParams::of(&self.config, p, start, end - start);
             step.write(&mut params[s * STEP_STRIDE..]);
             rows.push(end - start);
             samples += end - start;
-            lr = step_lr;
+            learning_rate = lr;
         }
         StepParams {
             rows: samples as u32,
@@ -261,7 +333,11 @@ impl GpuTrainer {
             ..StepParams::default()
         }
         .write(&mut params[todo * STEP_STRIDE..]);
-        queue.write_buffer(&self.steps, 0, &params);
+        // Two slots, alternating: the chunk queued ahead never writes over the scalars of the
+        // one still running.
+        self.slot ^= 1;
+        let base = self.slot * SLOT_BYTES;
+        queue.write_buffer(&self.steps, base as u64, &params);
         let mut encoder = self
             .gpu
             .device()
@@ -273,25 +349,40 @@ impl GpuTrainer {
             });
             for (s, &r) in rows.iter().enumerate() {
                 for k in &self.kernels {
-                    dispatch(&mut pass, k, (s * STEP_STRIDE) as u32, r);
+                    dispatch(&mut pass, k, (base + s * STEP_STRIDE) as u32, r);
                 }
             }
-            dispatch(&mut pass, &self.sum, (todo * STEP_STRIDE) as u32, 1);
+            dispatch(&mut pass, &self.sum, (base + todo * STEP_STRIDE) as u32, 1);
         }
-        queue.submit([encoder.finish()]);
-        let sums = self.read(&[Buffer::Sums]).await?;
-        let sums = sums.first().map(Vec::as_slice).unwrap_or_default();
-        let totals = Totals {
-            loss: sums.first().copied().unwrap_or(f32::NAN) as f64,
-            correct: sums.get(1).copied().unwrap_or(0.0) as f64,
-            samples: samples as u64,
-        };
-        self.cursor.position.batch += todo;
-        self.cursor.position.steps += todo as u64;
-        if !totals.loss.is_finite() {
-            return Err(Error::Diverged);
+        let ends_epoch = p0.batch + todo == p0.batches_per_epoch;
+        let mut which = vec![Buffer::Sums];
+        if ends_epoch {
+            which.extend(self.state_buffers());
         }
-        Ok(self.cursor.finish_chunk(todo, totals, &self.config, lr))
+        let read = self.copy_out(&mut encoder, &which);
+        let read = self.start_read(read, queue.submit([encoder.finish()]));
+        self.in_flight.push_back(InFlight {
+            read,
+            batches: todo,
+            samples,
+            learning_rate,
+            ends_epoch,
+        });
+        self.submitted.batch += todo;
+        self.submitted.steps += todo as u64;
+        if ends_epoch {
+            self.submitted.epoch += 1;
+            self.submitted.batch = 0;
+        }
+    }
+
+    /// The buffers a checkpoint holds: weights, Adam's moments and the average if kept.
+    fn state_buffers(&self) -> Vec<Buffer> {
+        let mut which = vec![Buffer::Params, Buffer::M, Buffer::V];
+        if self.config.average > 0.0 {
+            which.push(Buffer::Avg);
+        }
+        which
     }
 
     /// Milliseconds of each of a step's kernels (as named in `wgsl`), each dispatched `reps`
@@ -321,30 +412,58 @@ impl GpuTrainer {
         Ok(out)
     }
 
-    /// The values of `which`, read from the GPU in one go.
-    async fn read(&self, which: &[Buffer]) -> Result<Vec<Vec<f32>>> {
-        let device = self.gpu.device();
+    /// Records the copy of `which` into a new mappable buffer at the end of `encoder`.
+    fn copy_out(&self, encoder: &mut wgpu::CommandEncoder, which: &[Buffer]) -> (wgpu::Buffer, Vec<u64>) {
         let sizes: Vec<u64> = which.iter().map(|&b| self.buffer(b).size()).collect();
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = self.gpu.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("read"),
             size: sizes.iter().sum(),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
         let mut at = 0;
         for (&b, &size) in which.iter().zip(&sizes) {
             encoder.copy_buffer_to_buffer(self.buffer(b), 0, &staging, at, size);
             at += size;
         }
-        self.gpu.queue().submit([encoder.finish()]);
+        (staging, sizes)
+    }
+
+    /// Starts mapping a copy once `submission` (which made it) is done.
+    fn start_read(&self, (staging, sizes): (wgpu::Buffer, Vec<u64>), submission: wgpu::SubmissionIndex) -> Read {
         let mapped = Mapped::default();
         let done = mapped.0.clone();
         staging.map_async(wgpu::MapMode::Read, .., move |result| {
             Mapped::finish(&done, result.map_err(|e| e.to_string()))
         });
+        Read {
+            staging,
+            sizes,
+            mapped,
+            submission,
+        }
+    }
+
+    /// Waits for a read started by `start_read` and returns its buffers' values.
+    async fn collect(&self, read: Read) -> Result<Vec<Vec<f32>>> {
+        let Read {
+            staging,
+            sizes,
+            mapped,
+            submission,
+        } = read;
+        // Natively nothing moves unless polled: wait for this submission only (a chunk queued
+        // behind it keeps running).
         #[cfg(not(target_arch = "wasm32"))]
-        device.poll(wgpu::PollType::wait_indefinitely()).map_err(device_error)?;
+        self.gpu
+            .device()
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: None,
+            })
+            .map_err(device_error)?;
+        #[cfg(target_arch = "wasm32")]
+        drop(submission);
         mapped.await.map_err(|e| match self.gpu.lost_reason() {
             Some(reason) => Error::Device(reason),
             None => Error::Device(format!("reading from the GPU failed: {e}")),
@@ -369,17 +488,48 @@ impl GpuTrainer {
         Ok(values)
     }
 
-    /// The model the run reports (the average when the recipe keeps one), read from the GPU.
+    /// The values of `which` after all work queued so far, read from the GPU in one go.
+    async fn read(&self, which: &[Buffer]) -> Result<Vec<Vec<f32>>> {
+        let mut encoder = self
+            .gpu
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
+        let copy = self.copy_out(&mut encoder, which);
+        let read = self.start_read(copy, self.gpu.queue().submit([encoder.finish()]));
+        self.collect(read).await
+    }
+
+    /// The run's state where it stands: kept from the epoch-ending chunk's own copy when the run
+    /// stands at that boundary (a chunk queued since has changed the buffers), else read now.
+    async fn state(&self) -> Result<Packed> {
+        let p = self.cursor.position;
+        if let Ok(kept) = self.epoch_state.lock()
+            && let Some((epoch, state)) = kept.as_ref()
+            && *epoch == p.epoch
+            && p.batch == 0
+        {
+            return Ok(state.clone());
+        }
+        let which = self.state_buffers();
+        let mut read = self.read(&which).await?.into_iter();
+        let mut next = || read.next().unwrap_or_default();
+        Ok(Packed {
+            params: next(),
+            m: next(),
+            v: next(),
+            avg: if self.config.average > 0.0 { next() } else { Vec::new() },
+        })
+    }
+
+    /// The model the run reports (the average when the recipe keeps one).
     pub async fn snapshot(&self) -> Result<Snapshot> {
-        let which = if self.config.average > 0.0 {
-            Buffer::Avg
+        let state = self.state().await?;
+        let packed = if self.config.average > 0.0 {
+            &state.avg
         } else {
-            Buffer::Params
+            &state.params
         };
-        let packed = self.read(&[which]).await?;
-        Ok(self
-            .layout
-            .snapshot(&self.config, packed.first().map(Vec::as_slice).unwrap_or_default()))
+        Ok(self.layout.snapshot(&self.config, packed))
     }
 
     /// The reported model on the test set, evaluated on the CPU.
@@ -388,21 +538,9 @@ impl GpuTrainer {
         Ok(evaluator.evaluate(&self.test))
     }
 
-    /// Weights, moments, average and position in one read.
+    /// Weights, moments, average and position.
     pub async fn checkpoint(&self, train_limit: Option<usize>) -> Result<Checkpoint> {
-        let averaging = self.config.average > 0.0;
-        let mut which = vec![Buffer::Params, Buffer::M, Buffer::V];
-        if averaging {
-            which.push(Buffer::Avg);
-        }
-        let mut read = self.read(&which).await?.into_iter();
-        let mut next = || read.next().unwrap_or_default();
-        let state = Packed {
-            params: next(),
-            m: next(),
-            v: next(),
-            avg: if averaging { next() } else { Vec::new() },
-        };
+        let state = self.state().await?;
         let p = self.cursor.position;
         Ok(state.to_checkpoint(&self.layout, &self.config, p.epoch, p.steps, train_limit))
     }
@@ -582,6 +720,23 @@ fn as_bytes(values: &[f32]) -> &[u8] {
 fn as_bytes_u32(values: &[u32]) -> &[u8] {
     // SAFETY: as for `as_bytes`.
     unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
+}
+
+/// A chunk queued on the GPU, not yet reported.
+struct InFlight {
+    read: Read,
+    batches: usize,
+    samples: usize,
+    learning_rate: f64,
+    ends_epoch: bool,
+}
+
+/// A copy out of the GPU being mapped.
+struct Read {
+    staging: wgpu::Buffer,
+    sizes: Vec<u64>,
+    mapped: Mapped,
+    submission: wgpu::SubmissionIndex,
 }
 
 /// A buffer mapping in flight: resolves when wgpu calls back.

@@ -528,7 +528,10 @@ fn checkpoint_dicts_and_integer_tensors() {
 #[test]
 fn zip_records_sharing_an_entry_are_refused() {
     for method in [0, 8] {
-        let mut shared = zip_with(&[("archive/data.pkl", &[b'.'; 4000]), ("archive/data/0", &[7; 4000])], method);
+        let mut shared = zip_with(
+            &[("archive/data.pkl", &[b'.'; 4000]), ("archive/data/0", &[7; 4000])],
+            method,
+        );
         let central = shared
             .windows(4)
             .enumerate()

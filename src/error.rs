@@ -131,6 +131,23 @@ pub enum DrawError {
     Length { expected: usize, found: usize },
 }
 
+/// A set of the user's drawings that cannot be read or cannot teach.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TeachError {
+    #[error("{file}: not a drawing set this app can read: {reason}")]
+    Format { file: String, reason: String },
+    #[error("{file}: the drawings were labelled for another class list ({found}); this model's classes are {}", crate::data::CLASS_NAMES.join(", "))]
+    OtherClasses { file: String, found: String },
+    #[error("there are no drawings to learn from: label some with \"That's a ...\" first")]
+    Empty,
+    #[error(
+        "all {count} drawings are labelled {class}: label drawings of at least two classes, or the model only learns to answer {class}"
+    )]
+    OneClass { count: usize, class: String },
+    #[error("teaching was cancelled; the model in use is unchanged")]
+    Cancelled,
+}
+
 /// Everything the core can fail with.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum Error {
@@ -142,6 +159,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Draw(#[from] DrawError),
+    #[error(transparent)]
+    Teach(#[from] TeachError),
     #[error("the compute device failed: {0}")]
     Device(String),
     #[error("the training loss became NaN or infinite (try a lower learning rate)")]
@@ -166,6 +185,8 @@ pub enum ErrorKind {
     Config,
     /// A picture cannot be classified.
     Picture,
+    /// The user's drawings cannot be read or cannot teach.
+    Drawings,
     /// The GPU failed or was lost.
     Gpu,
     /// Training diverged (NaN or infinite loss).
@@ -184,6 +205,7 @@ impl Error {
             Error::Weights(_) => ErrorKind::ModelFile,
             Error::Config(_) => ErrorKind::Config,
             Error::Draw(_) | Error::Image(_) => ErrorKind::Picture,
+            Error::Teach(_) => ErrorKind::Drawings,
             Error::Partner(_) => ErrorKind::Worker,
             Error::Device(_) => ErrorKind::Gpu,
             Error::Diverged => ErrorKind::Diverged,

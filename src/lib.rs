@@ -16,6 +16,7 @@ pub mod facts;
 pub mod metrics;
 pub mod model;
 pub mod noise;
+pub mod teach;
 pub mod train;
 pub mod web;
 pub mod weights;

@@ -15,6 +15,7 @@ mod pytorch;
 mod ready_model;
 mod real_data;
 mod session;
+mod teach;
 mod training;
 mod weights_errors;
 

@@ -33,6 +33,77 @@ pub enum Command {
     Bench(BenchArgs),
     /// Write a model for another framework (PyTorch's nn.Sequential names and layout)
     Export(ExportArgs),
+    /// Teach a model your drawings (the page's exported set, or a Kaggle-layout CSV), with a
+    /// replay of Fashion-MNIST; prints accuracy on the drawings and the test set before and after
+    Finetune(FinetuneArgs),
+    /// Write a drawing set of training images drawn as a person draws them on the pad (what
+    /// `finetune --drawings` and the page's import read)
+    Drawings(DrawingsArgs),
+}
+
+#[derive(Args)]
+pub struct FinetuneArgs {
+    /// The model to teach: this project's, a checkpoint, or PyTorch weights
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The drawings: a set exported by the page (.json) or a Kaggle-layout CSV (label, 784
+    /// pixels 0-255) of 28x28 inputs
+    #[arg(long)]
+    pub drawings: PathBuf,
+    /// Where to write the taught model (safetensors)
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Times each drawing is seen
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Fashion-MNIST training images replayed per drawing seen
+    #[arg(long)]
+    pub replay: Option<f64>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Folds of the drawings for the held-out measurement (0: no measurement)
+    #[arg(long)]
+    pub folds: Option<usize>,
+    /// Decay of the running average of the weights that becomes the taught model (0: off)
+    #[arg(long)]
+    pub average: Option<f64>,
+    /// Also score the model before and after on this drawing set (e.g. `fashion drawings
+    /// --from-test`), never taught from
+    #[arg(long)]
+    pub score: Option<PathBuf>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// One JSON line with the figures instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct DrawingsArgs {
+    /// How the images are drawn: outline (a stroke around the garment, nothing inside) or
+    /// silhouette (filled)
+    #[arg(long, default_value = "outline")]
+    pub rendering: fashion_mlp::drawings::Rendering,
+    /// Drawings of each class
+    #[arg(long, default_value_t = 20)]
+    pub per_class: usize,
+    /// Draw test images instead of training images
+    #[arg(long)]
+    pub from_test: bool,
+    /// Which images (a seeded choice)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, env = "FASHION_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Where to write the set (JSON, as the page exports it)
+    #[arg(long, short)]
+    pub out: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -87,3 +87,11 @@ pub fn read_snapshot(path: &std::path::Path) -> Result<fashion_mlp::weights::Sna
         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     fashion_mlp::weights::read_model_file(&name, &bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+/// Writes `bytes` to `path` through a temporary file, so a crash never leaves half a checkpoint.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}

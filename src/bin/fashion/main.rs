@@ -1,4 +1,4 @@
-//! `fashion`: the native shell around the core (train, eval, predict, bench, export).
+//! `fashion`: the native shell around the core (train, eval, predict, bench, export, finetune, drawings).
 
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
@@ -7,9 +7,13 @@ mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod common;
 #[cfg(not(target_arch = "wasm32"))]
+mod drawings;
+#[cfg(not(target_arch = "wasm32"))]
 mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 mod export;
+#[cfg(not(target_arch = "wasm32"))]
+mod finetune;
 #[cfg(not(target_arch = "wasm32"))]
 mod predict;
 #[cfg(not(target_arch = "wasm32"))]
@@ -28,7 +32,8 @@ fn main() -> std::process::ExitCode {
     let threads = match &args.command {
         cli::Command::Train(a) => a.device.cpu.threads,
         cli::Command::Eval(a) => a.cpu.threads,
-        cli::Command::Predict(_) | cli::Command::Export(_) => None,
+        cli::Command::Finetune(a) => a.device.cpu.threads,
+        cli::Command::Predict(_) | cli::Command::Export(_) | cli::Command::Drawings(_) => None,
         // One thread count per bench process (it starts one per count when given several).
         cli::Command::Bench(a) => (a.threads.len() == 1).then(|| a.threads[0]),
     };
@@ -38,6 +43,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Predict(a) => predict::run(a),
         cli::Command::Bench(a) => bench::run(a),
         cli::Command::Export(a) => export::run(a),
+        cli::Command::Finetune(a) => finetune::run(a),
+        cli::Command::Drawings(a) => drawings::run(a),
     })
     .and_then(|r| r);
     match result {

@@ -73,14 +73,6 @@ fn read_checkpoint(path: &Path, args: &TrainArgs) -> Result<Checkpoint, String> 
     Ok(checkpoint)
 }
 
-/// Writes `bytes` to `path` through a temporary file, so a crash never leaves half a checkpoint.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 pub fn run(args: TrainArgs) -> Result<(), String> {
     let resume = args.resume.as_deref().map(|p| read_checkpoint(p, &args)).transpose()?;
     let config = match &resume {
@@ -191,7 +183,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
                 }
                 Event::Checkpoint(c) => {
                     if let Some(path) = &args.checkpoint {
-                        write_atomically(path, &c.bytes)?;
+                        crate::common::write_atomically(path, &c.bytes)?;
                     }
                 }
                 Event::Finished { epoch, test_accuracy } => {
@@ -209,7 +201,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         }
     }
     if let (Some(path), Some(bytes)) = (&args.save, last_weights) {
-        write_atomically(path, &bytes)?;
+        crate::common::write_atomically(path, &bytes)?;
         if !args.json {
             eprintln!("saved {}", path.display());
         }

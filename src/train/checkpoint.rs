@@ -217,4 +217,32 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn training_state_must_be_f32() {
+        use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+        let bytes = checkpoint().to_bytes(HashMap::new()).unwrap();
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let target = "adam.m.layers.1.bias";
+        let halves = vec![0u8; 128 * 2];
+        let views: Vec<(String, TensorView)> = file
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                if name == target {
+                    let half = TensorView::new(Dtype::F16, view.shape().to_vec(), &halves).unwrap();
+                    (name, half)
+                } else {
+                    (name, view)
+                }
+            })
+            .collect();
+        let halved = safetensors::serialize(views, header.metadata().clone()).unwrap();
+        let err = Checkpoint::from_bytes(&halved).unwrap_err();
+        assert!(
+            err.to_string().contains("adam.m.layers.1.bias is F16, expected F32"),
+            "{err}"
+        );
+    }
 }

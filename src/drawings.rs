@@ -130,6 +130,17 @@ pub fn as_drawing(image: &[u8], rendering: Rendering, fill: bool) -> Option<Vec<
         .map(|p| p.pixels)
 }
 
+/// `as_drawing` as dataset pixels (0-255), the form a drawing takes in a training set.
+pub fn as_drawing_bytes(image: &[u8], rendering: Rendering, fill: bool) -> Option<Vec<u8>> {
+    let drawn = as_drawing(image, rendering, fill)?;
+    Some(
+        drawn
+            .iter()
+            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect(),
+    )
+}
+
 /// `train` with the fraction `fraction` of its images (chosen by `seed`) replaced by their
 /// drawings, half outlines and half silhouettes, as `as_drawing` gives them to the model.
 /// Images with nothing to draw stay as they are.
@@ -150,10 +161,8 @@ pub fn mix_into(train: Dataset, fraction: f64, seed: u64) -> Dataset {
         } else {
             Rendering::Silhouette
         };
-        if let Some(drawn) = as_drawing(image, rendering, true) {
-            for (p, v) in image.iter_mut().zip(drawn) {
-                *p = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-            }
+        if let Some(drawn) = as_drawing_bytes(image, rendering, true) {
+            image.copy_from_slice(&drawn);
         }
     }
     Dataset::new(pixels, train.labels().to_vec()).unwrap_or(train)

@@ -161,8 +161,8 @@ impl Teacher {
     pub fn new(
         model: &Snapshot,
         set: &UserSet,
-        replay: &Dataset,
-        test: &Dataset,
+        replay: Dataset,
+        test: Dataset,
         options: TeachOptions,
         compute: Compute,
     ) -> Result<Self> {
@@ -183,7 +183,7 @@ impl Teacher {
         let fold_of = stratified_folds(drawings.labels(), folds.max(1), options.seed);
         let mut evaluator = Evaluator::new(model, CpuOptions::best())?;
         let drawings_before = (folds > 0).then(|| evaluator.evaluate(&drawings).accuracy);
-        let test_before = evaluator.evaluate(test).accuracy;
+        let test_before = evaluator.evaluate(&test).accuracy;
         let mut jobs: VecDeque<Job> = (0..folds).map(Job::Fold).collect();
         jobs.push_back(Job::Final);
         let mut teacher = Self {
@@ -191,8 +191,8 @@ impl Teacher {
             drawings,
             fold_of,
             folds,
-            replay: replay.clone(),
-            test: test.clone(),
+            replay,
+            test,
             options,
             compute,
             jobs,
@@ -223,8 +223,7 @@ impl Teacher {
     /// as `replay` says, shuffled together by the engine.
     fn training_set(&self, job: Job) -> Dataset {
         let taught = self.taught_in(job);
-        let seen = taught.len() * self.options.epochs;
-        let replayed = ((seen as f64 * self.options.replay).round() as usize).min(self.replay.len());
+        let (seen, replayed) = self.mix(taught.len());
         let salt = match job {
             Job::Fold(i) => i as u64 + 1,
             Job::Final => 0,
@@ -244,10 +243,16 @@ impl Teacher {
         Dataset::new(pixels, labels).unwrap_or(mine)
     }
 
+    /// Drawings seen and images replayed when teaching `taught` drawings.
+    fn mix(&self, taught: usize) -> (usize, usize) {
+        let seen = taught * self.options.epochs;
+        let replayed = ((seen as f64 * self.options.replay).round() as usize).min(self.replay.len());
+        (seen, replayed)
+    }
+
     fn steps_of(&self, job: Job) -> usize {
-        let taught = self.taught_in(job).len() * self.options.epochs;
-        let replayed = ((taught as f64 * self.options.replay).round() as usize).min(self.replay.len());
-        (taught + replayed).div_ceil(self.options.batch_size.max(1))
+        let (seen, replayed) = self.mix(self.taught_in(job).len());
+        (seen + replayed).div_ceil(self.options.batch_size.max(1))
     }
 
     /// Trains at most `max_batches` more steps; the last call returns the taught model and the

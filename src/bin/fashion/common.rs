@@ -73,10 +73,15 @@ pub fn load_test(args: &DataArgs) -> Result<Dataset, String> {
         None => Dataset::load_idx_dir(&args.data_dir, Split::Test),
     }
     .map_err(|e| e.to_string())?;
-    Ok(match args.test_limit {
+    Ok(test_subset(test, args))
+}
+
+/// The seeded subset of `--test-limit` images, or the whole test set.
+pub fn test_subset(test: Dataset, args: &DataArgs) -> Dataset {
+    match args.test_limit {
         Some(n) => test.sample(n, 0),
         None => test,
-    })
+    }
 }
 
 /// A model file of any kind the core reads (this project's, a checkpoint, PyTorch weights).

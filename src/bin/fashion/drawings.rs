@@ -4,7 +4,7 @@
 
 use fashion_mlp::data::dataset::{Split, shuffled_indices};
 use fashion_mlp::data::{Dataset, NUM_CLASSES};
-use fashion_mlp::drawings::as_drawing;
+use fashion_mlp::drawings::as_drawing_bytes;
 use fashion_mlp::teach::{UserDrawing, UserSet};
 
 use crate::cli::DrawingsArgs;
@@ -21,16 +21,16 @@ pub fn run(args: DrawingsArgs) -> Result<(), String> {
         if taken[label as usize] >= args.per_class {
             continue;
         }
-        let Some(drawn) = data.image(i).and_then(|image| as_drawing(image, args.rendering, true)) else {
+        let Some(pixels) = data
+            .image(i)
+            .and_then(|image| as_drawing_bytes(image, args.rendering, true))
+        else {
             continue;
         };
         taken[label as usize] += 1;
         set.drawings.push(UserDrawing {
             label,
-            pixels: drawn
-                .iter()
-                .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-                .collect(),
+            pixels,
             strokes: Vec::new(),
         });
         if taken.iter().all(|&n| n >= args.per_class) {

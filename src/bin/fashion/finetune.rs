@@ -33,13 +33,10 @@ pub fn run(args: FinetuneArgs) -> Result<(), String> {
         })
         .transpose()?;
     let (train, test) = common::load(&args.data)?;
-    let test = match args.data.test_limit {
-        Some(n) => test.sample(n, 0),
-        None => test,
-    };
+    let test = common::test_subset(test, &args.data);
     let compute = common::compute(&args.device)?;
     let started = std::time::Instant::now();
-    let teacher = Teacher::new(&model, &set, &train, &test, options, compute).map_err(|e| e.to_string())?;
+    let teacher = Teacher::new(&model, &set, train, test, options, compute).map_err(|e| e.to_string())?;
     let quiet = args.json;
     let taught = pollster::block_on(teacher.run(|done, total| {
         if !quiet {

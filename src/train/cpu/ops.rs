@@ -291,15 +291,7 @@ pub unsafe fn adam<S: Simd, const MR: usize, const NV: usize>(
         width: s.fan_out,
         s: a,
     };
-    let xt = Strided {
-        ptr: p.x,
-        row: 1,
-        col: s.fan_in,
-    };
-    unsafe {
-        gemm::<S, _, MR, NV>(s.fan_in, cols.clone(), s.rows, xt, p.d, s.fan_out, &weight);
-        gemm::<S, _, 1, NV>(1, cols, s.rows, Strided::ones(), p.d, s.fan_out, &bias);
-    }
+    unsafe { weight_and_bias::<S, _, MR, NV>(p, s, cols, &weight, &bias) }
 }
 
 /// The gradient of a layer's weight (`xᵀ·d`, into `w`) and bias (`Σ_r d`, into `b`) for its
@@ -315,14 +307,27 @@ pub unsafe fn grads<S: Simd, const MR: usize, const NV: usize>(p: AdamPtrs, s: S
         out: p.b,
         width: s.fan_out,
     };
+    unsafe { weight_and_bias::<S, _, MR, NV>(p, s, cols, &weight, &bias) }
+}
+
+/// The products behind a layer's gradient for its columns `cols`: the weight's (`xᵀ·d`) and the
+/// bias's (`Σ_r d`), each finished by its own epilogue.
+#[inline(always)]
+unsafe fn weight_and_bias<S: Simd, E: Epilogue<S>, const MR: usize, const NV: usize>(
+    p: AdamPtrs,
+    s: Shape,
+    cols: Range<usize>,
+    weight: &E,
+    bias: &E,
+) {
     let xt = Strided {
         ptr: p.x,
         row: 1,
         col: s.fan_in,
     };
     unsafe {
-        gemm::<S, _, MR, NV>(s.fan_in, cols.clone(), s.rows, xt, p.d, s.fan_out, &weight);
-        gemm::<S, _, 1, NV>(1, cols, s.rows, Strided::ones(), p.d, s.fan_out, &bias);
+        gemm::<S, _, MR, NV>(s.fan_in, cols.clone(), s.rows, xt, p.d, s.fan_out, weight);
+        gemm::<S, _, 1, NV>(1, cols, s.rows, Strided::ones(), p.d, s.fan_out, bias);
     }
 }
 

@@ -278,13 +278,7 @@ impl GpuTrainer {
             return Err(Error::Diverged);
         }
         if chunk.ends_epoch {
-            let mut next = || values.next().unwrap_or_default();
-            let state = Packed {
-                params: next(),
-                m: next(),
-                v: next(),
-                avg: if self.config.average > 0.0 { next() } else { Vec::new() },
-            };
+            let state = self.unpack_state(values);
             if let Ok(mut kept) = self.epoch_state.lock() {
                 *kept = Some((self.cursor.position.epoch + 1, state));
             }
@@ -383,6 +377,17 @@ impl GpuTrainer {
             which.push(Buffer::Avg);
         }
         which
+    }
+
+    /// The state from the values of `state_buffers`, in their order.
+    fn unpack_state(&self, mut values: impl Iterator<Item = Vec<f32>>) -> Packed {
+        let mut next = || values.next().unwrap_or_default();
+        Packed {
+            params: next(),
+            m: next(),
+            v: next(),
+            avg: if self.config.average > 0.0 { next() } else { Vec::new() },
+        }
     }
 
     /// Milliseconds of each of a step's kernels (as named in `wgsl`), each dispatched `reps`
@@ -510,15 +515,8 @@ impl GpuTrainer {
         {
             return Ok(state.clone());
         }
-        let which = self.state_buffers();
-        let mut read = self.read(&which).await?.into_iter();
-        let mut next = || read.next().unwrap_or_default();
-        Ok(Packed {
-            params: next(),
-            m: next(),
-            v: next(),
-            avg: if self.config.average > 0.0 { next() } else { Vec::new() },
-        })
+        let read = self.read(&self.state_buffers()).await?;
+        Ok(self.unpack_state(read.into_iter()))
     }
 
     /// The model the run reports (the average when the recipe keeps one).

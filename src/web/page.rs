@@ -95,6 +95,14 @@ fn prepared(result: Result<draw::Prepared, DrawError>) -> Result<Option<Vec<f32>
 
 /// The facts the page shares with the core (image size, class names, dataset files and sizes,
 /// recipes, palette), as a plain object.
+/// The user's drawings as a drawing set file (the page's export): `labels` and 784 pixels
+/// (0-255) a drawing in `pixels`.
+#[wasm_bindgen]
+pub fn drawing_set_file(labels: &[u8], pixels: &[u8]) -> Result<Vec<u8>, JsError> {
+    let data = crate::data::Dataset::new(pixels.to_vec(), labels.to_vec()).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(crate::teach::UserSet::from_dataset(&data).to_json())
+}
+
 #[wasm_bindgen]
 pub fn facts() -> Result<JsValue, JsError> {
     super::to_js(&crate::facts::facts()).map_err(|e| JsError::new(&format!("{e:?}")))

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
+use crate::teach::{TeachOptions, TeachReport};
 use crate::train::TrainConfig;
 use crate::train::session::{CheckpointReady, EpochReport, Progress, Started};
 
@@ -86,6 +87,23 @@ pub enum ToWorker {
         name: String,
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
+    },
+    /// A drawing set file the user imports (this app's export or a Kaggle-layout CSV), answered
+    /// with `FromWorker::DrawingsRead`: parsed here, off the page's thread, like a model file.
+    ReadDrawings {
+        name: String,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Teach `model` (safetensors) the user's `drawings` (a drawing set file) with a replay of
+    /// the loaded training set, answered with `Teaching` progress and `Taught`; `Stop` cancels.
+    Teach {
+        #[serde(with = "serde_bytes")]
+        model: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        drawings: Vec<u8>,
+        #[serde(default)]
+        options: Option<TeachOptions>,
     },
     /// Training samples per second of `config` on this worker's `backend`, measured on a few
     /// batches of the loaded data (answered with `FromWorker::Measured`).
@@ -185,6 +203,24 @@ pub enum FromWorker {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
+    /// Answer to `ToWorker::ReadDrawings`: the set's labels and 784 pixels (0-255) a drawing.
+    DrawingsRead {
+        name: String,
+        labels: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        pixels: Vec<u8>,
+    },
+    /// A teaching's progress.
+    Teaching {
+        steps_done: usize,
+        steps_total: usize,
+    },
+    /// The taught model (safetensors) and what teaching did, before and after.
+    Taught {
+        report: TeachReport,
+        #[serde(with = "serde_bytes")]
+        weights: Vec<u8>,
+    },
     /// Answer to `Debug { hook: "memory" }`.
     Memory {
         wasm_bytes: f64,
@@ -202,7 +238,7 @@ pub const GRID_IMAGES: usize = 32;
 
 impl FromWorker {
     /// Every kind of message a worker posts (its `type` field); www/js/app.js handles each.
-    pub const KINDS: [&'static str; 18] = [
+    pub const KINDS: [&'static str; 21] = [
         "ready",
         "data_loaded",
         "backend",
@@ -219,6 +255,9 @@ impl FromWorker {
         "finished",
         "error",
         "model_read",
+        "drawings_read",
+        "teaching",
+        "taught",
         "memory",
         "diagnostics",
     ];
@@ -242,6 +281,9 @@ impl FromWorker {
             FromWorker::Finished { .. } => "finished",
             FromWorker::Error { .. } => "error",
             FromWorker::ModelRead { .. } => "model_read",
+            FromWorker::DrawingsRead { .. } => "drawings_read",
+            FromWorker::Teaching { .. } => "teaching",
+            FromWorker::Taught { .. } => "taught",
             FromWorker::Memory { .. } => "memory",
             FromWorker::Diagnostics { .. } => "diagnostics",
         }
@@ -310,6 +352,28 @@ mod tests {
             FromWorker::ModelRead {
                 name: "m".into(),
                 bytes: vec![0],
+            },
+            FromWorker::DrawingsRead {
+                name: "d".into(),
+                labels: vec![1],
+                pixels: vec![0; 784],
+            },
+            FromWorker::Teaching {
+                steps_done: 1,
+                steps_total: 2,
+            },
+            FromWorker::Taught {
+                report: TeachReport {
+                    drawings: 2,
+                    folds: 2,
+                    drawings_accuracy_before: Some(0.5),
+                    drawings_accuracy_after: Some(1.0),
+                    test_accuracy_before: 0.9,
+                    test_accuracy_after: 0.9,
+                    test_images: 10,
+                    steps: 3,
+                },
+                weights: vec![0],
             },
             FromWorker::Memory {
                 wasm_bytes: 1.0,

@@ -17,12 +17,14 @@ use super::protocol::{Backend, BackendChoice, FromWorker, GRID_IMAGES, NamedFile
 use super::{now_ms, to_js};
 use crate::data::dataset::shuffled_indices;
 use crate::data::{Dataset, bundle};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TeachError};
+use crate::teach::{TeachEvent, TeachOptions, Teacher, UserSet};
 use crate::train::chunking::ChunkPolicy;
 use crate::train::cpu::{CpuOptions, Partner};
 use crate::train::layout::Layout;
 use crate::train::session::{Event, Failure, Session, SessionSetup};
 use crate::train::{Checkpoint, Compute, TrainConfig};
+use crate::weights::Snapshot;
 
 /// Pause, Resume and Stop, queued until the run loop looks (between chunks).
 #[derive(Debug, Clone, Copy)]
@@ -209,6 +211,35 @@ fn handle(state: &Shared, msg: ToWorker, exchange: Option<SharedArrayBuffer>) {
                 Ok(bytes) => post(&FromWorker::ModelRead { name, bytes }),
                 Err(e) => post_error(ErrorKind::ModelFile, e.to_string(), false),
             }
+        }
+        ToWorker::ReadDrawings { name, bytes } => match UserSet::from_bytes(&name, &bytes) {
+            Ok(set) => post(&FromWorker::DrawingsRead {
+                name,
+                labels: set.drawings.iter().map(|d| d.label).collect(),
+                pixels: set.drawings.iter().flat_map(|d| d.pixels.iter().copied()).collect(),
+            }),
+            Err(e) => post_error(ErrorKind::Drawings, e.to_string(), false),
+        },
+        ToWorker::Teach {
+            model,
+            drawings,
+            options,
+        } => {
+            {
+                let mut s = state.borrow_mut();
+                if s.running {
+                    return post_error(ErrorKind::Drawings, "stop training before teaching", false);
+                }
+                s.running = true;
+                s.controls.clear();
+            }
+            let state = state.clone();
+            spawn_local(async move {
+                if let Err(f) = teach(&state, &model, &drawings, options.unwrap_or_default()).await {
+                    post_failure(f);
+                }
+                state.borrow_mut().running = false;
+            });
         }
         ToWorker::Pause {} => queue(state, Control::Pause),
         ToWorker::Resume {} => queue(state, Control::Resume),
@@ -461,6 +492,59 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
                 (event, _) => event,
             };
             post_event(event);
+        }
+    }
+}
+
+/// Steps of one teaching chunk between two looks at Stop (a few tens of ms on the CPU).
+const TEACH_CHUNK: usize = 20;
+
+/// Teaches `model` the drawing set `drawings` on the CPU engine (a teaching is a few hundred
+/// steps: the CPU finishes it before WebGPU would have compiled its kernels), posting progress
+/// and the taught model; Stop cancels, leaving everything as it was.
+async fn teach(state: &Shared, model: &[u8], drawings: &[u8], options: TeachOptions) -> Result<(), Failure> {
+    let model = Snapshot::from_safetensors(model).map_err(|e| failure(&e.into()))?;
+    let set = UserSet::from_bytes("your drawings", drawings).map_err(|e| failure(&e.into()))?;
+    let (train, test) = {
+        let s = state.borrow();
+        match (s.train.clone(), s.test.clone()) {
+            (Some(train), Some(test)) => (train, test),
+            _ => {
+                return Err(Failure {
+                    kind: ErrorKind::Data,
+                    message: "load the dataset before teaching: it replays Fashion-MNIST images".into(),
+                });
+            }
+        }
+    };
+    let mut teacher =
+        Teacher::new(&model, &set, train, test, options, Compute::Cpu(CpuOptions::best())).map_err(|e| failure(&e))?;
+    loop {
+        next_task().await;
+        let stop = state
+            .borrow_mut()
+            .controls
+            .drain(..)
+            .any(|c| matches!(c, Control::Stop));
+        if stop {
+            return Err(failure(&TeachError::Cancelled.into()));
+        }
+        match teacher.advance(TEACH_CHUNK).await.map_err(|e| failure(&e))? {
+            TeachEvent::Progress {
+                steps_done,
+                steps_total,
+            } => post(&FromWorker::Teaching {
+                steps_done,
+                steps_total,
+            }),
+            TeachEvent::Done(taught) => {
+                let weights = taught.model.to_safetensors().map_err(|e| failure(&e.into()))?;
+                post(&FromWorker::Taught {
+                    report: taught.report,
+                    weights,
+                });
+                return Ok(());
+            }
         }
     }
 }

@@ -36,6 +36,9 @@ test('every message the page builds is one the worker reads', { timeout: 120_000
         testImage: read(toWorker.testImage(3)),
         readModel: read(toWorker.readModel('model.pth', new Uint8Array([1, 2, 3]))),
         debug: read(toWorker.debug('memory')),
+        readDrawings: read(toWorker.readDrawings('mine.json', new Uint8Array([123]))),
+        teach: read(toWorker.teach({ model: new Uint8Array([1]), drawings: new Uint8Array([2]) })),
+        teachOptions: read(toWorker.teach({ model: new Uint8Array([1]), drawings: new Uint8Array([2]), options: { epochs: 5, replay: 0.5, learning_rate: 0.0001, batch_size: 32, folds: 3, average: 0.9, seed: 2 } })),
         // And the parser is strict: a misspelt field is refused.
         misspelt: read({ ...toWorker.start({ config, backend: 'cpu' }), trainLimit: 5 }),
       };
@@ -43,6 +46,7 @@ test('every message the page builds is one the worker reads', { timeout: 120_000
     assert.deepEqual(results, {
       loadData: 'load_data', start: 'start', startFull: 'start', startPaired: 'start+exchange', measure: 'measure',
       measurePaired: 'measure+exchange', pause: 'pause', resume: 'resume', stop: 'stop', testImage: 'test_image', readModel: 'read_model', debug: 'debug',
+      readDrawings: 'read_drawings', teach: 'teach', teachOptions: 'teach',
       misspelt: results.misspelt,
     });
     assert.match(results.misspelt, /^refused: .*trainLimit/);

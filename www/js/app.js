@@ -300,7 +300,12 @@ class App {
         this.running = false;
         setStatus(`Finished ${msg.epoch} epochs: test accuracy ${pct(msg.test_accuracy)}`);
         break;
+      case 'teaching':
+        this.teach?.progress(msg);
+        break;
       case 'model_read': // answers readModel, which waits for it
+      case 'drawings_read': // answers the teach panel's import, which waits for it
+      case 'taught': // answers the teach panel's teach, which waits for it
       case 'memory':
       case 'diagnostics':
         break;
@@ -316,6 +321,8 @@ class App {
   failed({ kind, message, fatal }, client = this.worker) {
     if (fatal) { this.crashed(message, client); return; }
     if (kind === 'model_file') return; // a model file the user loaded: readModel reports it
+    // A drawing set the user imported, or a teaching: the teach panel reports it.
+    if (kind === 'drawings' || (this.teach?.teaching && client === this.trainers.cpu)) return;
     if (kind === 'gpu') this.gpuLost = message;
     if (kind === 'data' && this.data.checking) { this.data.refused(message); return; }
     if (kind === 'gpu' && this.backend?.backend !== 'webgpu') {
@@ -371,7 +378,7 @@ class App {
   // ---- buttons ------------------------------------------------------------------------------------
 
   updateButtons() {
-    const canStart = this.data.ready && !this.running;
+    const canStart = this.data.ready && !this.running && !this.teach?.teaching;
     $('train').disabled = !canStart;
     const r = this.run;
     const resumable = Boolean(r?.checkpoint && r.epoch < r.epochs);
@@ -383,6 +390,7 @@ class App {
     $('stop').disabled = !this.running;
     $('pause').textContent = this.paused ? 'Resume' : 'Pause';
     $('pause').setAttribute('aria-pressed', String(this.paused));
+    this.teach?.render();
     this.settings.setEnabled(!this.running);
     $('files').disabled = this.running;
   }

@@ -14,7 +14,7 @@ export class ClassifyPanel {
    * requestTestImage(index) asks the worker for one image; onModelFile(bytes, name, meta) is
    * told about a model file the user loaded; readModel(bytes, name) resolves with it read by a
    * worker into this project's safetensors bytes. */
-  constructor({ wasm, facts, requestTestImage, readModel, onModelFile, onError }) {
+  constructor({ wasm, facts, requestTestImage, readModel, onModelFile, onError, onClassified = () => {} }) {
     this.wasm = wasm;
     this.names = facts.class_names;
     this.side = facts.image_side;
@@ -23,6 +23,7 @@ export class ClassifyPanel {
     this.onModelFile = onModelFile;
     this.readModel = readModel;
     this.onError = onError;
+    this.onClassified = onClassified; // (top class or null) after every answer
     this.classifier = null;
     this.modelBytes = null;
     this.modelInfo = null;
@@ -111,7 +112,8 @@ export class ClassifyPanel {
     const acc = accuracy ?? (meta.test_accuracy ? Number(meta.test_accuracy) : null);
     const accText = acc != null ? `${(acc * 100).toFixed(2)}% test accuracy` : 'accuracy unknown';
     let text;
-    if (source === 'ready') text = `Ready model, shipped with the page: ${accText} (${meta.epochs ?? '?'} epochs, trained by the CLI)`;
+    if (meta.taught_drawings) text = `Taught ${meta.taught_drawings} of your drawings: ${accText}`;
+    else if (source === 'ready') text = `Ready model, shipped with the page: ${accText} (${meta.epochs ?? '?'} epochs, trained by the CLI)`;
     else if (source === 'trained') text = `Trained here: epoch ${epoch} of ${epochs}, ${accText}`;
     else if (source === 'saved') text = `Restored from this browser: epoch ${epoch} of ${epochs}, ${accText}`;
     else if (meta.source?.startsWith('PyTorch')) text = `Loaded from ${name} (PyTorch weights): ${accText}`;
@@ -220,6 +222,7 @@ export class ClassifyPanel {
     if (!p) {
       ui.top.textContent = this.input ? 'No model yet' : (this.pad.isEmpty ? 'Nothing drawn yet' : 'Blank: nothing to classify');
       for (const li of this.bars) { li.querySelector('.fill').style.width = '0%'; li.querySelector('.pct').textContent = '–'; li.classList.remove('best'); }
+      this.onClassified(null);
       return;
     }
     const order = [...p.keys()].sort((a, b) => p[b] - p[a]);
@@ -233,6 +236,7 @@ export class ClassifyPanel {
     });
     const last = this.latencyMs.at(-1);
     ui.latency.textContent = last != null ? `answered in ${last.toFixed(1)} ms on the CPU` : '';
+    this.onClassified(order[0]);
   }
 
   renderPreview() {

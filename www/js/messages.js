@@ -14,6 +14,10 @@ export const toWorker = {
   measure: ({ config, backend, shard, exchange }) => ({ type: 'measure', config, backend, ...(shard ? { shard, exchange } : {}) }),
   /** A model file (ours, a checkpoint, PyTorch weights) to read into our safetensors. */
   readModel: (name, bytes) => ({ type: 'read_model', name, bytes }),
+  /** A drawing set file (this app's export or a Kaggle-layout CSV) to read. */
+  readDrawings: (name, bytes) => ({ type: 'read_drawings', name, bytes }),
+  /** Teach `model` (safetensors bytes) the drawing set file `drawings`; stop() cancels. */
+  teach: ({ model, drawings, options = null }) => ({ type: 'teach', model, drawings, options }),
   pause: () => ({ type: 'pause' }),
   resume: () => ({ type: 'resume' }),
   stop: () => ({ type: 'stop' }),

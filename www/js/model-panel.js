@@ -2,6 +2,7 @@
 // run's history, settings and checkpoint, and the model the panel used last), else the ready model.
 import { toWorker } from './messages.js';
 import { ClassifyPanel } from './classify.js';
+import { TeachPanel } from './teach-panel.js';
 import * as saved from './saved-run.js';
 import { setStatus, showError, pct } from './status.js';
 
@@ -15,6 +16,11 @@ const readyFetch = fetch(READY_MODEL).then((r) => {
 });
 readyFetch.catch(() => {}); // reported where it is used
 
+function drawError(message) {
+  $('draw-error').textContent = message;
+  $('draw-error').hidden = !message;
+}
+
 export async function startModelPanel(app) {
   const panel = new ClassifyPanel({
     wasm: app.wasm,
@@ -24,9 +30,30 @@ export async function startModelPanel(app) {
     onModelFile: (bytes, name, meta) => {
       saved.saveLoaded({ weights: bytes, name, meta }).catch((e) => app.storageFailed(e));
     },
-    onError: (message) => { $('draw-error').textContent = message; $('draw-error').hidden = !message; },
+    onError: drawError,
+    onClassified: (top) => app.teach?.suggest(top),
   });
   app.classify = panel;
+  app.teach = new TeachPanel({
+    wasm: app.wasm,
+    names: app.facts.class_names,
+    classify: panel,
+    worker: () => app.trainers.cpu,
+    canTeach: () => app.data.ready && !app.running,
+    onTaught: (bytes, report) => {
+      const name = `your taught model (${report.drawings} drawings)`;
+      try {
+        const meta = panel.setModel(bytes, { source: 'file', name });
+        saved.saveLoaded({ weights: bytes, name, meta }).catch((e) => app.storageFailed(e));
+      } catch (e) {
+        drawError(`The taught model could not be used: ${e.message || e}`);
+      }
+    },
+    onBusy: () => app.updateButtons(),
+    onError: drawError,
+    storageFailed: (e) => app.storageFailed(e),
+  });
+  app.teach.restore();
   if (app.data.info) panel.setTestCount(app.data.info.test);
   $('use-ready').addEventListener('click', async () => {
     try {

@@ -1,6 +1,7 @@
-// Models kept in IndexedDB: the latest trained one with what is needed to show and resume it (the
-// weights as safetensors bytes, its metrics and history, the settings it was trained with), the
-// last model file loaded, and which of them the page uses. One connection for the page's life.
+// What the page keeps in IndexedDB: the latest trained model with what is needed to show and
+// resume it (the weights as safetensors bytes, its metrics and history, the settings it was
+// trained with), the last model file loaded or taught, which of them the page uses, and the
+// user's labelled drawings. One connection for the page's life.
 const DB = 'fashion-mlp';
 const STORE = 'models';
 

@@ -1,0 +1,84 @@
+// End-to-end: teaching the model your drawings on the page, in headless Debian Chromium on the
+// CPU fallback. A test image is kept with its class ("That's a ..."); a set of outline drawings
+// made by the CLI (`fashion drawings`) is imported; Teach runs in the CPU worker with progress and
+// shows the held-out and test-set figures before and after; the taught model is used only when
+// the user says so, and survives a reload. Bad sets (a picture, another class list) are refused
+// with a message and the set stays as it was.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { serve, launch, open, FASHION_CLI, assertNoPanics } from './harness.mjs';
+
+let server;
+before(async () => { server = await serve(); });
+after(() => server?.stop());
+
+const summary = (page) => page.textContent('#teach-summary');
+
+async function waitFor(page, selector, pattern, timeout = 60_000) {
+  await page.waitForFunction(([sel, src]) => new RegExp(src).test(document.querySelector(sel).textContent), [selector, pattern.source], { timeout });
+}
+
+test('keep drawings, import a set, teach, use the taught model; bad sets change nothing', { timeout: 300_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'teach-'));
+  const set = path.join(dir, 'outlines.json');
+  execFileSync(FASHION_CLI, ['drawings', '--per-class', '10', '--seed', '5', '--out', set], { stdio: 'pipe' });
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser, `${server.url}?testLimit=1000`);
+    await waitFor(page, '#model-info', /Ready model/);
+    assert.match(await summary(page), /No drawings kept yet/);
+    assert.ok(await page.isDisabled('#teach-keep'), 'nothing to keep before anything is shown');
+
+    // "That's a ...": a test image, its class chosen by hand, kept.
+    await page.waitForFunction(() => !document.getElementById('test-show').disabled, null, { timeout: 120_000 });
+    await page.fill('#test-index', '1');
+    await page.click('#test-show');
+    await page.waitForFunction(() => !document.getElementById('teach-keep').disabled);
+    await page.selectOption('#teach-class', '2');
+    await page.click('#teach-keep');
+    await waitFor(page, '#teach-summary', /^1 drawing kept: 1 Pullover\./);
+
+    // A set of 100 outline drawings imported and added.
+    await page.setInputFiles('#teach-import', set);
+    await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 11 Pullover/);
+
+    // Bad sets: refused with a message, the set as it was.
+    const png = path.join(dir, 'photo.png');
+    fs.writeFileSync(png, Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
+    await page.setInputFiles('#teach-import', png);
+    await waitFor(page, '#draw-error', /photo\.png: .*neither a drawing set/);
+    const digits = path.join(dir, 'digits.json');
+    const text = fs.readFileSync(set, 'utf8').replace('"T-shirt/top"', '"zero"');
+    fs.writeFileSync(digits, text);
+    await page.setInputFiles('#teach-import', digits);
+    await waitFor(page, '#draw-error', /digits\.json: the drawings were labelled for another class list/);
+    assert.match(await summary(page), /^101 drawings kept/);
+
+    // Teach: progress, then before/after; the model in use is unchanged until Use.
+    const before = await page.textContent('#model-info');
+    const t0 = Date.now();
+    await page.click('#teach-run');
+    await waitFor(page, '#teach-figures', /Taught 101 drawings: your drawings .* → .*Fashion-MNIST test set .*% → .*%/, 120_000);
+    console.log(`teaching 101 drawings in the page's CPU worker (5 folds and the final model, test set scored before and after): ${Date.now() - t0} ms; ${await page.textContent('#teach-figures')}`);
+    if (process.env.TEACH_SCREENSHOT) await page.locator('section.draw').screenshot({ path: process.env.TEACH_SCREENSHOT });
+    assert.equal(await page.textContent('#model-info'), before, 'nothing replaced before the user decides');
+    await page.click('#teach-use');
+    await waitFor(page, '#model-info', /Taught 101 of your drawings: \d+\.\d\d% test accuracy/);
+    assert.ok(await page.isHidden('#teach-result'));
+
+    // A reload keeps the taught model in use and the set.
+    await page.reload();
+    await waitFor(page, '#model-info', /Taught 101 of your drawings/);
+    await waitFor(page, '#teach-summary', /^101 drawings kept/);
+    await page.click('#use-ready');
+    await waitFor(page, '#model-info', /Ready model/);
+    assertNoPanics(errors);
+  } finally {
+    await browser.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,165 @@
+// "Teach it your drawings": the user's own labelled drawings ("That's a ..." + Keep), kept in
+// this browser, exported and imported as one file, and taught to the model in use by the CPU
+// worker (src/teach: fine-tuning with a replay of Fashion-MNIST, measured on held-out drawings
+// and the test set before and after). The taught model replaces the one in use only when the
+// user says so; until then nothing changes. Files are parsed by the worker, never here.
+import { toWorker } from './messages.js';
+import * as store from './store.js';
+import { pct } from './status.js';
+
+const $ = (id) => document.getElementById(id);
+const KEY = 'drawings';
+const PIXELS = 784;
+
+export class TeachPanel {
+  /** wasm: the page module; names: class names; classify: the drawing panel; worker(): the CPU
+   * worker client; canTeach(): whether a dataset is loaded and nothing trains; onTaught(bytes,
+   * report): the user keeps a taught model; onBusy(): a teaching starts or ends; onError(text);
+   * storageFailed(e). */
+  constructor({ wasm, names, classify, worker, canTeach, onTaught, onBusy, onError, storageFailed }) {
+    Object.assign(this, { wasm, names, classify, worker, canTeach, onTaught, onBusy, onError, storageFailed });
+    this.labels = [];
+    this.pixels = [];     // one Uint8Array(784) a drawing
+    this.teaching = false;
+    this.taught = null;   // { weights, report } waiting for Use or Discard
+    this.ui = {
+      cls: $('teach-class'), keep: $('teach-keep'), summary: $('teach-summary'), run: $('teach-run'),
+      cancel: $('teach-cancel'), exportSet: $('teach-export'), importSet: $('teach-import'), clear: $('teach-clear'),
+      result: $('teach-result'), figures: $('teach-figures'), use: $('teach-use'), discard: $('teach-discard'),
+    };
+    names.forEach((name, c) => this.ui.cls.append(new Option(name, String(c))));
+    const { ui } = this;
+    ui.keep.addEventListener('click', () => this.keep());
+    ui.run.addEventListener('click', () => this.teach());
+    ui.cancel.addEventListener('click', () => this.worker().send(toWorker.stop()));
+    ui.exportSet.addEventListener('click', () => this.exportSet());
+    ui.importSet.addEventListener('change', () => {
+      const file = ui.importSet.files[0];
+      ui.importSet.value = '';
+      if (file) this.importSet(file);
+    });
+    ui.clear.addEventListener('click', () => {
+      const n = this.labels.length;
+      if (confirm(`Delete all ${n} kept drawing${n === 1 ? '' : 's'}? Export the set first to keep a copy.`)) this.setDrawings([], []);
+    });
+    ui.use.addEventListener('click', () => this.useTaught());
+    ui.discard.addEventListener('click', () => { this.taught = null; this.render(); });
+  }
+
+  /** The set kept in this browser. */
+  async restore() {
+    const [set] = await store.loadAll([KEY]).catch((e) => { this.storageFailed(e); return [null]; });
+    if (set?.labels && set?.pixels) {
+      const pixels = new Uint8Array(set.pixels);
+      this.labels = Array.from(set.labels);
+      this.pixels = this.labels.map((_, i) => pixels.slice(i * PIXELS, (i + 1) * PIXELS));
+    }
+    this.render();
+  }
+
+  /** The current drawing's class, as the model answers it (the user changes it when wrong). */
+  suggest(topClass) {
+    if (topClass != null) this.ui.cls.value = String(topClass);
+    this.render();
+  }
+
+  keep() {
+    const input = this.classify.input;
+    if (!input) return;
+    const bytes = Uint8Array.from(input, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+    this.setDrawings([...this.labels, Number(this.ui.cls.value)], [...this.pixels, bytes]);
+  }
+
+  setDrawings(labels, pixels) {
+    this.labels = labels;
+    this.pixels = pixels;
+    store.save(KEY, { labels: Uint8Array.from(labels), pixels: this.flat() }).catch((e) => this.storageFailed(e));
+    this.render();
+  }
+
+  flat() {
+    const out = new Uint8Array(this.pixels.length * PIXELS);
+    this.pixels.forEach((p, i) => out.set(p, i * PIXELS));
+    return out;
+  }
+
+  file() {
+    return this.wasm.drawing_set_file(Uint8Array.from(this.labels), this.flat());
+  }
+
+  exportSet() {
+    const url = URL.createObjectURL(new Blob([this.file()], { type: 'application/json' }));
+    const a = Object.assign(document.createElement('a'), { href: url, download: 'my-drawings.json' });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
+  /** Adds the drawings of a set file to the set; a file that is not one leaves the set as it was. */
+  async importSet(file) {
+    this.onError('');
+    const worker = this.worker();
+    const answer = worker.next((m) => m.type === 'drawings_read' || m.type === 'crashed' || (m.type === 'error' && m.kind === 'drawings'));
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    worker.send(toWorker.readDrawings(file.name, bytes), [bytes.buffer]);
+    const msg = await answer;
+    if (msg.type !== 'drawings_read') { this.onError(`${file.name}: ${msg.message}`); return; }
+    const pixels = new Uint8Array(msg.pixels);
+    const added = msg.labels.map((_, i) => pixels.slice(i * PIXELS, (i + 1) * PIXELS));
+    this.setDrawings([...this.labels, ...msg.labels], [...this.pixels, ...added]);
+  }
+
+  async teach() {
+    this.onError('');
+    const model = this.classify.modelBytes;
+    if (!model) return;
+    const worker = this.worker();
+    this.teaching = true;
+    this.taught = null;
+    this.render('Teaching: starting…');
+    this.onBusy();
+    const answer = worker.next((m) => m.type === 'taught' || m.type === 'crashed' || m.type === 'error');
+    worker.send(toWorker.teach({ model: model.slice(), drawings: this.file() }));
+    const msg = await answer;
+    this.teaching = false;
+    if (msg.type === 'taught') this.taught = { weights: new Uint8Array(msg.weights), report: msg.report };
+    else this.onError(`Teaching stopped: ${msg.message}`);
+    this.onBusy();
+  }
+
+  /** A teaching's progress (from the worker's messages). */
+  progress({ steps_done: done, steps_total: total }) {
+    if (this.teaching) this.render(`Teaching: step ${done} of ${total} (${Math.round((100 * done) / Math.max(1, total))}%)`);
+  }
+
+  useTaught() {
+    const { weights, report } = this.taught;
+    this.taught = null;
+    this.onTaught(weights, report);
+    this.render();
+  }
+
+  /** status: what a teaching is doing (kept while it runs). */
+  render(status = null) {
+    const { ui } = this;
+    this.status = this.teaching ? (status ?? this.status) : null;
+    const n = this.labels.length;
+    const counts = this.names.map((_, c) => this.labels.filter((l) => l === c).length);
+    const perClass = counts.map((k, c) => (k ? `${k} ${this.names[c]}` : null)).filter(Boolean).join(', ');
+    ui.summary.textContent = this.status ?? (n ? `${n} drawing${n === 1 ? '' : 's'} kept: ${perClass}.` : 'No drawings kept yet: draw, pick the right class, Keep.');
+    const busy = this.teaching || !this.canTeach();
+    ui.keep.disabled = !this.classify.input || this.teaching;
+    ui.run.disabled = busy || n === 0;
+    ui.run.title = this.canTeach() ? '' : 'Teaching needs the dataset loaded and no training running';
+    ui.cancel.hidden = !this.teaching;
+    ui.exportSet.disabled = n === 0;
+    ui.clear.disabled = n === 0 || this.teaching;
+    ui.result.hidden = !this.taught;
+    if (this.taught) {
+      const r = this.taught.report;
+      const drawings = r.drawings_accuracy_before != null
+        ? `your drawings ${pct(r.drawings_accuracy_before)} → ${pct(r.drawings_accuracy_after)} (each scored by a model taught without it), `
+        : '';
+      ui.figures.textContent = `Taught ${r.drawings} drawings: ${drawings}Fashion-MNIST test set ${pct(r.test_accuracy_before)} → ${pct(r.test_accuracy_after)}.`;
+    }
+  }
+}

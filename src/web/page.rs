@@ -55,6 +55,19 @@ impl Classifier {
         super::to_js(&self.snapshot.metadata).map_err(|e| JsError::new(&format!("{e:?}")))
     }
 
+    /// What pushed the answer toward `class` for one image (784 pixels in [0, 1]): gradient ×
+    /// input of the class's log-probability, per pixel (`weights::host`).
+    pub fn attribution(&self, pixels: &[f32], class: usize) -> Result<Vec<f32>, JsError> {
+        self.model
+            .attribution(pixels, class)
+            .map_err(|e| JsError::new(&e.to_string()))
+    }
+
+    /// The first layer's weights as 784-pixel images, one per unit, unit after unit.
+    pub fn first_layer_images(&self) -> Vec<f32> {
+        self.model.first_layer_images()
+    }
+
     /// Layer widths, e.g. [784, 256, 128, 64, 10].
     pub fn widths(&self) -> Vec<u32> {
         self.model.widths().into_iter().map(|w| w as u32).collect()

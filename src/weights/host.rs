@@ -80,6 +80,65 @@ impl HostModel {
     }
 }
 
+impl HostModel {
+    /// What pushed the answer toward `class` for one image of 784 pixels in [0, 1]: gradient ×
+    /// input of the class's log-probability, per pixel (positive: toward `class`, negative:
+    /// away from it; zero where the pixel is blank). A forward pass and one backward pass.
+    pub fn attribution(&self, image: &[f32], class: usize) -> Result<Vec<f32>, WeightsError> {
+        if image.len() != IMAGE_PIXELS || class >= NUM_CLASSES {
+            return Err(WeightsError::Mismatch(format!(
+                "attribution takes {IMAGE_PIXELS} pixels and a class below {NUM_CLASSES}, got {} pixels and class {class}",
+                image.len()
+            )));
+        }
+        // Each layer's input, kept for the backward pass (ReLU's mask is where it is positive).
+        let mut inputs = vec![image.to_vec()];
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut y = layer.apply(inputs.last().map(Vec::as_slice).unwrap_or_default());
+            if i != last {
+                y.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            inputs.push(y);
+        }
+        // d log p_class / d logits = onehot(class) - p.
+        let p = softmax(inputs.last().map(Vec::as_slice).unwrap_or_default());
+        let mut grad: Vec<f32> = p
+            .iter()
+            .enumerate()
+            .map(|(c, &pc)| f32::from(c == class) - pc)
+            .collect();
+        for (i, layer) in self.layers.iter().enumerate().rev() {
+            let x = &inputs[i];
+            grad = layer
+                .weight
+                .chunks_exact(layer.fan_out)
+                .zip(x)
+                .map(|(row, &xi)| {
+                    // Below the first layer, a ReLU output that was zero passes no gradient.
+                    if i > 0 && xi <= 0.0 {
+                        0.0
+                    } else {
+                        row.iter().zip(&grad).map(|(w, g)| w * g).sum()
+                    }
+                })
+                .collect();
+        }
+        Ok(grad.iter().zip(image).map(|(g, x)| g * x).collect())
+    }
+
+    /// The first layer's weights as one image per unit: `fan_out` images of 784 values, unit
+    /// after unit (the file keeps them `[784, fan_out]`).
+    pub fn first_layer_images(&self) -> Vec<f32> {
+        let Some(first) = self.layers.first() else {
+            return Vec::new();
+        };
+        (0..first.fan_out)
+            .flat_map(|j| first.weight.iter().skip(j).step_by(first.fan_out).copied())
+            .collect()
+    }
+}
+
 impl Dense {
     /// `x·W + b`, accumulated row by row of `W` (contiguous, so it vectorises); zero inputs,
     /// most of a Fashion-MNIST image and half of the ReLU outputs, are skipped.

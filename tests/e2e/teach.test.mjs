@@ -38,6 +38,22 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     await page.fill('#test-index', '1');
     await page.click('#test-show');
     await page.waitForFunction(() => !document.getElementById('teach-keep').disabled);
+    // Show why: the preview turns into red and blue pixels for the top class, in a few ms.
+    const whyMs = await page.evaluate(() => { const t = performance.now(); document.getElementById('show-why').click(); return performance.now() - t; });
+    console.log(`showing why (gradient x input and painting it) on the main thread: ${whyMs.toFixed(1)} ms`);
+    await waitFor(page, '#preview-caption', /^Red pushed toward Pullover, blue away from it$/);
+    const coloured = await page.evaluate(() => {
+      const d = document.getElementById('preview').getContext('2d').getImageData(0, 0, 28, 28).data;
+      let red = 0, blue = 0;
+      for (let i = 0; i < d.length; i += 4) { if (d[i] > d[i + 2] + 60) red++; if (d[i + 2] > d[i] + 60) blue++; }
+      return { red, blue };
+    });
+    assert.ok(coloured.red > 10 && coloured.blue > 10, JSON.stringify(coloured));
+    await page.click('#show-why');
+    await waitFor(page, '#preview-caption', /^What the model sees/);
+    // The first layer's 256 units as images.
+    await page.click('#weights-box summary');
+    await page.waitForFunction(() => document.getElementById('weights').width === 16 * 29 - 1);
     await page.selectOption('#teach-class', '2');
     await page.click('#teach-keep');
     await waitFor(page, '#teach-summary', /^1 drawing kept: 1 Pullover\./);

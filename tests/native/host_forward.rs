@@ -53,3 +53,73 @@ fn a_snapshot_that_does_not_chain_is_an_error() {
     let err = HostModel::new(&snapshot).unwrap_err();
     assert!(err.to_string().contains("do not chain"), "{err}");
 }
+
+/// The class's log-probability in f64, straight from the snapshot's tensors (the reference the
+/// attribution is differentiated against, free of f32 rounding).
+fn log_probability(snapshot: &weights::Snapshot, image: &[f32], class: usize) -> f64 {
+    let layers = snapshot.config.widths().len() - 1;
+    let mut x: Vec<f64> = image.iter().map(|&v| f64::from(v)).collect();
+    for l in 0..layers {
+        let (_, shape, w) = snapshot.tensor(&format!("layers.{l}.weight")).unwrap();
+        let (_, _, b) = snapshot.tensor(&format!("layers.{l}.bias")).unwrap();
+        let mut y: Vec<f64> = b.iter().map(|&v| f64::from(v)).collect();
+        for (i, xi) in x.iter().enumerate() {
+            for (j, yj) in y.iter_mut().enumerate() {
+                *yj += xi * f64::from(w[i * shape[1] + j]);
+            }
+        }
+        if l + 1 < layers {
+            y.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        x = y;
+    }
+    let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = x.iter().map(|v| (v - max).exp()).sum();
+    x[class] - max - sum.ln()
+}
+
+/// Gradient × input, checked against central differences of the class's log-probability (in
+/// f64) on real test images with the shipped model (a ReLU network is piecewise linear: a
+/// difference that straddles a kink may miss, so a few may); and the first layer's images are
+/// its weight's columns.
+#[test]
+fn attribution_is_the_gradient_of_the_log_probability_times_the_input() {
+    let snapshot = weights::read_model_file("ready.safetensors", &crate::ready_bytes()).unwrap();
+    let host = HostModel::new(&snapshot).unwrap();
+    let pixels = crate::real(Split::Test).take(3).scaled_pixels();
+    let log_p = |image: &[f32], class: usize| log_probability(&snapshot, image, class);
+    let (mut checked, mut missed, mut large) = (0, 0, 0);
+    for image in pixels.chunks_exact(784) {
+        let probs = host.probabilities(image);
+        let top = (0..NUM_CLASSES).max_by(|&a, &b| probs[a].total_cmp(&probs[b])).unwrap();
+        for class in [top, (top + 1) % NUM_CLASSES] {
+            let a = host.attribution(image, class).unwrap();
+            assert_eq!(a.len(), 784);
+            for i in (0..784).filter(|&i| image[i] > 0.2).step_by(17) {
+                let eps = 1e-3f32;
+                let (mut up, mut down) = (image.to_vec(), image.to_vec());
+                up[i] += eps;
+                down[i] -= eps;
+                let numeric = (log_p(&up, class) - log_p(&down, class)) / (2.0 * f64::from(eps)) * f64::from(image[i]);
+                checked += 1;
+                large += usize::from(numeric.abs() > 1e-3);
+                missed += usize::from((numeric - f64::from(a[i])).abs() > 2e-5 + 0.02 * numeric.abs());
+            }
+            assert!(
+                a.iter().zip(image).all(|(v, x)| *x != 0.0 || *v == 0.0),
+                "blank pixels carry nothing"
+            );
+        }
+    }
+    println!("attribution vs finite differences: {missed} of {checked} pixels differ ({large} above 1e-3)");
+    assert!(
+        large > checked / 4,
+        "the check needs pixels that matter: {large} of {checked}"
+    );
+    assert!(missed * 10 <= checked, "{missed} of {checked} pixels differ");
+    assert!(host.attribution(&pixels[..10], 0).is_err());
+    let images = host.first_layer_images();
+    let (_, _, w) = snapshot.tensor("layers.0.weight").unwrap();
+    assert_eq!(images.len(), 784 * 256);
+    assert_eq!(images[3 * 784 + 100], w[100 * 256 + 3]);
+}

@@ -3,6 +3,7 @@
 // the worker trains. The model is the shipped ready one until a trained, saved or loaded one
 // replaces it.
 import { DrawingPad } from './pad.js';
+import { paintAttribution, paintWeights } from './why.js';
 
 const LIVE_MS = 40; // at most one prediction per this many ms while a stroke is being drawn
 const MAX_MODEL_BYTES = 64 * 2 ** 20; // far above any model of this network (about 1 MB)
@@ -37,7 +38,8 @@ export class ClassifyPanel {
       latency: $('latency'), brush: $('brush'), undo: $('undo'), clear: $('clear'), picture: $('picture'),
       testIndex: $('test-index'), testShow: $('test-show'), testRandom: $('test-random'),
       modelInfo: $('model-info'), download: $('download-model'), downloadPytorch: $('download-pytorch'),
-      load: $('load-model'), ready: $('use-ready'),
+      load: $('load-model'), ready: $('use-ready'), why: $('show-why'), caption: $('preview-caption'),
+      weightsBox: $('weights-box'), weights: $('weights'),
     };
     // The pad's size and default brush are the ones Rust renders drawings at (facts).
     this.ui.pad.width = this.ui.pad.height = facts.pad_side;
@@ -73,6 +75,8 @@ export class ClassifyPanel {
       ui.testIndex.value = String(Math.floor(Math.random() * this.testCount));
       show();
     });
+    ui.why.addEventListener('change', () => this.render());
+    ui.weightsBox.addEventListener('toggle', () => this.renderWeights());
     ui.download.addEventListener('click', () => this.download('model'));
     ui.downloadPytorch.addEventListener('click', () => this.download('pytorch'));
     ui.load.addEventListener('change', async () => {
@@ -103,8 +107,16 @@ export class ClassifyPanel {
     this.modelBytes = bytes;
     this.modelInfo = { ...info, meta };
     this.renderModelInfo();
+    this.renderWeights();
     this.reclassify();
     return meta;
+  }
+
+  /** The first layer's weights as images, when their panel is open. */
+  renderWeights() {
+    if (!this.ui.weightsBox.open || !this.classifier) return;
+    const units = this.classifier.widths()[1];
+    paintWeights(this.ui.weights, this.classifier.first_layer_images(), this.side, units);
   }
 
   renderModelInfo() {
@@ -217,7 +229,8 @@ export class ClassifyPanel {
 
   render() {
     const { ui, probabilities: p } = this;
-    this.renderPreview();
+    const top = p ? p.indexOf(Math.max(...p)) : null;
+    this.renderPreview(top);
     ui.source.textContent = this.input ? `Classifying ${this.inputLabel}` : 'Draw a piece of clothing, upload a picture, or pick a test image.';
     if (!p) {
       ui.top.textContent = this.input ? 'No model yet' : (this.pad.isEmpty ? 'Nothing drawn yet' : 'Blank: nothing to classify');
@@ -239,7 +252,18 @@ export class ClassifyPanel {
     this.onClassified(order[0]);
   }
 
-  renderPreview() {
+  renderPreview(top = null) {
+    const { ui } = this;
+    const why = ui.why.checked && this.input && top != null && this.classifier;
+    ui.caption.textContent = why ? `Red pushed toward ${this.names[top]}, blue away from it` : 'What the model sees (28×28)';
+    if (why) {
+      try {
+        paintAttribution(ui.preview, this.input, this.classifier.attribution(this.input, top), this.side);
+        return;
+      } catch (e) {
+        this.onError(`Showing why failed: ${e.message || e}`);
+      }
+    }
     const ctx = this.ui.preview.getContext('2d');
     const img = new ImageData(this.side, this.side);
     if (this.input) this.input.forEach((v, i) => { const g = Math.round(v * 255); img.data.set([g, g, g, 255], i * 4); });

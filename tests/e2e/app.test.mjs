@@ -52,12 +52,14 @@ test('falls back to the CPU without a WebGPU adapter, stays responsive, pause/re
       const tick = (t) => { window.jank.maxFrameGap = Math.max(window.jank.maxFrameGap, t - last); last = t; requestAnimationFrame(tick); };
       requestAnimationFrame(tick);
     });
-    await setSettings(page, { recipe: 'reference', backend: 'auto', epochs: 3, limit: 12000, batch: 64 });
+    // Enough epochs that the run is still going when Stop is clicked (an epoch of 12k images
+    // takes well under a second here: a 3-epoch run could finish first).
+    await setSettings(page, { recipe: 'reference', backend: 'auto', epochs: 30, limit: 12000, batch: 64 });
     await page.click('#train');
     const status = await waitForStatus(page, /Training on the CPU/);
     assert.match(status, /no adapter|WebGPU/, `the fallback reason is shown: ${status}`);
     assert.equal(await page.textContent('#s-backend'), 'CPU');
-    await waitForStatus(page, /Epoch 1 of 3/, 300_000);
+    await waitForStatus(page, /Epoch 1 of 30/, 300_000);
 
     await page.click('#pause');
     await waitForStatus(page, /Paused/);

@@ -1,6 +1,7 @@
 // End-to-end: teaching the model your drawings on the page, in headless Debian Chromium on the
 // CPU fallback. A test image is kept with its class ("That's a ..."); a set of outline drawings
-// made by the CLI (`fashion drawings`) is imported; Teach runs in the CPU worker with progress and
+// made by the CLI (`fashion drawings`) is imported; a thumbnail is relabelled and one deleted;
+// "Show why" and the first layer's images are drawn; Teach runs in the CPU worker with progress and
 // shows the held-out and test-set figures before and after; the taught model is used only when
 // the user says so, and survives a reload. Bad sets (a picture, another class list) are refused
 // with a message and the set stays as it was.
@@ -62,6 +63,17 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     await page.setInputFiles('#teach-import', set);
     await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 11 Pullover/);
 
+    // The thumbnails: one relabelled, one deleted, one more kept and deleted again.
+    await page.click('#teach-list summary');
+    await page.waitForFunction(() => document.querySelectorAll('#teach-thumbs li').length === 101);
+    await page.selectOption('#teach-thumbs li[data-index="0"] select', '4');
+    await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 10 Pullover, 10 Dress, 11 Coat/);
+    await page.click('#teach-keep');
+    await waitFor(page, '#teach-summary', /^102 drawings kept/);
+    await page.click('#teach-thumbs li[data-index="101"] button');
+    await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 10 Pullover, 10 Dress, 11 Coat/);
+    assert.equal(await page.locator('#teach-thumbs li').count(), 101);
+
     // Bad sets: refused with a message, the set as it was.
     const png = path.join(dir, 'photo.png');
     fs.writeFileSync(png, Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'));
@@ -89,7 +101,7 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     // A reload keeps the taught model in use and the set.
     await page.reload();
     await waitFor(page, '#model-info', /Taught 101 of your drawings/);
-    await waitFor(page, '#teach-summary', /^101 drawings kept/);
+    await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 10 Pullover, 10 Dress, 11 Coat/);
     await page.click('#use-ready');
     await waitFor(page, '#model-info', /Ready model/);
     assertNoPanics(errors);

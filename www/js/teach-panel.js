@@ -26,6 +26,7 @@ export class TeachPanel {
       cls: $('teach-class'), keep: $('teach-keep'), summary: $('teach-summary'), run: $('teach-run'),
       cancel: $('teach-cancel'), exportSet: $('teach-export'), importSet: $('teach-import'), clear: $('teach-clear'),
       result: $('teach-result'), figures: $('teach-figures'), use: $('teach-use'), discard: $('teach-discard'),
+      list: $('teach-list'), thumbs: $('teach-thumbs'),
     };
     names.forEach((name, c) => this.ui.cls.append(new Option(name, String(c))));
     const { ui } = this;
@@ -43,6 +44,17 @@ export class TeachPanel {
       if (confirm(`Delete all ${n} kept drawing${n === 1 ? '' : 's'}? Export the set first to keep a copy.`)) this.setDrawings([], []);
     });
     ui.use.addEventListener('click', () => this.useTaught());
+    ui.list.addEventListener('toggle', () => this.renderThumbs());
+    // One listener for every thumbnail: a class changed, or a drawing deleted.
+    ui.thumbs.addEventListener('change', (e) => {
+      const i = Number(e.target.closest('li')?.dataset.index);
+      if (Number.isInteger(i)) this.setDrawings(this.labels.map((l, k) => (k === i ? Number(e.target.value) : l)), this.pixels);
+    });
+    ui.thumbs.addEventListener('click', (e) => {
+      if (!e.target.matches('button')) return;
+      const i = Number(e.target.closest('li').dataset.index);
+      this.setDrawings(this.labels.filter((_, k) => k !== i), this.pixels.filter((_, k) => k !== i));
+    });
     ui.discard.addEventListener('click', () => { this.taught = null; this.render(); });
   }
 
@@ -55,6 +67,7 @@ export class TeachPanel {
       this.pixels = this.labels.map((_, i) => pixels.slice(i * PIXELS, (i + 1) * PIXELS));
     }
     this.render();
+    this.renderThumbs();
   }
 
   /** The current drawing's class, as the model answers it (the user changes it when wrong). */
@@ -75,6 +88,30 @@ export class TeachPanel {
     this.pixels = pixels;
     store.save(KEY, { labels: Uint8Array.from(labels), pixels: this.flat() }).catch((e) => this.storageFailed(e));
     this.render();
+    this.renderThumbs();
+  }
+
+  /** The drawings as thumbnails with their class (changeable) and a delete button, when the
+   * list is open. */
+  renderThumbs() {
+    const { ui } = this;
+    if (!ui.list.open) return;
+    const scroll = ui.thumbs.scrollTop;
+    ui.thumbs.replaceChildren(...this.pixels.map((pixels, i) => {
+      const li = document.createElement('li');
+      li.dataset.index = String(i);
+      const canvas = Object.assign(document.createElement('canvas'), { width: 28, height: 28 });
+      const img = new ImageData(28, 28);
+      pixels.forEach((v, k) => img.data.set([v, v, v, 255], k * 4));
+      canvas.getContext('2d').putImageData(img, 0, 0);
+      const select = document.createElement('select');
+      select.setAttribute('aria-label', `Class of drawing ${i + 1}`);
+      this.names.forEach((name, c) => select.append(new Option(name, String(c), false, c === this.labels[i])));
+      const remove = Object.assign(document.createElement('button'), { type: 'button', textContent: '×', title: `Delete drawing ${i + 1}` });
+      li.append(canvas, select, remove);
+      return li;
+    }));
+    ui.thumbs.scrollTop = scroll;
   }
 
   flat() {

@@ -86,6 +86,14 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     await waitFor(page, '#draw-error', /digits\.json: the drawings were labelled for another class list/);
     assert.match(await summary(page), /^101 drawings kept/);
 
+    // Cancel, sent right behind Teach: the worker stops before the first chunk, nothing changes.
+    const shown = await page.textContent('#model-info');
+    await page.evaluate(() => { document.getElementById('teach-run').click(); document.getElementById('teach-cancel').click(); });
+    await waitFor(page, '#draw-error', /Teaching stopped: teaching was cancelled; the model in use is unchanged/);
+    assert.ok(await page.isHidden('#teach-result'));
+    assert.equal(await page.textContent('#model-info'), shown);
+    assert.ok(!(await page.isDisabled('#teach-run')), 'Teach can run again');
+
     // Teach: progress, then before/after; the model in use is unchanged until Use.
     const before = await page.textContent('#model-info');
     const t0 = Date.now();
@@ -102,6 +110,14 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     await page.reload();
     await waitFor(page, '#model-info', /Taught 101 of your drawings/);
     await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 10 Pullover, 10 Dress, 11 Coat/);
+    // Taught again: the model before (the first taught one) stays one click away.
+    await page.click('#teach-run');
+    await waitFor(page, '#teach-figures', /Taught 101 drawings/, 120_000);
+    await page.click('#teach-use');
+    await page.waitForFunction(() => !document.getElementById('use-previous').hidden);
+    await page.click('#use-previous');
+    await waitFor(page, '#model-info', /Taught 101 of your drawings/);
+    assert.ok(await page.isHidden('#use-previous'));
     await page.click('#use-ready');
     await waitFor(page, '#model-info', /Ready model/);
     assertNoPanics(errors);

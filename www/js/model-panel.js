@@ -42,9 +42,12 @@ export async function startModelPanel(app) {
     canTeach: () => app.data.ready && !app.running,
     onTaught: (bytes, report) => {
       const name = `your taught model (${report.drawings} drawings)`;
+      const before = { bytes: panel.modelBytes, info: panel.modelInfo };
       try {
         const meta = panel.setModel(bytes, { source: 'file', name });
         saved.saveLoaded({ weights: bytes, name, meta }).catch((e) => app.storageFailed(e));
+        previous = before;
+        $('use-previous').hidden = false;
       } catch (e) {
         drawError(`The taught model could not be used: ${e.message || e}`);
       }
@@ -55,6 +58,22 @@ export async function startModelPanel(app) {
   });
   app.teach.restore();
   if (app.data.info) panel.setTestCount(app.data.info.test);
+  // The model in use before the last taught one, one click away while this page is open.
+  let previous = null;
+  $('use-previous').addEventListener('click', () => {
+    if (!previous) return;
+    const { bytes, info } = previous;
+    previous = null;
+    $('use-previous').hidden = true;
+    try {
+      const meta = panel.setModel(bytes, info);
+      if (info.source === 'ready') app.saveChoice('ready');
+      else if (info.source === 'trained' || info.source === 'saved') app.saveChoice('trained');
+      else saved.saveLoaded({ weights: bytes, name: info.name, meta }).catch((e) => app.storageFailed(e));
+    } catch (e) {
+      drawError(`The previous model could not be used: ${e.message || e}`);
+    }
+  });
   $('use-ready').addEventListener('click', async () => {
     try {
       panel.setModel(await readyModelBytes(), { source: 'ready' });

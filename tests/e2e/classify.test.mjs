@@ -123,7 +123,7 @@ test('test images classified on the page match the CLI for the same model', { ti
   }
 });
 
-test('a trained model survives a reload, resumes, downloads and loads back; bad model files are refused', { timeout: 600_000 }, async () => {
+test('a trained model survives a reload, resumes, downloads and loads back, and stays restorable after a new run; bad model files are refused', { timeout: 600_000 }, async () => {
   const browser = await launch({ webgpu: false });
   try {
     const { page, errors } = await open(browser, `${server.url}?testLimit=500`);
@@ -173,6 +173,21 @@ test('a trained model survives a reload, resumes, downloads and loads back; bad 
     await waitForStatus(page, /Finished 4 epochs/, 300_000);
     const acc = await page.evaluate(() => window.fashionTest.history().testAcc.map(([e]) => e));
     assert.deepEqual(acc, [1, 2, 3, 4], 'history continues from the saved epoch');
+
+    // A new run keeps the finished one as the previous run, restorable with its model.
+    assert.ok(await page.isHidden('#previous-run'));
+    await setSettings(page, { recipe: 'reference', backend: 'cpu', epochs: 1, limit: 2000, batch: 64 });
+    await page.click('#train');
+    await waitForStatus(page, /Finished 1 epochs/, 300_000);
+    await page.waitForSelector('#previous-run:not([hidden])');
+    assert.match(await page.textContent('#previous-run-text'), /^Previous run: epoch 4 of 4, \d+\.\d\d% test accuracy/);
+    await modelReady(page, /Trained here: epoch 1 of 1/);
+    await page.click('#restore-previous');
+    await modelReady(page, /Restored from this browser: epoch 4 of 4/);
+    await page.waitForFunction(() => /^Previous run: epoch 1 of 1/.test(document.getElementById('previous-run-text').textContent));
+    await page.reload();
+    await modelReady(page, /Restored from this browser: epoch 4 of 4/);
+    assert.match(await page.textContent('#previous-run-text'), /^Previous run: epoch 1 of 1/);
     assertNoPanics(errors);
   } finally {
     await browser.close();

@@ -62,6 +62,12 @@ class App {
   /** Starts a new run, or continues `checkpoint` (a run's own settings and subset apply). */
   async start({ config, backend, trainLimit, checkpoint = null, keepEpoch = 0 }) {
     const testLimit = Number(new URLSearchParams(location.search).get('testLimit')) || null;
+    // A new run replaces the latest one only at its first checkpoint; the latest stays
+    // restorable as the previous run.
+    if (!checkpoint && this.run?.weights) {
+      const kept = this.run;
+      saved.keepAsPrevious().then(() => { this.previousRun = kept; this.updateButtons(); }).catch((e) => this.storageFailed(e));
+    }
     this.run = { ...(checkpoint ? this.run : {}), config, trainLimit, epochs: config.epochs, epoch: keepEpoch };
     this.running = true;
     this.paused = false;
@@ -391,6 +397,10 @@ class App {
     $('pause').textContent = this.paused ? 'Resume' : 'Pause';
     $('pause').setAttribute('aria-pressed', String(this.paused));
     this.teach?.render();
+    const prev = this.previousRun;
+    $('previous-run').hidden = !prev || this.running;
+    if (prev) $('previous-run-text').textContent = `Previous run: epoch ${prev.epoch} of ${prev.epochs}, ${pct(prev.accuracy)} test accuracy (${prev.config?.epochs ?? '?'} epochs planned).`;
+    $('restore-previous').disabled = !canStart;
     this.settings.setEnabled(!this.running);
     $('files').disabled = this.running;
   }

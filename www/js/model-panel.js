@@ -82,14 +82,26 @@ export async function startModelPanel(app) {
       panel.onError(`The ready model could not be loaded: ${e.message || e}`);
     }
   });
+  // The previous run becomes the latest again (its model in use, its checkpoint resumable).
+  $('restore-previous').addEventListener('click', async () => {
+    try {
+      await saved.swapWithPrevious();
+      await restore(app, panel);
+      app.updateButtons();
+    } catch (e) {
+      app.storageFailed(e);
+    }
+  });
   await restore(app, panel);
   app.timings.classifierReadyMs = performance.now();
   app.updateButtons();
 }
 
-/** The last run (history, settings, checkpoint) and the model the panel used last. */
+/** The last run (history, settings, checkpoint), the one before it, and the model the panel
+ * used last. */
 async function restore(app, panel) {
-  const { run, loaded, choice } = await saved.loadAll((key, e) => console.warn(`the saved ${key} could not be read`, e));
+  const { run, loaded, choice, previous } = await saved.loadAll((key, e) => console.warn(`the saved ${key} could not be read`, e));
+  app.previousRun = previous;
   if (run) {
     app.run = { config: run.config, trainLimit: run.trainLimit, epoch: run.epoch, epochs: run.epochs, weights: run.weights, checkpoint: run.checkpoint ?? null, accuracy: run.accuracy };
     app.settings.fill(run.config, { trainLimit: run.trainLimit });

@@ -52,3 +52,33 @@ export function save(key, value) {
 export function loadAll(keys) {
   return run('readonly', (s) => keys.map((k) => s.get(k))).then((values) => values.map((v) => v ?? null));
 }
+
+/** Copies the value under `from` to `to` in one transaction (nothing when `from` holds none). */
+export function copy(from, to) {
+  return openDb().then((db) => new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, 'readwrite');
+    const s = tx.objectStore(STORE);
+    const req = s.get(from);
+    req.onsuccess = () => { if (req.result != null) s.put(req.result, to); };
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new Error('the model store refused the write'));
+  }));
+}
+
+/** Swaps the values under `a` and `b` in one transaction. */
+export function swap(a, b) {
+  return openDb().then((db) => new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, 'readwrite');
+    const s = tx.objectStore(STORE);
+    const ra = s.get(a);
+    const rb = s.get(b);
+    rb.onsuccess = () => {
+      if (rb.result != null) s.put(rb.result, a); else s.delete(a);
+      if (ra.result != null) s.put(ra.result, b); else s.delete(b);
+    };
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new Error('the model store refused the write'));
+  }));
+}

@@ -399,7 +399,7 @@ class App {
     this.teach?.render();
     const prev = this.previousRun;
     $('previous-run').hidden = !prev || this.running;
-    if (prev) $('previous-run-text').textContent = `Previous run: epoch ${prev.epoch} of ${prev.epochs}, ${pct(prev.accuracy)} test accuracy (${prev.config?.epochs ?? '?'} epochs planned).`;
+    if (prev) $('previous-run-text').textContent = `Previous run: epoch ${prev.epoch} of ${prev.epochs}, ${pct(prev.accuracy)} test accuracy.`;
     $('restore-previous').disabled = !canStart;
     this.settings.setEnabled(!this.running);
     $('files').disabled = this.running;

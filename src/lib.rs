@@ -16,6 +16,8 @@ pub mod facts;
 pub mod metrics;
 pub mod model;
 pub mod noise;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod picture;
 pub mod teach;
 pub mod train;
 pub mod web;

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[path = "../../tests/fuzz/harness.rs"]
 pub mod harness;
+#[path = "../../tests/fuzz/shapes.rs"]
+pub mod shapes;
 
 /// No reader may ask for more than the largest real file of its kind needs: Fashion-MNIST's
 /// training images are 47 MB once inflated (plus the byte that detects trailing data).

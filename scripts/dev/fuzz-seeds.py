@@ -76,3 +76,11 @@ for name in ["dtypes.pt", "noncontiguous.pt", "whole-model.pt"]:
     if os.path.exists(src):
         put("pytorch", name, open(src, "rb").read())
         put("safetensors", name, b"\6" + open(src, "rb").read())
+
+# The structure-aware targets read their input through `arbitrary` (tests/fuzz/shapes.rs): any
+# bytes are a file of the right shape, so seeded random bytes of a few lengths start them off.
+import random
+for target in ["pickle", "zip", "legacy", "checkpoint", "rows", "dims", "png"]:
+    rng = random.Random(target)
+    for n in [16, 64, 256, 1024, 4096]:
+        put(target, f"random-{n}", bytes(rng.randrange(256) for _ in range(n)))

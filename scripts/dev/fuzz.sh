@@ -14,7 +14,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LEDGER="$ROOT/tests/fuzz/ledger.tsv"
-ALL=(idx gzip csv bundle picture safetensors pytorch)
+ALL=(idx gzip csv bundle picture safetensors pytorch pickle zip legacy checkpoint rows dims png)
 
 if [ "${1:-}" = "--totals" ]; then
   awk -F'\t' 'NR > 1 { n[$2] += $3; s[$2] += $4; c[$2] += $5 }

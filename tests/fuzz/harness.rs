@@ -3,12 +3,17 @@
 //! input. Each function must return for any bytes: an `Err` is a fine answer, a panic, a hang or
 //! an allocation beyond the limits (checked by the fuzz targets' allocator) is a finding.
 
+use arbitrary::Unstructured;
 use fashion_mlp::data::{bundle, csv, idx};
 use fashion_mlp::draw::{self, Bitmap, Layout};
+use fashion_mlp::teach::UserSet;
+use fashion_mlp::train::checkpoint::Checkpoint;
 use fashion_mlp::weights::{self, pytorch};
 
+use super::shapes;
+
 /// The targets, by the name of their fuzz binary and corpus folder.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, fn(&[u8])); 14] = [
     ("idx", idx_file),
     ("gzip", gzip_stream),
     ("csv", csv_file),
@@ -16,6 +21,14 @@ pub const TARGETS: [(&str, fn(&[u8])); 7] = [
     ("picture", picture),
     ("safetensors", model_file),
     ("pytorch", pytorch_file),
+    // Structure-aware: the input drives `arbitrary`, which builds a well-formed, hostile file.
+    ("pickle", shaped_pickle),
+    ("zip", shaped_zip),
+    ("legacy", shaped_legacy),
+    ("checkpoint", shaped_checkpoint),
+    ("rows", shaped_csv),
+    ("dims", shaped_idx),
+    ("png", shaped_picture),
 ];
 
 /// The names a user's file may carry; the first input byte picks one, because the readers look
@@ -101,5 +114,62 @@ pub fn model_file(data: &[u8]) {
 pub fn pytorch_file(data: &[u8]) {
     if let Ok(tensors) = pytorch::read("model.pt", data) {
         let _ = pytorch::to_model_layers(&tensors);
+    }
+}
+
+/// A pickle program (with repetitions of its own instructions) as the `data.pkl` of an honest
+/// torch zip.
+pub fn shaped_pickle(data: &[u8]) {
+    if let Ok(file) = shapes::pickle_zip(&mut Unstructured::new(data)) {
+        pytorch_file(&file);
+    }
+}
+
+/// A torch zip whose central records may point twice at one entry, overlap or lie.
+pub fn shaped_zip(data: &[u8]) {
+    if let Ok(file) = shapes::torch_zip(&mut Unstructured::new(data)) {
+        pytorch_file(&file);
+    }
+}
+
+/// A legacy torch.save stream.
+pub fn shaped_legacy(data: &[u8]) {
+    if let Ok(file) = shapes::legacy_stream(&mut Unstructured::new(data)) {
+        pytorch_file(&file);
+    }
+}
+
+/// A training checkpoint, read as a checkpoint and as a model file.
+pub fn shaped_checkpoint(data: &[u8]) {
+    if let Ok(file) = shapes::checkpoint(&mut Unstructured::new(data)) {
+        let _ = Checkpoint::from_bytes(&file);
+        let _ = weights::read_model_file("run.ckpt", &file);
+    }
+}
+
+/// A Kaggle-layout CSV, read as a dataset and as a drawing set.
+pub fn shaped_csv(data: &[u8]) {
+    if let Ok(file) = shapes::csv(&mut Unstructured::new(data)) {
+        let _ = csv::parse("fashion-mnist_train.csv", &file);
+        let _ = UserSet::from_bytes("drawings.csv", &file);
+    }
+}
+
+/// An IDX file whose dimensions may promise more than it holds.
+pub fn shaped_idx(data: &[u8]) {
+    if let Ok((name, file)) = shapes::idx(&mut Unstructured::new(data)) {
+        let _ = idx::parse_images(name, &file);
+        let _ = idx::parse_labels(name, &file);
+    }
+}
+
+/// A PNG or PGM of any declared size, as `fashion predict` reads it, with the decoder's memory
+/// set under the fuzz allocator's one-allocation limit (the CLI allows 256 MiB: a 48-megapixel
+/// photo), so that a decoder ignoring its limit is caught.
+pub fn shaped_picture(data: &[u8]) {
+    const FUZZ_DECODED: u64 = 48 << 20;
+    if let Ok(file) = shapes::picture(&mut Unstructured::new(data)) {
+        let _ = fashion_mlp::picture::read_picture(&file, None, FUZZ_DECODED);
+        let _ = fashion_mlp::picture::read_picture(&file, Some(3.0), FUZZ_DECODED);
     }
 }

@@ -4,6 +4,8 @@
 
 #[path = "../fuzz/harness.rs"]
 mod harness;
+#[path = "../fuzz/shapes.rs"]
+mod shapes;
 
 fn inputs(kind: &str, target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = crate::repo_file("tests/fuzz").join(kind).join(target);

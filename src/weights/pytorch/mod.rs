@@ -27,10 +27,11 @@ use crate::error::WeightsError;
 /// A `data.pkl` larger than this is not the state_dict of a model this size (the fixtures' are
 /// about 2 KB); the bound keeps a hostile archive from making the machine chew on gigabytes.
 const MAX_PICKLE_BYTES: usize = 64 << 20;
-/// Bounds on the pickle machine. A real state_dict uses a few entries per tensor.
+/// Bounds on the pickle machine. A real state_dict uses a few entries and about six objects per
+/// tensor; 2^19 objects (tens of MB natively) hold far more tensors than `MAX_TENSORS`.
 const MAX_STACK: usize = 1 << 20;
 const MAX_MEMO: usize = 1 << 20;
-const MAX_OBJECTS: usize = 1 << 22;
+const MAX_OBJECTS: usize = 1 << 19;
 /// How deep nested dicts and modules are followed, and how many values are visited in all
 /// (shared references can make a small pickle describe an exponentially large tree).
 const MAX_DEPTH: usize = 32;

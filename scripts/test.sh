@@ -68,6 +68,9 @@ trunk_pid=$bg_pid trunk_log=$bg_log
 step "native tests (real Fashion-MNIST)"
 cargo test --profile ci
 
+step "hostile files through the CLI (scripts/bench/hostile.py: each refused with a message)"
+python3 scripts/bench/hostile.py --check --fashion "$CARGO_TARGET_DIR/ci/fashion"
+
 step "in-browser wasm tests (headless Chromium, SwiftShader WebGPU + CPU)"
 export CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600
 cargo test --profile ci --target wasm32-unknown-unknown --test browser --no-default-features --features gpu

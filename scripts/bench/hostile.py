@@ -4,9 +4,12 @@ reader do too much, and a few merely large ones), given to the `fashion` command
 and its exit status, wall time and peak memory printed as one JSON line. A file is handled well
 when it is refused with a message (exit 1, no panic) within 2 s and 256 MB.
 
-    python3 scripts/bench/hostile.py [--fashion PATH] [--ready models/ready.safetensors] [--keep DIR]
+    python3 scripts/bench/hostile.py [--fashion PATH] [--ready models/ready.safetensors] [--keep DIR] [--check]
+    python3 scripts/bench/hostile.py --write DIR     # only the files (the browser test gives them to the page)
 
 `--fashion` defaults to the release build in $CARGO_TARGET_DIR (cargo build --release first).
+`--check` (scripts/test.sh) exits 1 when any file is not refused with a message (a panic, a
+crash, a timeout or acceptance); its seconds and megabytes are printed, not asserted.
 """
 import argparse
 import json
@@ -15,6 +18,7 @@ import pathlib
 import resource
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -120,6 +124,18 @@ def huge_png():
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
 
 
+# The files that need no CLI to make, by name.
+STANDALONE = [
+    ("copies.pt", copies),
+    ("views.pt", views),
+    ("names.pt", names),
+    ("revisit.pt", revisit),
+    ("zip-records.pt", zip_records),
+    ("commas.csv", commas),
+    ("huge.png", huge_png),
+]
+
+
 def transposed_checkpoint(fashion, work):
     """A real one-epoch checkpoint whose train.layers.0.weight says [256, 784] (same length)."""
     ckpt = work / "real.ckpt"
@@ -156,20 +172,26 @@ def main():
     parser.add_argument("--fashion", default=f"{target}/release/fashion")
     parser.add_argument("--ready", default=str(ROOT / "models/ready.safetensors"))
     parser.add_argument("--keep", help="write the files here and keep them")
+    parser.add_argument("--write", help="only write the files that need no CLI into this folder")
+    parser.add_argument("--check", action="store_true", help="exit 1 unless every file is refused with a message")
     args = parser.parse_args()
+    if args.write:
+        out = pathlib.Path(args.write)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, make in STANDALONE:
+            (out / name).write_bytes(make())
+        return
     work = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="hostile-"))
     work.mkdir(parents=True, exist_ok=True)
     f = args.fashion
-    cases = [
-        ("copies.pt", copies, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
-        ("views.pt", views, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
-        ("names.pt", names, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
-        ("revisit.pt", revisit, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
-        ("zip-records.pt", zip_records, lambda p: [f, "eval", "--model", p, "--test-limit", "10"]),
-        ("commas.csv", commas, lambda p: [f, "train", "--epochs", "1", "--train-csv", p, "--test-csv", p]),
-        ("huge.png", huge_png, lambda p: [f, "predict", "--model", args.ready, p]),
-        ("transposed.ckpt", lambda: transposed_checkpoint(f, work), lambda p: [f, "train", "--resume", p, "--epochs", "2"]),
-    ]
+    model = lambda p: [f, "eval", "--model", p, "--test-limit", "10"]
+    command = {
+        "commas.csv": lambda p: [f, "train", "--epochs", "1", "--train-csv", p, "--test-csv", p],
+        "huge.png": lambda p: [f, "predict", "--model", args.ready, p],
+    }
+    cases = [(name, make, command.get(name, model)) for name, make in STANDALONE]
+    cases.append(("transposed.ckpt", lambda: transposed_checkpoint(f, work), lambda p: [f, "train", "--resume", p, "--epochs", "2"]))
+    failed = []
     for name, make, command in cases:
         path = work / name
         path.write_bytes(make())
@@ -185,10 +207,14 @@ def main():
         result["handled"] = result.get("exit") == 1 and "panicked" not in result.get("message", "") \
             and result.get("seconds", 99) <= 2 and result.get("peak_mb", 9999) <= 256
         print(json.dumps(result), flush=True)
+        if result.get("exit") != 1 or "panicked" in result.get("message", "") or not result.get("message"):
+            failed.append(name)
     if not args.keep:
         for p in work.iterdir():
             p.unlink()
         work.rmdir()
+    if args.check and failed:
+        sys.exit(f"not refused with a message: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

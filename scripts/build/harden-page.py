@@ -22,6 +22,12 @@ def externalise(m):
     attrs, body = m.group("attrs"), m.group("body")
     if "src=" in attrs or not body.strip():
         return m.group(0)
+    # Trunk's loader: the page also needs its module's two files to load a fresh instance after
+    # a panic (www/js/page-module.js).
+    glue = re.search(r"import init, \* as bindings from '([^']+)'", body)
+    wasm = re.search(r"module_or_path: '([^']+)'", body)
+    if glue and wasm:
+        body += f"\nwindow.wasmSources = {{ glue: '{glue.group(1)}', wasm: '{wasm.group(1)}' }};\n"
     name = f"boot-{hashlib.sha256(body.encode()).hexdigest()[:12]}.js"
     (dist / name).write_text(body)
     return f'<script{attrs} src="./{name}"></script>'

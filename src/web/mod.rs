@@ -5,6 +5,7 @@
 //! - `exchange`: the link through which two CPU workers add up their halves of each batch.
 //! - `gpu`: WebGPU adapter detection, with the reasons shown when there is none.
 //! - `page`: what the page's own small module exports (a CPU model, preprocessing, the facts).
+//! - `fault`: a real panic on demand, for the tests of recovery from one.
 
 pub mod protocol;
 
@@ -12,12 +13,25 @@ pub mod protocol;
 pub mod devices;
 #[cfg(target_arch = "wasm32")]
 pub mod exchange;
+#[cfg(target_arch = "wasm32")]
+mod fault;
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub mod gpu;
 #[cfg(target_arch = "wasm32")]
 pub mod page;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
+
+/// What a panic says, for the user (where it happened goes to the console with the rest).
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn panic_message(info: &std::panic::PanicHookInfo) -> String {
+    let payload = info.payload();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
 
 /// Serialises a message as plain JS objects (maps become objects, u64 become numbers, byte
 /// buffers `Uint8Array`s: a model file as an array of numbers costs the page a hundred

@@ -21,6 +21,7 @@ impl Classifier {
     /// of the same architecture. A wrong or corrupt file is an error and nothing changes.
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8], name: &str) -> Result<Classifier, JsError> {
+        super::fault::check(name);
         let snapshot = weights::read_model_file(name, bytes).map_err(|e| JsError::new(&e.to_string()))?;
         let model = HostModel::new(&snapshot).map_err(|e| JsError::new(&e.to_string()))?;
         Ok(Classifier { model, snapshot })
@@ -121,12 +122,29 @@ pub fn facts() -> Result<JsValue, JsError> {
     super::to_js(&crate::facts::facts()).map_err(|e| JsError::new(&format!("{e:?}")))
 }
 
-/// Installs a panic hook that prints Rust panics to the console readably, and gives the page's
-/// CSS its palette (`--accent`, `--ok`, ...) before anything is drawn.
+/// Installs a panic hook that prints Rust panics to the console readably and tells the page (a
+/// `fashion-panic` event with the message: a panicked module is unusable, and the page replaces
+/// it), and gives the page's CSS its palette (`--accent`, `--ok`, ...) before anything is drawn.
 #[wasm_bindgen(start)]
 pub fn start() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        if let Some(window) = web_sys::window() {
+            let init = web_sys::CustomEventInit::new();
+            init.set_detail(&JsValue::from_str(&super::panic_message(info)));
+            if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict("fashion-panic", &init) {
+                let _ = window.dispatch_event(&event);
+            }
+        }
+    }));
     set_palette();
+}
+
+/// Test interface only: the next `Classifier` made from a file of this name panics (see
+/// `fault`).
+#[wasm_bindgen]
+pub fn inject_panic(file_name: String) {
+    super::fault::arm(file_name);
 }
 
 fn set_palette() {

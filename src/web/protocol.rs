@@ -88,6 +88,11 @@ pub enum ToWorker {
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
+    /// Test interface only: the next `ReadModel` or `ReadDrawings` of a file of this name panics
+    /// (a real panic, for the tests that the page survives one). No answer.
+    InjectPanic {
+        file_name: String,
+    },
     /// A drawing set file the user imports (this app's export or a Kaggle-layout CSV), answered
     /// with `FromWorker::DrawingsRead`: parsed here, off the page's thread, like a model file.
     ReadDrawings {

@@ -92,7 +92,11 @@ pub fn run_worker() {
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         // A panic leaves the module unusable: tell the page, which keeps the last good model.
-        post_error(ErrorKind::Worker, format!("the training worker crashed: {info}"), true);
+        post_error(
+            ErrorKind::Worker,
+            format!("the training worker crashed: {}", super::panic_message(info)),
+            true,
+        );
     }));
     let state: Shared = Rc::new(RefCell::new(State::default()));
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -207,12 +211,17 @@ fn handle(state: &Shared, msg: ToWorker, exchange: Option<SharedArrayBuffer>) {
             });
         }
         ToWorker::ReadModel { name, bytes } => {
+            super::fault::check(&name);
             match crate::weights::read_model_file(&name, &bytes).and_then(|snapshot| snapshot.to_safetensors()) {
                 Ok(bytes) => post(&FromWorker::ModelRead { name, bytes }),
                 Err(e) => post_error(ErrorKind::ModelFile, e.to_string(), false),
             }
         }
-        ToWorker::ReadDrawings { name, bytes } => match UserSet::from_bytes(&name, &bytes) {
+        ToWorker::InjectPanic { file_name } => super::fault::arm(file_name),
+        ToWorker::ReadDrawings { name, bytes } => match {
+            super::fault::check(&name);
+            UserSet::from_bytes(&name, &bytes)
+        } {
             Ok(set) => post(&FromWorker::DrawingsRead {
                 name,
                 labels: set.drawings.iter().map(|d| d.label).collect(),

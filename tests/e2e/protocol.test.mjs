@@ -36,6 +36,7 @@ test('every message the page builds is one the worker reads', { timeout: 120_000
         testImage: read(toWorker.testImage(3)),
         readModel: read(toWorker.readModel('model.pth', new Uint8Array([1, 2, 3]))),
         debug: read(toWorker.debug('memory')),
+        injectPanic: read(toWorker.injectPanic('boom.pt')),
         readDrawings: read(toWorker.readDrawings('mine.json', new Uint8Array([123]))),
         teach: read(toWorker.teach({ model: new Uint8Array([1]), drawings: new Uint8Array([2]) })),
         teachOptions: read(toWorker.teach({ model: new Uint8Array([1]), drawings: new Uint8Array([2]), options: { epochs: 5, replay: 0.5, learning_rate: 0.0001, batch_size: 32, folds: 3, average: 0.9, seed: 2 } })),
@@ -45,7 +46,7 @@ test('every message the page builds is one the worker reads', { timeout: 120_000
     });
     assert.deepEqual(results, {
       loadData: 'load_data', start: 'start', startFull: 'start', startPaired: 'start+exchange', measure: 'measure',
-      measurePaired: 'measure+exchange', pause: 'pause', resume: 'resume', stop: 'stop', testImage: 'test_image', readModel: 'read_model', debug: 'debug',
+      measurePaired: 'measure+exchange', pause: 'pause', resume: 'resume', stop: 'stop', testImage: 'test_image', readModel: 'read_model', debug: 'debug', injectPanic: 'inject_panic',
       readDrawings: 'read_drawings', teach: 'teach', teachOptions: 'teach',
       misspelt: results.misspelt,
     });

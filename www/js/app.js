@@ -12,6 +12,7 @@ import { DataPanel } from './data-panel.js';
 import * as saved from './saved-run.js';
 import { setStatus, showError, pct, count } from './status.js';
 import { registerOffline } from './offline.js';
+import { PageModule } from './page-module.js';
 
 const $ = (id) => document.getElementById(id);
 /** Automatic continuations (after a lost GPU or a crash) per run before the user decides. */
@@ -246,6 +247,21 @@ class App {
     else { showError(`The training worker stopped (${text}); it has been restarted.`); this.updateButtons(); }
   }
 
+  /** The page's module panicked and a fresh instance replaced it: the model in use is rebuilt
+   * from its last good bytes; the dataset and any run live in the workers and go on. */
+  pageModuleReplaced(why, failed) {
+    if (failed) {
+      showError(`The page's module stopped (${why}) and could not be restarted (${failed.message || failed}): reload the page. Training goes on.`);
+      return;
+    }
+    try {
+      this.classify?.restore();
+      showError(`The page's module stopped (${why}); it was restarted and the same model is in use. Nothing was lost.`);
+    } catch (e) {
+      showError(`The page's module stopped (${why}); it was restarted, but the model could not be loaded again (${e.message || e}): reload the page.`);
+    }
+  }
+
   // ---- the worker's messages ------------------------------------------------------------------
 
   received(msg, client = this.worker) {
@@ -420,8 +436,10 @@ const wasmReady = new Promise((resolve) => {
 });
 
 async function main() {
-  const wasm = await wasmReady;
-  const app = new App(wasm, wasm.facts());
+  const pageModule = new PageModule(await wasmReady);
+  const app = new App(pageModule.exports, pageModule.exports.facts());
+  app.pageModule = pageModule;
+  pageModule.onReplaced.push((why, failed) => app.pageModuleReplaced(why, failed));
   // The test interface (window.fashionTest) is in test builds only: scripts/build/build-web.sh
   // with FASHION_TEST_API=1 marks the page; the shipped page has neither the mark nor the file.
   if (document.querySelector('meta[name="fashion-test-api"]')) (await import('./test-api.js')).installTestApi(app);

@@ -7,6 +7,10 @@ import { paintAttribution, paintWeights } from './why.js';
 
 const LIVE_MS = 40; // at most one prediction per this many ms while a stroke is being drawn
 const MAX_MODEL_BYTES = 64 * 2 ** 20; // far above any model of this network (about 1 MB)
+// A picture's declared size is checked before it is decoded: a 48-megapixel photo fits; a small
+// file announcing 16,384 x 16,384 pixels (1 GiB once decoded) does not.
+const MAX_PICTURE_PIXELS = 50e6;
+const PICTURE_SIDE = 1024; // plenty for a 28x28 result: larger pictures are decoded scaled down
 
 const $ = (id) => document.getElementById(id);
 
@@ -15,8 +19,9 @@ export class ClassifyPanel {
    * requestTestImage(index) asks the worker for one image; onModelFile(bytes, name, meta) is
    * told about a model file the user loaded; readModel(bytes, name) resolves with it read by a
    * worker into this project's safetensors bytes. */
-  constructor({ wasm, facts, requestTestImage, readModel, onModelFile, onError, onClassified = () => {} }) {
+  constructor({ wasm, facts, requestTestImage, readModel, onModelFile, onError, onClassified = () => {}, crashed = () => false }) {
     this.wasm = wasm;
+    this.crashed = crashed; // true while a panicked page module is being replaced
     this.names = facts.class_names;
     this.side = facts.image_side;
     this.testCount = facts.test_size;
@@ -112,6 +117,13 @@ export class ClassifyPanel {
     return meta;
   }
 
+  /** After the page's module was replaced: the model in use again, built in the new instance
+   * (the old instance's objects went with it, so they are dropped, not freed). */
+  restore() {
+    this.classifier = null;
+    if (this.modelBytes) this.setModel(this.modelBytes, this.modelInfo);
+  }
+
   /** The first layer's weights as images, when their panel is open. */
   renderWeights() {
     if (!this.ui.weightsBox.open || !this.classifier) return;
@@ -156,14 +168,21 @@ export class ClassifyPanel {
     this.onError('');
     let bitmap;
     try {
-      bitmap = await createImageBitmap(file);
+      const { width, height } = await declaredSize(file);
+      if (width * height > MAX_PICTURE_PIXELS) {
+        this.onError(`${file.name} was not read: it is ${width} x ${height} pixels (${(width * height / 1e6).toFixed(0)} megapixels), and at most ${MAX_PICTURE_PIXELS / 1e6} megapixels are decoded. Scale it down first.`);
+        return;
+      }
+      const s = Math.min(1, PICTURE_SIDE / Math.max(width, height));
+      bitmap = await createImageBitmap(file, s < 1
+        ? { resizeWidth: Math.max(1, Math.round(width * s)), resizeHeight: Math.max(1, Math.round(height * s)), resizeQuality: 'high' }
+        : {});
     } catch (e) {
       this.onError(`${file.name} could not be read as a picture (${e.message || e}). Try a PNG or JPEG.`);
       return;
     }
     const started = performance.now();
-    // Huge photos are scaled down first: 1024 pixels a side is plenty for a 28x28 result.
-    const s = Math.min(1, 1024 / Math.max(bitmap.width, bitmap.height));
+    const s = Math.min(1, PICTURE_SIDE / Math.max(bitmap.width, bitmap.height));
     const w = Math.max(1, Math.round(bitmap.width * s));
     const h = Math.max(1, Math.round(bitmap.height * s));
     const canvas = new OffscreenCanvas(w, h);
@@ -307,7 +326,8 @@ export class ClassifyPanel {
       const meta = this.setModel(model, { source: 'file', name: file.name });
       this.onModelFile(model, file.name, meta);
     } catch (e) {
-      this.onError(`${file.name} was refused: ${e.message || e}. The current model is still in use.`);
+      if (this.crashed()) this.onError(`${file.name} stopped the page's module; it is being restarted with the current model.`);
+      else this.onError(`${file.name} was refused: ${e.message || e}. The current model is still in use.`);
     }
   }
 
@@ -315,4 +335,16 @@ export class ClassifyPanel {
     const l = [...this.latencyMs].sort((a, b) => a - b);
     return { count: l.length, median: l[Math.floor(l.length / 2)], p95: l[Math.floor(l.length * 0.95)] };
   }
+}
+
+/** A picture file's width and height from its header, read by the browser's own image parser
+ * (an <img> reports its natural size once loaded; its pixels are only decoded when drawn). */
+function declaredSize(file) {
+  return new Promise((resolve, reject) => {
+    const url = URL.createObjectURL(file);
+    const img = new Image();
+    img.onload = () => { URL.revokeObjectURL(url); resolve({ width: img.naturalWidth, height: img.naturalHeight }); };
+    img.onerror = () => { URL.revokeObjectURL(url); reject(new Error('not a picture the browser can decode')); };
+    img.src = url;
+  });
 }

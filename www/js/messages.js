@@ -22,6 +22,8 @@ export const toWorker = {
   resume: () => ({ type: 'resume' }),
   stop: () => ({ type: 'stop' }),
   testImage: (index) => ({ type: 'test_image', index }),
+  /** Test interface only: the worker's next read of a file of this name panics. */
+  injectPanic: (fileName) => ({ type: 'inject_panic', file_name: fileName }),
   /** Diagnostics: 'memory', 'gpu_costs', 'lose_gpu'. */
   debug: (hook) => ({ type: 'debug', hook }),
 };

@@ -32,6 +32,7 @@ export async function startModelPanel(app) {
     },
     onError: drawError,
     onClassified: (top) => app.teach?.suggest(top),
+    crashed: () => Boolean(app.pageModule?.crashed),
   });
   app.classify = panel;
   app.teach = new TeachPanel({

@@ -18,8 +18,14 @@
 //                    user's click does, without the race against a fast run)
 //   crashWorker(msg, which) fires the error event of the run's worker (or, with 'partner', of
 //                    the second CPU worker of a paired run), as the browser does when one dies
+//   injectPanic(where, name) arms a real panic: the next file named `name` read by the page's
+//                    module ('page': the classifier) or the CPU worker ('worker': model and
+//                    drawing set files) panics inside Rust, as a reader bug would
+//   pageInstances()  how many instances of the page's module have run (1 + replacements)
 //   chartPixels(key) resolves how many pixels of a chart ('loss', 'acc', 'grid', 'confusion',
 //                    'perClass') differ from its background, once the render worker has drawn
+import { toWorker } from './messages.js';
+
 export function installTestApi(app) {
   const copy = (v) => (v == null ? v : structuredClone(v));
   window.fashionTest = Object.freeze({
@@ -52,5 +58,7 @@ export function installTestApi(app) {
     stopAfterEpoch: (n) => { app.stopAfterEpoch = n; },
     crashWorker: (message, which = 'run') => (which === 'partner' ? app.trainers.partner : app.worker).simulateCrash(message),
     chartPixels: (key) => app.progress.renderer.pixels(key),
+    injectPanic: (where, name) => (where === 'page' ? app.wasm.inject_panic(name) : app.trainers.cpu.send(toWorker.injectPanic(name))),
+    pageInstances: () => app.pageModule.instances,
   });
 }

@@ -6,4 +6,4 @@ pub mod teacher;
 pub mod user_set;
 
 pub use teacher::{Taught, TeachEvent, TeachOptions, TeachReport, Teacher};
-pub use user_set::{UserDrawing, UserSet};
+pub use user_set::{Strokes, UserDrawing, UserSet};

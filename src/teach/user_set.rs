@@ -17,9 +17,12 @@ pub const VERSION: u32 = 1;
 pub const MAX_FILE_BYTES: usize = 64 << 20;
 pub const MAX_DRAWINGS: usize = 20_000;
 pub const MAX_POINTS: usize = 100_000;
+/// Brush widths in pad pixels (the pad is 280 wide).
+pub const MAX_BRUSH: f32 = 280.0;
 
 /// One labelled drawing: the model's input (784 pixels, 0-255, as the pad prepared it) and,
-/// when the page kept them, the strokes it was drawn with (pad coordinates), for redrawing.
+/// when the page kept them, the strokes it was drawn with (pad coordinates) and the brush width
+/// they were drawn with, for redrawing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserDrawing {
@@ -28,6 +31,16 @@ pub struct UserDrawing {
     #[serde(with = "hex_pixels")]
     pub pixels: Vec<u8>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strokes: Vec<Vec<[f32; 2]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brush: Option<f32>,
+}
+
+/// A drawing's strokes as the page keeps them beside its pixels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strokes {
+    pub brush: f32,
     pub strokes: Vec<Vec<[f32; 2]>>,
 }
 
@@ -118,6 +131,11 @@ impl UserSet {
             if d.strokes.iter().flatten().flatten().any(|v| !v.is_finite()) {
                 return Err(at("a stroke point is not a finite number".into()));
             }
+            if let Some(b) = d.brush.filter(|b| !(b.is_finite() && *b > 0.0 && *b <= MAX_BRUSH)) {
+                return Err(at(format!(
+                    "a brush width of {b}, expected more than 0 and at most {MAX_BRUSH}"
+                )));
+            }
         }
         Ok(Self {
             drawings: parsed.drawings,
@@ -144,10 +162,35 @@ impl UserSet {
                         label: data.labels()[i],
                         pixels: data.image(i)?.to_vec(),
                         strokes: Vec::new(),
+                        brush: None,
                     })
                 })
                 .collect(),
         }
+    }
+
+    /// Each drawing's strokes (`None` for one without), in order.
+    pub fn strokes(&self) -> Vec<Option<Strokes>> {
+        self.drawings
+            .iter()
+            .map(|d| {
+                (!d.strokes.is_empty()).then(|| Strokes {
+                    brush: d.brush.unwrap_or(1.0),
+                    strokes: d.strokes.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Gives the drawings their strokes, in order (`strokes` may be shorter than the set).
+    pub fn with_strokes(mut self, strokes: Vec<Option<Strokes>>) -> Self {
+        for (d, s) in self.drawings.iter_mut().zip(strokes) {
+            if let Some(s) = s {
+                d.strokes = s.strokes;
+                d.brush = Some(s.brush);
+            }
+        }
+        self
     }
 
     /// The drawings as a dataset (their order kept).
@@ -229,11 +272,42 @@ mod hex_pixels {
 mod tests {
     use super::*;
 
+    #[test]
+    fn strokes_and_brush_travel_with_their_drawing_and_a_bad_brush_is_refused() {
+        let set = UserSet {
+            drawings: vec![drawing(1, 9), drawing(3, 0)],
+        };
+        let strokes = set.strokes();
+        assert_eq!(strokes[0].as_ref().map(|s| s.brush), Some(12.0));
+        let bare = UserSet {
+            drawings: set
+                .drawings
+                .iter()
+                .map(|d| UserDrawing {
+                    strokes: Vec::new(),
+                    brush: None,
+                    ..d.clone()
+                })
+                .collect(),
+        };
+        assert_eq!(bare.with_strokes(strokes), set);
+        let back = UserSet::from_bytes("mine.json", &set.to_json()).unwrap();
+        assert_eq!(back, set);
+        let text = String::from_utf8(set.to_json())
+            .unwrap()
+            .replace("\"brush\":12.0", "\"brush\":-1.0");
+        let err = UserSet::from_bytes("mine.json", text.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("drawing 1: a brush width of -1"), "{err}");
+    }
+
     fn drawing(label: u8, value: u8) -> UserDrawing {
         UserDrawing {
             label,
             pixels: vec![value; IMAGE_PIXELS],
             strokes: vec![vec![[1.0, 2.0], [3.5, 4.0]]],
+            brush: Some(12.0),
         }
     }
 

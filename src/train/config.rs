@@ -215,6 +215,9 @@ mod tests {
     fn a_misspelled_setting_is_an_error_not_a_default() {
         let err = serde_json::from_str::<TrainConfig>(r#"{"epochs": 3, "learning_rte": 0.1}"#).unwrap_err();
         assert!(err.to_string().contains("learning_rte"), "{err}");
+        // The model's own settings too (a run config in a checkpoint, a model config).
+        let err = serde_json::from_str::<TrainConfig>(r#"{"model": {"hiden": [32]}}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `hiden`"), "{err}");
         let partial: TrainConfig = serde_json::from_str(r#"{"epochs": 3}"#).unwrap();
         assert_eq!(partial.epochs, 3);
         assert_eq!(partial.batch_size, TrainConfig::default().batch_size);

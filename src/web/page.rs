@@ -109,12 +109,19 @@ fn prepared(result: Result<draw::Prepared, DrawError>) -> Result<Option<Vec<f32>
 
 /// The facts the page shares with the core (image size, class names, dataset files and sizes,
 /// recipes, palette), as a plain object.
-/// The user's drawings as a drawing set file (the page's export): `labels` and 784 pixels
-/// (0-255) a drawing in `pixels`.
+/// The user's drawings as a drawing set file (the page's export): `labels`, 784 pixels (0-255)
+/// a drawing in `pixels`, and each drawing's strokes (`{brush, strokes}` or null) in `strokes`.
 #[wasm_bindgen]
-pub fn drawing_set_file(labels: &[u8], pixels: &[u8]) -> Result<Vec<u8>, JsError> {
+pub fn drawing_set_file(labels: &[u8], pixels: &[u8], strokes: JsValue) -> Result<Vec<u8>, JsError> {
     let data = crate::data::Dataset::new(pixels.to_vec(), labels.to_vec()).map_err(|e| JsError::new(&e.to_string()))?;
-    Ok(crate::teach::UserSet::from_dataset(&data).to_json())
+    let strokes: Vec<Option<crate::teach::Strokes>> = if strokes.is_undefined() || strokes.is_null() {
+        Vec::new()
+    } else {
+        serde_wasm_bindgen::from_value(strokes).map_err(|e| JsError::new(&format!("the drawings' strokes: {e}")))?
+    };
+    Ok(crate::teach::UserSet::from_dataset(&data)
+        .with_strokes(strokes)
+        .to_json())
 }
 
 #[wasm_bindgen]

@@ -214,6 +214,8 @@ pub enum FromWorker {
         labels: Vec<u8>,
         #[serde(with = "serde_bytes")]
         pixels: Vec<u8>,
+        /// Each drawing's strokes, when the file kept them.
+        strokes: Vec<Option<crate::teach::Strokes>>,
     },
     /// A teaching's progress.
     Teaching {
@@ -362,6 +364,7 @@ mod tests {
                 name: "d".into(),
                 labels: vec![1],
                 pixels: vec![0; 784],
+                strokes: vec![None],
             },
             FromWorker::Teaching {
                 steps_done: 1,

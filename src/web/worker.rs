@@ -226,6 +226,7 @@ fn handle(state: &Shared, msg: ToWorker, exchange: Option<SharedArrayBuffer>) {
                 name,
                 labels: set.drawings.iter().map(|d| d.label).collect(),
                 pixels: set.drawings.iter().flat_map(|d| d.pixels.iter().copied()).collect(),
+                strokes: set.strokes(),
             }),
             Err(e) => post_error(ErrorKind::Drawings, e.to_string(), false),
         },

@@ -8,23 +8,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, waitForStatus, setSettings, ROOT, FASHION_CLI, assertNoPanics, safetensorsHeader } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, ROOT, FASHION_CLI, assertNoPanics, safetensorsHeader, stroke } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
 after(() => server?.stop());
 
 const READY = path.join(ROOT, 'models/ready.safetensors');
-
-/** Draws a polyline on the pad with the mouse, in pad coordinates (0..280). */
-async function stroke(page, points) {
-  const box = await page.locator('#pad').boundingBox();
-  const at = ([x, y]) => [box.x + (x / 280) * box.width, box.y + (y / 280) * box.height];
-  await page.mouse.move(...at(points[0]));
-  await page.mouse.down();
-  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 8 });
-  await page.mouse.up();
-}
 
 async function modelReady(page, pattern = /Ready model/) {
   await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('model-info').textContent), pattern.source, { timeout: 60_000 });

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, waitForStatus, setSettings, ROOT } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, ROOT, stroke } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -20,12 +20,7 @@ after(() => server?.stop());
 async function drawAndClassify(page) {
   await page.click('#clear');
   await page.waitForFunction(() => window.fashionTest.classify().probabilities === null);
-  await page.locator('#pad').scrollIntoViewIfNeeded();
-  const box = await page.locator('#pad').boundingBox();
-  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.2);
-  await page.mouse.down();
-  await page.mouse.move(box.x + box.width * 0.7, box.y + box.height * 0.8, { steps: 10 });
-  await page.mouse.up();
+  await stroke(page, [[84, 56], [196, 224]]);
   await page.waitForFunction(() => window.fashionTest.classify().probabilities !== null, null, { timeout: 30_000 });
   return page.evaluate(() => window.fashionTest.classify().probabilities);
 }

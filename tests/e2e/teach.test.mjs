@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, FASHION_CLI, assertNoPanics } from './harness.mjs';
+import { serve, launch, open, FASHION_CLI, assertNoPanics, stroke } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -63,13 +63,32 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     await page.setInputFiles('#teach-import', set);
     await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 11 Pullover/);
 
-    // The thumbnails: one relabelled, one deleted, one more kept and deleted again.
+    // The thumbnails: one relabelled, one deleted, one drawn, kept with its strokes, shown
+    // again from its thumbnail and deleted again.
     await page.click('#teach-list summary');
     await page.waitForFunction(() => document.querySelectorAll('#teach-thumbs li').length === 101);
     await page.selectOption('#teach-thumbs li[data-index="0"] select', '4');
     await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 10 Pullover, 10 Dress, 11 Coat/);
+    const trousers = [[[110, 40], [100, 240]], [[170, 40], [180, 240]], [[110, 40], [170, 40]]];
+    for (const line of trousers) await stroke(page, line);
+    await page.waitForFunction(() => window.fashionTest.classify().inputLabel === 'your drawing');
+    const drawnProbabilities = await page.evaluate(() => window.fashionTest.classify().probabilities);
+    await page.selectOption('#teach-class', '1');
     await page.click('#teach-keep');
     await waitFor(page, '#teach-summary', /^102 drawings kept/);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#teach-export')]);
+    const exported = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+    const drawn = exported.drawings[101];
+    assert.equal(drawn.label, 1);
+    assert.equal(drawn.strokes.length, 3, 'the strokes are kept with the drawing');
+    assert.ok(drawn.brush > 0 && drawn.strokes.every((s) => s.length >= 2));
+    assert.equal(exported.drawings[0].strokes, undefined, 'a test image has no strokes');
+    await page.click('#clear');
+    await page.click('#teach-thumbs li[data-index="101"] canvas');
+    await page.waitForFunction(() => window.fashionTest.classify().inputLabel === 'your drawing');
+    const redrawn = await page.evaluate(() => window.fashionTest.classify().probabilities);
+    const gap = Math.max(...redrawn.map((p, i) => Math.abs(p - drawnProbabilities[i])));
+    assert.ok(gap < 0.05, `the redrawn strokes read as the drawing did (largest difference ${gap})`);
     await page.click('#teach-thumbs li[data-index="101"] button');
     await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 10 Pullover, 10 Dress, 11 Coat/);
     assert.equal(await page.locator('#teach-thumbs li').count(), 101);

@@ -208,6 +208,12 @@ export class ClassifyPanel {
 
   /** A test image from the worker: its dataset bytes, classified exactly as the CLI does. */
   showTestImage({ index, label, pixels }) {
+    this.showImage(pixels, `test image ${index} (true class: ${this.names[label]})`);
+    this.testImage = { index, label };
+  }
+
+  /** 28x28 pixels (0-255) on the pad, classified as they are. */
+  showImage(pixels, text) {
     this.onError('');
     const started = performance.now();
     const input = Float32Array.from(pixels, (v) => v / 255);
@@ -215,11 +221,9 @@ export class ClassifyPanel {
     pixels.forEach((v, i) => { img.data.set([v, v, v, 255], i * 4); });
     const canvas = new OffscreenCanvas(this.side, this.side);
     canvas.getContext('2d').putImageData(img, 0, 0);
-    const text = `test image ${index} (true class: ${this.names[label]})`;
     this.pad.showPicture(canvas);
     this.pictureInputs.set(canvas, { input, label: text });
     this.classify(input, text, started);
-    this.testImage = { index, label };
   }
 
   reclassify() {

@@ -95,6 +95,15 @@ export class DrawingPad {
     this.paint();
   }
 
+  /** Draws kept strokes (pad coordinates) again with one brush width, as a new drawing. */
+  showStrokes(strokes, brush) {
+    this.remember();
+    this.strokes = strokes.map((points) => ({ size: brush, points: points.map(([x, y]) => [x, y, 1]) }));
+    this.picture = null;
+    this.paint();
+    this.onChange(true);
+  }
+
   paint() {
     const { ctx, canvas } = this;
     ctx.fillStyle = PAPER;

@@ -20,6 +20,7 @@ export class TeachPanel {
     Object.assign(this, { wasm, names, classify, worker, canTeach, onTaught, onBusy, onError, storageFailed });
     this.labels = [];
     this.pixels = [];     // one Uint8Array(784) a drawing
+    this.strokes = [];    // a drawing's {brush, strokes} (pad coordinates), or null when it had none
     this.teaching = false;
     this.taught = null;   // { weights, report } waiting for Use or Discard
     this.ui = {
@@ -41,19 +42,23 @@ export class TeachPanel {
     });
     ui.clear.addEventListener('click', () => {
       const n = this.labels.length;
-      if (confirm(`Delete all ${n} kept drawing${n === 1 ? '' : 's'}? Export the set first to keep a copy.`)) this.setDrawings([], []);
+      if (confirm(`Delete all ${n} kept drawing${n === 1 ? '' : 's'}? Export the set first to keep a copy.`)) this.setDrawings([], [], []);
     });
     ui.use.addEventListener('click', () => this.useTaught());
     ui.list.addEventListener('toggle', () => this.renderThumbs());
     // One listener for every thumbnail: a class changed, or a drawing deleted.
     ui.thumbs.addEventListener('change', (e) => {
       const i = Number(e.target.closest('li')?.dataset.index);
-      if (Number.isInteger(i)) this.setDrawings(this.labels.map((l, k) => (k === i ? Number(e.target.value) : l)), this.pixels);
+      if (Number.isInteger(i)) this.setDrawings(this.labels.map((l, k) => (k === i ? Number(e.target.value) : l)), this.pixels, this.strokes);
     });
     ui.thumbs.addEventListener('click', (e) => {
+      const i = Number(e.target.closest('li')?.dataset.index);
+      if (!Number.isInteger(i)) return;
+      // A thumbnail back on the pad (its strokes, else its pixels); × deletes it.
+      if (e.target.matches('canvas')) this.redraw(i);
       if (!e.target.matches('button')) return;
-      const i = Number(e.target.closest('li').dataset.index);
-      this.setDrawings(this.labels.filter((_, k) => k !== i), this.pixels.filter((_, k) => k !== i));
+      const others = (_, k) => k !== i;
+      this.setDrawings(this.labels.filter(others), this.pixels.filter(others), this.strokes.filter(others));
     });
     ui.discard.addEventListener('click', () => { this.taught = null; this.render(); });
   }
@@ -65,6 +70,7 @@ export class TeachPanel {
       const pixels = new Uint8Array(set.pixels);
       this.labels = Array.from(set.labels);
       this.pixels = this.labels.map((_, i) => pixels.slice(i * PIXELS, (i + 1) * PIXELS));
+      this.strokes = this.labels.map((_, i) => set.strokes?.[i] ?? null);
     }
     this.render();
     this.renderThumbs();
@@ -80,13 +86,27 @@ export class TeachPanel {
     const input = this.classify.input;
     if (!input) return;
     const bytes = Uint8Array.from(input, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
-    this.setDrawings([...this.labels, Number(this.ui.cls.value)], [...this.pixels, bytes]);
+    // What was drawn on the pad, to draw it again later (a picture or test image has no strokes).
+    const { pad } = this.classify;
+    const round = (v) => Math.round(v * 10) / 10;
+    const drawn = !pad.picture && pad.strokes.length
+      ? { brush: round(pad.lineWidth()), strokes: pad.strokes.map((s) => s.points.map(([x, y]) => [round(x), round(y)])) }
+      : null;
+    this.setDrawings([...this.labels, Number(this.ui.cls.value)], [...this.pixels, bytes], [...this.strokes, drawn]);
   }
 
-  setDrawings(labels, pixels) {
+  /** Drawing `i` back on the pad, classified by the model in use. */
+  redraw(i) {
+    const drawn = this.strokes[i];
+    if (drawn) this.classify.pad.showStrokes(drawn.strokes, drawn.brush);
+    else this.classify.showImage(this.pixels[i], `your drawing ${i + 1} (kept as ${this.names[this.labels[i]]})`);
+  }
+
+  setDrawings(labels, pixels, strokes) {
     this.labels = labels;
     this.pixels = pixels;
-    store.save(KEY, { labels: Uint8Array.from(labels), pixels: this.flat() }).catch((e) => this.storageFailed(e));
+    this.strokes = strokes;
+    store.save(KEY, { labels: Uint8Array.from(labels), pixels: this.flat(), strokes }).catch((e) => this.storageFailed(e));
     this.render();
     this.renderThumbs();
   }
@@ -100,7 +120,7 @@ export class TeachPanel {
     ui.thumbs.replaceChildren(...this.pixels.map((pixels, i) => {
       const li = document.createElement('li');
       li.dataset.index = String(i);
-      const canvas = Object.assign(document.createElement('canvas'), { width: 28, height: 28 });
+      const canvas = Object.assign(document.createElement('canvas'), { width: 28, height: 28, title: `Drawing ${i + 1}: show it on the pad` });
       const img = new ImageData(28, 28);
       pixels.forEach((v, k) => img.data.set([v, v, v, 255], k * 4));
       canvas.getContext('2d').putImageData(img, 0, 0);
@@ -121,7 +141,7 @@ export class TeachPanel {
   }
 
   file() {
-    return this.wasm.drawing_set_file(Uint8Array.from(this.labels), this.flat());
+    return this.wasm.drawing_set_file(Uint8Array.from(this.labels), this.flat(), this.strokes);
   }
 
   exportSet() {
@@ -142,7 +162,8 @@ export class TeachPanel {
     if (msg.type !== 'drawings_read') { this.onError(`${file.name}: ${msg.message}`); return; }
     const pixels = new Uint8Array(msg.pixels);
     const added = msg.labels.map((_, i) => pixels.slice(i * PIXELS, (i + 1) * PIXELS));
-    this.setDrawings([...this.labels, ...msg.labels], [...this.pixels, ...added]);
+    const drawn = msg.labels.map((_, i) => msg.strokes?.[i] ?? null);
+    this.setDrawings([...this.labels, ...msg.labels], [...this.pixels, ...added], [...this.strokes, ...drawn]);
   }
 
   async teach() {

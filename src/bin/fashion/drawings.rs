@@ -32,6 +32,7 @@ pub fn run(args: DrawingsArgs) -> Result<(), String> {
             label,
             pixels,
             strokes: Vec::new(),
+            brush: None,
         });
         if taken.iter().all(|&n| n >= args.per_class) {
             break;

@@ -125,18 +125,25 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     await waitFor(page, '#model-info', /Taught 101 of your drawings: \d+\.\d\d% test accuracy/);
     assert.ok(await page.isHidden('#teach-result'));
 
-    // A reload keeps the taught model in use and the set.
+    // A reload keeps the taught model in use, the set, and the model before teaching one click away.
     await page.reload();
     await waitFor(page, '#model-info', /Taught 101 of your drawings/);
     await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 10 Pullover, 10 Dress, 11 Coat/);
-    // Taught again: the model before (the first taught one) stays one click away.
+    await page.waitForFunction(() => !document.getElementById('use-previous').hidden);
+    // Taught again: the model before (the first taught one) stays one click away, after a reload too.
     await page.click('#teach-run');
     await waitFor(page, '#teach-figures', /Taught 101 drawings/, 120_000);
     await page.click('#teach-use');
     await page.waitForFunction(() => !document.getElementById('use-previous').hidden);
+    await page.reload();
+    await waitFor(page, '#model-info', /Taught 101 of your drawings/);
+    await page.waitForFunction(() => !document.getElementById('use-previous').hidden);
     await page.click('#use-previous');
     await waitFor(page, '#model-info', /Taught 101 of your drawings/);
     assert.ok(await page.isHidden('#use-previous'));
+    await page.reload();
+    await waitFor(page, '#model-info', /Taught 101 of your drawings/);
+    assert.ok(await page.isHidden('#use-previous'), 'once used, the model before teaching is not offered again');
     await page.click('#use-ready');
     await waitFor(page, '#model-info', /Ready model/);
     assertNoPanics(errors);

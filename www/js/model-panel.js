@@ -46,7 +46,7 @@ export async function startModelPanel(app) {
       const before = { bytes: panel.modelBytes, info: panel.modelInfo };
       try {
         const meta = panel.setModel(bytes, { source: 'file', name });
-        saved.saveLoaded({ weights: bytes, name, meta }).catch((e) => app.storageFailed(e));
+        saved.saveTaught({ weights: bytes, name, meta }, before).catch((e) => app.storageFailed(e));
         previous = before;
         $('use-previous').hidden = false;
       } catch (e) {
@@ -66,6 +66,7 @@ export async function startModelPanel(app) {
     const { bytes, info } = previous;
     previous = null;
     $('use-previous').hidden = true;
+    saved.forgetBeforeTeach().catch((e) => app.storageFailed(e));
     try {
       const meta = panel.setModel(bytes, info);
       if (info.source === 'ready') app.saveChoice('ready');
@@ -87,21 +88,23 @@ export async function startModelPanel(app) {
   $('restore-previous').addEventListener('click', async () => {
     try {
       await saved.swapWithPrevious();
-      await restore(app, panel);
+      previous = await restore(app, panel);
+      $('use-previous').hidden = !previous;
       app.updateButtons();
     } catch (e) {
       app.storageFailed(e);
     }
   });
-  await restore(app, panel);
+  previous = await restore(app, panel);
+  $('use-previous').hidden = !previous;
   app.timings.classifierReadyMs = performance.now();
   app.updateButtons();
 }
 
 /** The last run (history, settings, checkpoint), the one before it, and the model the panel
- * used last. */
+ * used last. Returns the model a taught one in use replaced ({bytes, info}), else null. */
 async function restore(app, panel) {
-  const { run, loaded, choice, previous } = await saved.loadAll((key, e) => console.warn(`the saved ${key} could not be read`, e));
+  const { run, loaded, choice, previous, beforeTeach } = await saved.loadAll((key, e) => console.warn(`the saved ${key} could not be read`, e));
   app.previousRun = previous;
   if (run) {
     app.run = { config: run.config, trainLimit: run.trainLimit, epoch: run.epoch, epochs: run.epochs, weights: run.weights, checkpoint: run.checkpoint ?? null, accuracy: run.accuracy };
@@ -113,12 +116,13 @@ async function restore(app, panel) {
   if (chosen) {
     try {
       panel.setModel(chosen.weights, { ...chosen, source: choice === 'trained' ? 'saved' : 'file' });
-      return;
+      return choice === 'loaded' && chosen.meta?.taught_drawings ? beforeTeach : null;
     } catch (e) {
       showError(`The model saved in this browser could not be read (${e.message || e}); using the ready model.`);
     }
   }
   panel.setModel(await readyModelBytes(), { source: 'ready' });
+  return null;
 }
 
 async function readyModelBytes() {

@@ -248,17 +248,19 @@ class App {
   }
 
   /** The page's module panicked and a fresh instance replaced it: the model in use is rebuilt
-   * from its last good bytes; the dataset and any run live in the workers and go on. */
+   * from its last good bytes (said where the drawing panel shows its messages); the dataset and
+   * any run live in the workers and go on. */
   pageModuleReplaced(why, failed) {
+    const say = (text) => (this.classify ? this.classify.onError(text) : showError(text));
     if (failed) {
-      showError(`The page's module stopped (${why}) and could not be restarted (${failed.message || failed}): reload the page. Training goes on.`);
+      say(`The page's module stopped (${why}) and could not be restarted (${failed.message || failed}): reload the page. Training goes on.`);
       return;
     }
     try {
       this.classify?.restore();
-      showError(`The page's module stopped (${why}); it was restarted and the same model is in use. Nothing was lost.`);
+      say(`The page's module stopped (${why}); it was restarted and the same model is in use. Nothing was lost.`);
     } catch (e) {
-      showError(`The page's module stopped (${why}); it was restarted, but the model could not be loaded again (${e.message || e}): reload the page.`);
+      say(`The page's module stopped (${why}); it was restarted, but the model could not be loaded again (${e.message || e}): reload the page.`);
     }
   }
 

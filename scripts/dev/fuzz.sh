@@ -56,6 +56,11 @@ for t in "${TARGETS[@]}"; do
   corpus="$WORK/corpus/$t"; kept="$ROOT/tests/fuzz/corpus/$t"; crashes="$ROOT/tests/fuzz/crashes/$t"
   artifacts="$WORK/artifacts/$t"
   mkdir -p "$corpus" "$kept" "$artifacts"
+  # This run's findings only; its own log (two runs of one target may share the corpus, not
+  # the log their executions are read from). libFuzzer's timeouts are wall-clock: do not pause
+  # a fuzzer (SIGSTOP) or the pause is reported as a hang.
+  rm -f "$artifacts"/*
+  log_file="$WORK/$t.$$.log"
   cp "$WORK/seeds/$t"/* "$corpus"/
   cp "$kept"/* "$corpus"/ 2>/dev/null || true
   log "fuzzing $t: $RUNS executions${MINUTES:+ or $MINUTES minutes}"
@@ -63,11 +68,11 @@ for t in "${TARGETS[@]}"; do
   set +e
   # The fuzz binary directly: cargo-fuzz would add its own -artifact_prefix after ours.
   "$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/$t" "$corpus" -runs="$RUNS" "${LIMITS[@]}" \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" >"$WORK/$t.log" 2>&1
+    -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log_file" 2>&1
   rc=$?
   set -e
   secs=$(( $(date +%s) - start ))
-  execs=$(awk '/stat::number_of_executed_units/{print $2}' "$WORK/$t.log" | tail -1)
+  execs=$(awk '/stat::number_of_executed_units/{print $2}' "$log_file" | tail -1)
   found=$(ls "$artifacts" | wc -l)
   if [ "$found" -gt 0 ]; then
     mkdir -p "$crashes"

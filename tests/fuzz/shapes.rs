@@ -525,14 +525,16 @@ pub fn checkpoint(u: &mut Unstructured) -> Result<Vec<u8>> {
             .try_fold(1u64, |a, &d| a.checked_mul(d))
             .unwrap_or(u64::MAX);
         let want = elements.saturating_mul(size as u64);
-        let len = (want as i64).saturating_add(i64::from(p.length_off)).clamp(0, 1 << 18) as usize;
+        let len = (want as i64).saturating_add(i64::from(p.length_off)).clamp(0, 1 << 17) as usize;
         let name = format!(
             "{}layers.{layer}.{}",
             PREFIXES[usize::from(p.prefix) % PREFIXES.len()],
             if p.bias { "bias" } else { "weight" }
         );
         let start = data.len();
-        data.extend((0..len).map(|i| (i % 251) as u8 ^ 0x3c));
+        // Small finite values in every dtype (0x3c3c3c3c is about 0.0115 as f32); the readers
+        // check lengths and shapes, not values, and filling by memset keeps this target fast.
+        data.resize(start + len, 0x3c);
         header.insert(
             name,
             serde_json::json!({ "dtype": dtype, "shape": shape, "data_offsets": [start, data.len()] }),

@@ -86,14 +86,15 @@ export async function setSettings(page, values) {
   }
 }
 
-/** Draws a polyline on the pad with the mouse, in pad coordinates (0..280). */
-export async function stroke(page, points) {
+/** Draws a polyline on the pad with the mouse, in pad coordinates (0..280), `steps` mouse moves
+ * a segment. */
+export async function stroke(page, points, { steps = 8 } = {}) {
   await page.locator('#pad').scrollIntoViewIfNeeded();
   const box = await page.locator('#pad').boundingBox();
   const at = ([x, y]) => [box.x + (x / 280) * box.width, box.y + (y / 280) * box.height];
   await page.mouse.move(...at(points[0]));
   await page.mouse.down();
-  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 8 });
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps });
   await page.mouse.up();
 }
 

@@ -27,6 +27,28 @@ async function drawAndClassify(page) {
 
 const textOf = (page, sel) => page.evaluate((s) => document.querySelector(s).textContent, sel);
 
+/** A fresh page with the dataset loaded and a CPU run of `settings` started; resolves once
+ * `started` (a page function) is true, waiting at most `timeout` ms. Returns the page, its console errors and the model
+ * shown before the run. */
+async function cpuRun(browser, settings, started, timeout) {
+  const { page, errors } = await open(browser, `${server.url}?testLimit=300`);
+  await waitForStatus(page, /Ready to train/);
+  const model = await textOf(page, '#model-info');
+  await setSettings(page, { recipe: 'reference', backend: 'cpu', batch: 64, ...settings });
+  await page.click('#train');
+  await page.waitForFunction(started, null, { timeout });
+  return { page, errors, model };
+}
+
+/** The real Fashion-MNIST is the dataset in use. */
+async function assertRealDataset(page, what = '') {
+  const data = await page.evaluate(() => window.fashionTest.dataset());
+  assert.deepEqual([data.ready, data.train, data.test], [true, 60000, 10000], `${what}the dataset in use`);
+}
+
+/** The console shows a real Rust panic, the one the test interface armed. */
+const assertInjectedPanic = (errors) => assert.match(errors.join('\n'), /panicked at [^\n]*\n[^\n]*injected by the test interface/, 'a real Rust panic');
+
 /** The renderer processes' memory (the page and its workers live there), from /proc. */
 async function renderers(browser) {
   const cdp = await browser.newBrowserCDPSession();
@@ -47,12 +69,8 @@ test('hostile files in the page: each refused with a message; the model, the dat
   execFileSync('python3', [path.join(ROOT, 'scripts/bench/hostile.py'), '--write', dir]);
   const browser = await launch({ webgpu: false });
   try {
-    const { page } = await open(browser, `${server.url}?testLimit=300`);
-    await waitForStatus(page, /Ready to train/);
     // A saved run to keep: one short epoch on the CPU.
-    await setSettings(page, { recipe: 'reference', backend: 'cpu', limit: 500, epochs: 1, batch: 64, seed: 3 });
-    await page.click('#train');
-    await waitForStatus(page, /Finished 1 epochs/, 120_000);
+    const { page } = await cpuRun(browser, { limit: 500, epochs: 1, seed: 3 }, () => /Finished 1 epochs/.test(document.getElementById('status').textContent), 120_000);
     const model = await textOf(page, '#model-info');
     assert.match(model, /Trained here: epoch 1 of 1/);
     await page.evaluate(() => {
@@ -92,8 +110,7 @@ test('hostile files in the page: each refused with a message; the model, the dat
       // Nothing lost: the same model classifies, the dataset is the real one.
       assert.equal(await textOf(page, '#model-info'), model, `${name}: the model in use`);
       assert.equal((await drawAndClassify(page)).length, 10, `${name}: the pad still classifies`);
-      const data = await page.evaluate(() => window.fashionTest.dataset());
-      assert.deepEqual([data.ready, data.train, data.test], [true, 60000, 10000], `${name}: the dataset in use`);
+      await assertRealDataset(page, `${name}: `);
     }
     // And the saved run is still this browser's: after a reload it is restored.
     await page.reload();
@@ -107,13 +124,8 @@ test('hostile files in the page: each refused with a message; the model, the dat
 test("a real panic in the page's module: a fresh instance, the same model, the run goes on", { timeout: 600_000 }, async () => {
   const browser = await launch({ webgpu: false });
   try {
-    const { page, errors } = await open(browser, `${server.url}?testLimit=300`);
-    await waitForStatus(page, /Ready to train/);
-    const model = await textOf(page, '#model-info');
+    const { page, errors, model } = await cpuRun(browser, { limit: 3000, epochs: 3, seed: 3 }, () => window.fashionTest.lastEpoch() >= 1, 120_000);
     assert.match(model, /Ready model/);
-    await setSettings(page, { recipe: 'reference', backend: 'cpu', limit: 3000, epochs: 3, batch: 64, seed: 3 });
-    await page.click('#train');
-    await page.waitForFunction(() => window.fashionTest.lastEpoch() >= 1, null, { timeout: 120_000 });
     // A real model file, under the name the test interface armed: the classifier's reader
     // panics inside the page's module.
     const ready = fs.readFileSync(path.join(ROOT, 'models/ready.safetensors'));
@@ -124,7 +136,7 @@ test("a real panic in the page's module: a fresh instance, the same model, the r
     await page.waitForFunction(() => /page's module stopped \(a panic injected by the test interface while reading boom\.safetensors\); it was restarted and the same model is in use/.test(document.getElementById('draw-error').textContent),
       null, { timeout: 60_000 });
     assert.equal(await page.evaluate(() => window.fashionTest.pageInstances()), 2);
-    assert.match(errors.join('\n'), /panicked at [^\n]*\n[^\n]*injected by the test interface/, 'a real Rust panic');
+    assertInjectedPanic(errors);
     // The model the panic could have lost is the one in use, and it answers in the new instance
     // (the run's new epochs replace it as they come, as they would have anyway).
     assert.equal((await drawAndClassify(page)).length, 10);
@@ -142,23 +154,17 @@ test("a real panic in the page's module: a fresh instance, the same model, the r
 test('a real panic in the CPU worker: restarted, the dataset back, the run continues from its checkpoint', { timeout: 600_000 }, async () => {
   const browser = await launch({ webgpu: false });
   try {
-    const { page, errors } = await open(browser, `${server.url}?testLimit=300`);
-    await waitForStatus(page, /Ready to train/);
-    const model = await textOf(page, '#model-info');
-    await setSettings(page, { recipe: 'reference', backend: 'cpu', limit: 20000, epochs: 4, batch: 64, seed: 5 });
-    await page.click('#train');
-    await page.waitForFunction(() => window.fashionTest.checkpointEpoch() >= 1, null, { timeout: 240_000 });
+    const { page, errors, model } = await cpuRun(browser, { limit: 20000, epochs: 4, seed: 5 }, () => window.fashionTest.checkpointEpoch() >= 1, 240_000);
     // A real PyTorch file, under the armed name: the worker's model reader panics.
     await page.evaluate(() => window.fashionTest.injectPanic('worker', 'boom.pt'));
     await page.setInputFiles('#load-model', { name: 'boom.pt', mimeType: 'application/octet-stream', buffer: fs.readFileSync(path.join(ROOT, 'tests/fixtures/pytorch/sequential.pt')) });
     await page.waitForFunction(() => /training worker stopped \(.*a panic injected by the test interface while reading boom\.pt.*\)\. Training continues on the CPU from epoch \d, its last checkpoint/.test(document.getElementById('error').textContent),
       null, { timeout: 60_000 });
     assert.match(await textOf(page, '#draw-error'), /boom\.pt was refused/);
-    assert.match(errors.join('\n'), /panicked at [^\n]*\n[^\n]*injected by the test interface/, 'a real Rust panic');
+    assertInjectedPanic(errors);
     await waitForStatus(page, /Finished 4 epochs/, 300_000);
     assert.match(await textOf(page, '#model-info'), /Trained here: epoch 4 of 4/);
-    const data = await page.evaluate(() => window.fashionTest.dataset());
-    assert.deepEqual([data.ready, data.train, data.test], [true, 60000, 10000]);
+    await assertRealDataset(page);
     assert.match(model, /Ready model/);
   } finally {
     await browser.close();

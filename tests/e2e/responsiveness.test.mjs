@@ -14,7 +14,7 @@
 // rest checks that it works at all. FASHION_DIST serves another build (a before/after run).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve, launch, open, waitForStatus, setSettings, assertNoPanics } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, assertNoPanics, stroke } from './harness.mjs';
 
 const STRICT = process.env.FASHION_BENCH_STRICT === '1';
 const LABEL = process.env.FASHION_BENCH_LABEL ?? 'this build';
@@ -34,15 +34,6 @@ function watchFirstPrediction() {
   requestAnimationFrame(tick);
 }
 
-/** Draws a short stroke on the pad with the mouse (pad coordinates 0..280). */
-async function stroke(page, points) {
-  const box = await page.locator('#pad').boundingBox();
-  const at = ([x, y]) => [box.x + (x / 280) * box.width, box.y + (y / 280) * box.height];
-  await page.mouse.move(...at(points[0]));
-  await page.mouse.down();
-  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 4 });
-  await page.mouse.up();
-}
 
 const TROUSERS = [[100, 40], [180, 40], [185, 150], [188, 255]];
 
@@ -114,7 +105,7 @@ async function trainAndWatch(backend) {
     while (!finished && Date.now() - started < windowMs) {
       await page.waitForTimeout(1000);
       await page.click('#clear').catch(() => {});
-      await stroke(page, TROUSERS.map(([x, y]) => [x + (drawn % 3) * 5, y]));
+      await stroke(page, TROUSERS.map(([x, y]) => [x + (drawn % 3) * 5, y]), { steps: 4 });
       drawn++;
       finished = /Finished 2 epochs/.test(await page.textContent('#status'));
     }

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, waitForStatus, setSettings, ROOT, FASHION_CLI, assertNoPanics, safetensorsHeader, stroke } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, ROOT, FASHION_CLI, assertNoPanics, safetensorsHeader, stroke, reload } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -128,7 +128,7 @@ test('a trained model survives a reload, resumes, downloads and loads back, and 
     const trained = await classifyTestImage(page, 3);
 
     // Reload: the model, its metrics and the run come back from IndexedDB.
-    await page.reload();
+    await reload(page);
     await modelReady(page, new RegExp(`Restored from this browser: epoch ${stoppedAt} of 4`));
     assert.deepEqual(await classifyTestImage(page, 3), trained, 'same predictions after the reload');
     assert.equal(await page.inputValue('#limit'), '6000', 'the run\'s settings are restored');
@@ -155,7 +155,7 @@ test('a trained model survives a reload, resumes, downloads and loads back, and 
     }
 
     // Resume the stopped run after the reload: it finishes its four epochs.
-    await page.reload();
+    await reload(page);
     await waitForStatus(page, /Ready to train/);
     await page.waitForSelector('#resume:not([hidden])');
     assert.match(await page.textContent('#resume'), /Resume from epoch/);
@@ -175,7 +175,7 @@ test('a trained model survives a reload, resumes, downloads and loads back, and 
     await page.click('#restore-previous');
     await modelReady(page, /Restored from this browser: epoch 4 of 4/);
     await page.waitForFunction(() => /^Previous run: epoch 1 of 1/.test(document.getElementById('previous-run-text').textContent));
-    await page.reload();
+    await reload(page);
     await modelReady(page, /Restored from this browser: epoch 4 of 4/);
     assert.match(await page.textContent('#previous-run-text'), /^Previous run: epoch 1 of 1/);
     assertNoPanics(errors);

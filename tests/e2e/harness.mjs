@@ -70,6 +70,14 @@ export async function open(browser, url, { viewport = { width: 1440, height: 100
   return { page, errors, foreign };
 }
 
+/** Reloads once the page's IndexedDB writes have committed (a user's reload comes long after the
+ * click that saved; a test's can come within the write). The shipped page has no test interface
+ * and reloads at once. */
+export async function reload(page) {
+  await page.evaluate(() => window.fashionTest?.storeSettled());
+  await page.reload();
+}
+
 export async function waitForStatus(page, pattern, timeout = 120_000) {
   await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('status').textContent), pattern.source, { timeout });
   return page.textContent('#status');

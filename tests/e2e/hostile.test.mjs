@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, waitForStatus, setSettings, ROOT, stroke } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, ROOT, stroke, reload } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -113,7 +113,7 @@ test('hostile files in the page: each refused with a message; the model, the dat
       await assertRealDataset(page, `${name}: `);
     }
     // And the saved run is still this browser's: after a reload it is restored.
-    await page.reload();
+    await reload(page);
     await page.waitForFunction(() => /Restored from this browser: epoch 1 of 1/.test(document.getElementById('model-info').textContent), null, { timeout: 60_000 });
   } finally {
     await browser.close();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, waitForStatus, setSettings, ROOT } from './harness.mjs';
+import { serve, launch, waitForStatus, setSettings, ROOT, reload } from './harness.mjs';
 
 /** Runs `work({server, browser, dir})` against a private copy of dist-test/ (so a test can change it
  * or take it offline), served as the run command serves it, then cleans up. */
@@ -52,7 +52,7 @@ test('after one visit the page loads, classifies and trains with the server gone
 
   server.stop();
   await context.setOffline(true);
-  await page.reload();
+  await reload(page);
   await page.waitForFunction(() => /Ready model/.test(document.getElementById('model-info').textContent), null, { timeout: 60_000 });
   await drawSomething(page);
   await waitForStatus(page, /Ready to train/);
@@ -76,7 +76,7 @@ test('a new version installs beside the old one and replaces its cache when the 
   const index = path.join(dir, 'index.html');
   fs.writeFileSync(index, fs.readFileSync(index, 'utf8').replace('<head>', '<head><meta name="app-build" content="second">'));
 
-  await page.reload();
+  await reload(page);
   await page.waitForSelector('#update:not([hidden])', { timeout: 120_000 });
   assert.equal(await page.$('meta[name=app-build]'), null, 'the running page keeps its own version');
   assert.deepEqual(await appCaches(page), [first, 'fashion-app-second-version'].sort(), 'both versions side by side while the old one runs');
@@ -96,7 +96,7 @@ test('an update asked for while the tab trains waits until the run stops, then r
   fs.writeFileSync(sw, fs.readFileSync(sw, 'utf8').replace(`"${first.slice('fashion-app-'.length)}"`, '"third-version"'));
   const index = path.join(dir, 'index.html');
   fs.writeFileSync(index, fs.readFileSync(index, 'utf8').replace('<head>', '<head><meta name="app-build" content="third">'));
-  await page.reload();
+  await reload(page);
   await page.waitForSelector('#update:not([hidden])', { timeout: 120_000 });
   await waitForStatus(page, /Ready to train/);
   await setSettings(page, { recipe: 'reference', backend: 'cpu', limit: 60000, epochs: 40, batch: 64, seed: 1 });

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
-import { serve, launch, open, waitForStatus, setSettings, assertNoPanics, safetensorsTensors } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, assertNoPanics, safetensorsTensors, reload } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -34,7 +34,7 @@ async function trainRun(browser, backend, stopAt = null) {
   await page.click('#train');
   if (stopAt) {
     await waitForStatus(page, /Stopped after epoch/);
-    await page.reload();
+    await reload(page);
     await waitForStatus(page, /Ready to train/);
     await page.waitForSelector('#resume:not([hidden]):not([disabled])');
     await page.click('#resume');

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, FASHION_CLI, assertNoPanics, stroke } from './harness.mjs';
+import { serve, launch, open, FASHION_CLI, assertNoPanics, stroke, reload } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -126,7 +126,7 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     assert.ok(await page.isHidden('#teach-result'));
 
     // A reload keeps the taught model in use, the set, and the model before teaching one click away.
-    await page.reload();
+    await reload(page);
     await waitFor(page, '#model-info', /Taught 101 of your drawings/);
     await waitFor(page, '#teach-summary', /^101 drawings kept: 10 T-shirt\/top, 10 Trouser, 10 Pullover, 10 Dress, 11 Coat/);
     await page.waitForFunction(() => !document.getElementById('use-previous').hidden);
@@ -135,13 +135,13 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     await waitFor(page, '#teach-figures', /Taught 101 drawings/, 120_000);
     await page.click('#teach-use');
     await page.waitForFunction(() => !document.getElementById('use-previous').hidden);
-    await page.reload();
+    await reload(page);
     await waitFor(page, '#model-info', /Taught 101 of your drawings/);
     await page.waitForFunction(() => !document.getElementById('use-previous').hidden);
     await page.click('#use-previous');
     await waitFor(page, '#model-info', /Taught 101 of your drawings/);
     assert.ok(await page.isHidden('#use-previous'));
-    await page.reload();
+    await reload(page);
     await waitFor(page, '#model-info', /Taught 101 of your drawings/);
     assert.ok(await page.isHidden('#use-previous'), 'once used, the model before teaching is not offered again');
     await page.click('#use-ready');

@@ -6,6 +6,20 @@ const DB = 'fashion-mlp';
 const STORE = 'models';
 
 let connection = null;
+// Writes not yet committed: a reload that comes before their commit loses them.
+const inFlight = new Set();
+
+/** Resolves once every write started so far has committed or failed. */
+export function settled() {
+  return Promise.allSettled([...inFlight]).then(() => undefined);
+}
+
+function tracked(promise) {
+  inFlight.add(promise);
+  const done = () => inFlight.delete(promise);
+  promise.then(done, done);
+  return promise;
+}
 
 function openDb() {
   connection ??= new Promise((resolve, reject) => {
@@ -40,7 +54,7 @@ const stamped = (value) => (value && typeof value === 'object' && !ArrayBuffer.i
  * resumable), 'loaded' (the last model file the user loaded) or 'choice' (which of 'trained',
  * 'loaded', 'ready' the page uses), so a choice is never kept without the record it names. */
 export function saveAll(pairs) {
-  return run('readwrite', (s) => pairs.map(([key, value]) => s.put(stamped(value), key)));
+  return tracked(run('readwrite', (s) => pairs.map(([key, value]) => s.put(stamped(value), key))));
 }
 
 /** Saves `value` under `key`. */
@@ -55,7 +69,7 @@ export function loadAll(keys) {
 
 /** Copies the value under `from` to `to` in one transaction (nothing when `from` holds none). */
 export function copy(from, to) {
-  return openDb().then((db) => new Promise((resolve, reject) => {
+  return tracked(openDb().then((db) => new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, 'readwrite');
     const s = tx.objectStore(STORE);
     const req = s.get(from);
@@ -63,12 +77,12 @@ export function copy(from, to) {
     tx.oncomplete = () => resolve();
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error || new Error('the model store refused the write'));
-  }));
+  })));
 }
 
 /** Swaps the values under `a` and `b` in one transaction. */
 export function swap(a, b) {
-  return openDb().then((db) => new Promise((resolve, reject) => {
+  return tracked(openDb().then((db) => new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, 'readwrite');
     const s = tx.objectStore(STORE);
     const ra = s.get(a);
@@ -80,5 +94,5 @@ export function swap(a, b) {
     tx.oncomplete = () => resolve();
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error || new Error('the model store refused the write'));
-  }));
+  })));
 }

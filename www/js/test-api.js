@@ -22,9 +22,12 @@
 //                    module ('page': the classifier) or the CPU worker ('worker': model and
 //                    drawing set files) panics inside Rust, as a reader bug would
 //   pageInstances()  how many instances of the page's module have run (1 + replacements)
+//   storeSettled()   resolves once every IndexedDB write the page started has committed (a
+//                    test reloads after it, as a user's reload comes long after a click)
 //   chartPixels(key) resolves how many pixels of a chart ('loss', 'acc', 'grid', 'confusion',
 //                    'perClass') differ from its background, once the render worker has drawn
 import { toWorker } from './messages.js';
+import { settled } from './store.js';
 
 export function installTestApi(app) {
   const copy = (v) => (v == null ? v : structuredClone(v));
@@ -60,5 +63,6 @@ export function installTestApi(app) {
     chartPixels: (key) => app.progress.renderer.pixels(key),
     injectPanic: (where, name) => (where === 'page' ? app.wasm.inject_panic(name) : app.trainers.cpu.send(toWorker.injectPanic(name))),
     pageInstances: () => app.pageModule.instances,
+    storeSettled: () => settled(),
   });
 }

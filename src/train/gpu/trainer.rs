@@ -38,7 +38,7 @@ const STEP_STRIDE: usize = 256;
 /// Bytes of one chunk's scalars (two slots: the chunk running and the one queued behind it).
 const SLOT_BYTES: usize = (MAX_CHUNK + 1) * STEP_STRIDE;
 
-const BUFFERS: [Buffer; 11] = [
+const BUFFERS: [Buffer; 12] = [
     Buffer::TrainX,
     Buffer::Labels,
     Buffer::Order,
@@ -50,6 +50,7 @@ const BUFFERS: [Buffer; 11] = [
     Buffer::Deltas,
     Buffer::Stats,
     Buffer::Sums,
+    Buffer::Batch,
 ];
 
 /// A compiled kernel bound to the run's buffers.

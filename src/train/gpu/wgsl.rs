@@ -1,21 +1,26 @@
 //! The GPU step's kernels, written as WGSL with the run's sizes baked in. One step of an MLP with
-//! `L` layers is `3L` dispatches: `gather` (the batch, unpacked, mirrored, shifted, input dropout),
-//! `L-1` × `dense` (matmul, bias, ReLU, dropout), `head` (logits, softmax cross-entropy, its
-//! gradient, each row's loss and hit), `L-1` × `delta` (a hidden layer's delta through the next
-//! weight, ReLU and the mask) and `L` × `adam` (a layer's gradient with its Adam update and the
-//! weights' running average, bias included as one more row of ones).
+//! `L` layers is `3L + 1` dispatches: `gather` (the batch, unpacked, mirrored, shifted, input
+//! dropout), `L-1` × `dense` (matmul, bias, ReLU, dropout), `head` (logits, softmax cross-entropy,
+//! its gradient, each row's loss and hit), `L-1` × `delta` (a hidden layer's delta through the
+//! next weight, ReLU and the mask), `L` × `adam` (a layer's weight gradient with its Adam update
+//! and the weights' running average) and `biases` (every layer's bias gradient and update).
 //!
 //! Written for software adapters as much as for GPUs (SwiftShader runs WebGPU in Chromium on
 //! machines without one, 4 invocations at a time on the CPU, and is where most of this project's
 //! users without a GPU end up when they force WebGPU): every buffer is a fixed-size array, so the
 //! bounds check WebGPU requires is a compare with a constant instead of a division by the
 //! array's length on every access (measured there: 2.1x on a 64×784·784×256 matmul); each
-//! invocation computes an 8×4 register tile, so that every value loaded is used four or eight
-//! times; loops are unrolled by hand (nothing unrolls them downstream); no workgroup memory or
-//! barriers (each barrier is a coroutine switch there). A real GPU runs the same kernels.
+//! invocation computes a register tile (8×8, 16×8 in the first layer's forward product), so
+//! that every value loaded is used eight or sixteen times; the batch's input stays bytes, four
+//! pixels a load; loops are unrolled by hand (nothing unrolls them downstream); no workgroup memory or
+//! barriers (each barrier is a coroutine switch there); a bounds test only where the layout can
+//! put a tile past its matrix (each test masks every lane's stores there). A real GPU runs the
+//! same kernels.
 //!
 //! The arithmetic is the CPU engine's (`train::cpu::ops`), operation for operation; only the
-//! order of each sum and the rounding of multiply-adds may differ.
+//! order of each sum, the rounding of multiply-adds and where the first layer applies the
+//! inputs' scale (1/255 and the input dropout's, once to each sum instead of to each pixel) may
+//! differ.
 
 use std::fmt::Write;
 
@@ -23,12 +28,26 @@ use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use crate::train::adam::{BETA1, BETA2};
 use crate::train::layout::Layout;
 
-/// Rows and columns of the register tile of `dense`, `delta` and `adam`, and how far their inner
-/// loops are unrolled: the best of the shapes measured on SwiftShader (a 64×784·784×256 matmul
-/// alone: 8×8 unrolled twice ~5.8 GFLOP/s; 8×4 ~4.5; 16×8 ~5.0; 8×4 unrolled 4 times ~2.8).
+/// The register tile of `dense`, `delta` and `adam` (rows by columns: each value loaded is used
+/// that many times) and how many inner indices each pass of their loops takes, its products
+/// chained into one assignment of each accumulator. Measured on SwiftShader, where every load
+/// from a buffer is a gather (its offsets are per invocation) and costs more than the
+/// multiply-adds it feeds, each kernel of the reference MLP at batch 256 alone, all variants
+/// alternating in one page (`dense0` 8×8 with a statement a product: 20.2 ms): `dense0` 16×8
+/// tiles, four words (16 pixels) a pass, 13.6 ms; `adam0` 8×8 two rows a pass 15.4 ms (16×8
+/// one row 15.6, 16×8 four rows 20.8, 8×8 one row 18.6, 8×8 with a statement a product 17.9);
+/// the second layer's three kernels 2.9, 3.2 and 3.1 ms with 8×8 tiles two a pass (one a pass:
+/// 3.5, 3.3, 3.1; four a pass: 3.9, 4.0, 4.2).
 pub const TILE_ROWS: usize = 8;
+pub const FIRST_TILE_ROWS: usize = 16;
 pub const TILE_COLS: usize = 8;
-pub const UNROLL: usize = 2;
+pub const CHAIN: usize = 2;
+/// Words of each row a pass of the first layer's forward loop (four products each).
+pub const FIRST_CHAIN: usize = 4;
+// The first layer's kernels take a tile's rows (pixels, in `adam0`) as whole words of the batch,
+// and the forward loop whole passes of words.
+const _: () =
+    assert!(TILE_ROWS % PIXELS_PER_WORD == 0 && IMAGE_PIXELS % TILE_ROWS == 0 && WORDS_PER_IMAGE % FIRST_CHAIN == 0);
 /// Invocations per workgroup (at most; a layer's column groups may need fewer).
 pub const WORKGROUP: usize = 64;
 /// Pixels per packed training word.
@@ -107,6 +126,9 @@ pub enum Buffer {
     Deltas,
     Stats,
     Sums,
+    /// The batch's input images after `gather`: four pixels a word, as bytes 0-255 (dropped
+    /// pixels 0), so that the first layer loads a word where it would load four floats.
+    Batch,
 }
 
 impl Sizes {
@@ -124,6 +146,7 @@ impl Sizes {
             Buffer::Deltas => ("deltas", "f32", l.deltas_len),
             Buffer::Stats => ("stats", "f32", 2 * self.train_len),
             Buffer::Sums => ("sums", "f32", 2),
+            Buffer::Batch => ("batch_x", "u32", l.batch * WORDS_PER_IMAGE),
         };
         Binding { name, ty, len, write }
     }
@@ -149,8 +172,8 @@ pub struct Kernel {
 pub enum Groups {
     /// One per batch row.
     PerRow,
-    /// `x` column groups by one per `TILE_ROWS` batch rows.
-    ColumnsByRowTiles { x: u32 },
+    /// `x` column groups by one per `rows` batch rows.
+    ColumnsByRowTiles { x: u32, rows: u32 },
     /// A fixed grid.
     Fixed { x: u32, y: u32 },
     /// One per `WORKGROUP` batch rows.
@@ -161,7 +184,7 @@ impl Groups {
     pub fn for_rows(self, rows: usize) -> (u32, u32, u32) {
         match self {
             Groups::PerRow => (rows as u32, 1, 1),
-            Groups::ColumnsByRowTiles { x } => (x, rows.div_ceil(TILE_ROWS) as u32, 1),
+            Groups::ColumnsByRowTiles { x, rows: tile } => (x, rows.div_ceil(tile as usize) as u32, 1),
             Groups::Fixed { x, y } => (x, y, 1),
             Groups::RowsInWorkgroups => (rows.div_ceil(WORKGROUP) as u32, 1, 1),
         }
@@ -225,6 +248,55 @@ fn width(groups: usize) -> usize {
     groups.div_ceil(4).clamp(1, WORKGROUP / 4) * 4
 }
 
+/// Where a tile's invocation `g` (of `groups` column groups, `wg` a workgroup) may write: the
+/// tests a layout needs, and none where it cannot reach past its matrix. Spare invocations
+/// exist where the workgroups hold more than the column groups; a tile's column `c` may pass
+/// `fan_out` where it is not a multiple of `TILE_COLS`; `rows_test` is the row test the caller
+/// needs (empty when every row a tile can name lies in its buffer, where a row past the batch's
+/// end takes the last row's values and nothing reads it).
+fn store_test(cg: usize, wg: usize, fan_out: usize, c: usize, rows_test: &str) -> String {
+    let mut tests = Vec::new();
+    if cg.div_ceil(wg) * wg > cg {
+        tests.push(format!("g < {cg}u"));
+    }
+    if fan_out % TILE_COLS != 0 {
+        tests.push(format!("cg + {}u < {fan_out}u", c * cg));
+    }
+    if !rows_test.is_empty() {
+        tests.push(rows_test.to_string());
+    }
+    tests.join(" && ")
+}
+
+/// `body` under `test`, or unconditionally when there is none.
+fn guarded(out: &mut String, test: &str, body: &str) {
+    if test.is_empty() {
+        let _ = write!(
+            out,
+            "
+    {{
+{body}    }}"
+        );
+    } else {
+        let _ = write!(
+            out,
+            "
+    if ({test}) {{
+{body}    }}"
+        );
+    }
+}
+
+/// The batch row test of `dense` and `delta`: needed only when a row tile can pass the end of
+/// the buffers (a batch size that is not a multiple of the tile's rows).
+fn batch_rows_test(sizes: &Sizes, rows: usize, r: usize) -> String {
+    if sizes.layout.batch % rows == 0 {
+        String::new()
+    } else {
+        format!("r0 + {r}u < step.rows")
+    }
+}
+
 /// Every kernel of one step, in dispatch order, and the chunk's `sum_stats`.
 pub fn kernels(sizes: &Sizes) -> (Vec<Kernel>, Kernel) {
     let l = &sizes.layout;
@@ -234,12 +306,13 @@ pub fn kernels(sizes: &Sizes) -> (Vec<Kernel>, Kernel) {
     out.push(head(sizes));
     out.extend((1..layers).rev().map(|k| delta(sizes, k)));
     out.extend((0..layers).map(|k| adam(sizes, k)));
+    out.push(biases(sizes));
     (out, sum_stats(sizes))
 }
 
 fn gather(sizes: &Sizes) -> Kernel {
     use Buffer::*;
-    let buffers = vec![(TrainX, false), (Order, false), (Acts, true)];
+    let buffers = vec![(TrainX, false), (Order, false), (Batch, true)];
     let moved = sizes.flip || sizes.max_shift > 0;
     let mut body = format!(
         "
@@ -247,6 +320,7 @@ fn gather(sizes: &Sizes) -> Kernel {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) word: u32) {{
     let r = wid.x;
     let image = order[step.start + r];
+    var out = 0u;
 "
     );
     if moved {
@@ -270,7 +344,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 body,
                 "        let y = q / {IMAGE_SIDE}u;
         let x = q % {IMAGE_SIDE}u;
-        var value = 0.0f;
+        var value = 0u;
         if (x + {s}u >= ox && y + {s}u >= oy) {{
             let sx = x + {s}u - ox;
             let sy = y + {s}u - oy;
@@ -278,7 +352,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 let column = select(sx, {last}u - sx, mirrored);
                 let p = sy * {IMAGE_SIDE}u + column;
                 let word_at = train_x[image * {WORDS_PER_IMAGE}u + p / {PIXELS_PER_WORD}u];
-                value = f32((word_at >> (8u * (p % {PIXELS_PER_WORD}u))) & 0xffu) / 255.0f;
+                value = (word_at >> (8u * (p % {PIXELS_PER_WORD}u))) & 0xffu;
             }}
         }}
 ",
@@ -286,24 +360,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 last = IMAGE_SIDE - 1
             );
         } else {
-            let _ = writeln!(
-                body,
-                "        var value = f32((packed >> {}u) & 0xffu) / 255.0f;",
-                8 * t
-            );
+            let _ = writeln!(body, "        var value = (packed >> {}u) & 0xffu;", 8 * t);
         }
-        let _ = writeln!(body, "        let at = r * {IMAGE_PIXELS}u + q;");
         if sizes.input_threshold > 0 {
+            // The kept pixels' scale is the first layer's (`input_scale`).
             let _ = writeln!(
                 body,
-                "        value = select(value * {keep}, 0.0f, bits(step.in_key, at) < {threshold}u);",
-                keep = lit(sizes.input_keep),
+                "        value = select(value, 0u, bits(step.in_key, r * {IMAGE_PIXELS}u + q) < {threshold}u);",
                 threshold = sizes.input_threshold
             );
         }
-        body.push_str("        acts[at] = value;\n    }\n");
+        let _ = writeln!(body, "        out |= value << {}u;\n    }}", 8 * t);
     }
-    body.push_str("}\n");
+    let _ = writeln!(body, "    batch_x[r * {WORDS_PER_IMAGE}u + word] = out;\n}}");
     Kernel {
         name: "gather".into(),
         source: module(sizes, &buffers, &body),
@@ -312,99 +381,184 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
 }
 
-/// The tile's loop over `inner` (unrolled by `unroll`): `a(r, p)` and `b(p, c)` are WGSL index
-/// expressions of the row `r`'s base, the column `c`'s base and the inner index `p`.
-#[allow(clippy::too_many_arguments)]
-fn tile_loop(
-    body: &mut String,
-    inner: &str,
-    unroll: usize,
-    a: &str,
-    a_row: &dyn Fn(usize) -> String,
-    b: &str,
-    b_col: &dyn Fn(usize) -> String,
-    a_stride: &str,
-    b_stride: &str,
-) {
-    let _ = writeln!(body, "    for (var p = 0u; p < {inner}; p += {unroll}u) {{");
-    for u in 0..unroll {
-        for c in 0..TILE_COLS {
-            let _ = writeln!(
-                body,
-                "        let b{u}_{c} = {b}[{} + (p + {u}u) * {b_stride}];",
-                b_col(c)
-            );
-        }
-        for r in 0..TILE_ROWS {
-            let _ = writeln!(
-                body,
-                "        let a{u}_{r} = {a}[{} + (p + {u}u) * {a_stride}];",
-                a_row(r)
-            );
-            for c in 0..TILE_COLS {
-                let _ = writeln!(body, "        acc{r}_{c} += a{u}_{r} * b{u}_{c};");
-            }
-        }
-    }
-    body.push_str("    }\n");
+/// What the first layer's sums over bytes are multiplied by: a byte's value as an input (1/255)
+/// and the input dropout's scale of a kept pixel.
+fn input_scale(sizes: &Sizes) -> String {
+    let keep = if sizes.input_threshold > 0 {
+        sizes.input_keep
+    } else {
+        1.0
+    };
+    lit(keep / 255.0)
 }
 
-fn accumulators(body: &mut String) {
-    for r in 0..TILE_ROWS {
+/// The byte `t` of word `w` as a float (0-255).
+fn byte(w: &str, t: usize) -> String {
+    if t == 0 {
+        format!("f32({w} & 0xffu)")
+    } else if t == PIXELS_PER_WORD - 1 {
+        format!("f32({w} >> {}u)", 8 * t)
+    } else {
+        format!("f32(({w} >> {}u) & 0xffu)", 8 * t)
+    }
+}
+
+/// Rows of the register tile of `dense`: the first layer's (which reads the batch's bytes) and the
+/// others'.
+fn dense_rows(k: usize) -> usize {
+    if k == 0 { FIRST_TILE_ROWS } else { TILE_ROWS }
+}
+
+/// Declares the tile's accumulators.
+fn accumulators(body: &mut String, rows: usize) {
+    for r in 0..rows {
         for c in 0..TILE_COLS {
             let _ = writeln!(body, "    var acc{r}_{c} = 0.0f;");
         }
     }
 }
 
-/// `UNROLL`, or the largest smaller power of two dividing `n`.
-fn unroll_for(n: usize) -> usize {
-    (0..=UNROLL.trailing_zeros())
+/// One pass of a tile's inner loop after `steps` inner indices have set `a{s}_{r}` and
+/// `b{s}_{c}`: each accumulator takes the pass's products in order, in one assignment (each
+/// write of a variable costs SwiftShader a masked store; a chain of `fma`s rounds as the
+/// statements one after another would).
+fn chained_updates(body: &mut String, rows: usize, steps: usize) {
+    for r in 0..rows {
+        for c in 0..TILE_COLS {
+            let mut e = format!("acc{r}_{c}");
+            for s in 0..steps {
+                e = format!("fma(a{s}_{r}, b{s}_{c}, {e})");
+            }
+            let _ = writeln!(body, "        acc{r}_{c} = {e};");
+        }
+    }
+}
+
+/// `CHAIN`, or the largest smaller power of two dividing `n`.
+fn chain_for(n: usize) -> usize {
+    (0..=CHAIN.trailing_zeros())
         .rev()
         .map(|p| 1 << p)
         .find(|u| n % u == 0)
         .unwrap_or(1)
 }
 
-/// Hidden layer `k`: `out = dropout(relu(in · W + b))`, rows × fan_out, columns of a tile
-/// strided by the number of column groups so that neighbouring invocations take neighbouring
-/// columns.
+/// A tile's loop over `inner` indices `p`, `chain_for(inner)` a pass: `a(r, s)` and `b(c, s)`
+/// are the WGSL expressions of row `r`'s and column `c`'s value at index `p + s`.
+fn tile_loop(
+    body: &mut String,
+    rows: usize,
+    inner: usize,
+    a: &dyn Fn(usize, usize) -> String,
+    b: &dyn Fn(usize, usize) -> String,
+) {
+    let steps = chain_for(inner);
+    let _ = writeln!(body, "    for (var p = 0u; p < {inner}u; p += {steps}u) {{");
+    for s in 0..steps {
+        for c in 0..TILE_COLS {
+            let _ = writeln!(body, "        let b{s}_{c} = {};", b(c, s));
+        }
+        for r in 0..rows {
+            let _ = writeln!(body, "        let a{s}_{r} = {};", a(r, s));
+        }
+    }
+    chained_updates(body, rows, steps);
+    body.push_str("    }\n");
+}
+
+/// The first layer's loop over the batch's words: `FIRST_CHAIN` words of each row a pass, each
+/// word's four pixels against four rows of the weight (bytes 0-255; `input_scale` after).
+fn first_layer_loop(body: &mut String, sizes: &Sizes, rows: usize) {
+    let l = &sizes.layout;
+    let fo = l.widths[1];
+    let _ = writeln!(
+        body,
+        "    for (var w = 0u; w < {WORDS_PER_IMAGE}u; w += {FIRST_CHAIN}u) {{"
+    );
+    for v in 0..FIRST_CHAIN {
+        for r in 0..rows {
+            let _ = writeln!(body, "        let aw{v}_{r} = batch_x[x{r} + w + {v}u];");
+        }
+        for t in 0..PIXELS_PER_WORD {
+            let s = v * PIXELS_PER_WORD + t;
+            for c in 0..TILE_COLS {
+                let _ = writeln!(
+                    body,
+                    "        let b{s}_{c} = params[{}u + j{c} + ((w + {v}u) * {PIXELS_PER_WORD}u + {t}u) * {fo}u];",
+                    l.weight[0]
+                );
+            }
+            for r in 0..rows {
+                let _ = writeln!(body, "        let a{s}_{r} = {};", byte(&format!("aw{v}_{r}"), t));
+            }
+        }
+    }
+    chained_updates(body, rows, FIRST_CHAIN * PIXELS_PER_WORD);
+    body.push_str("    }\n");
+    for r in 0..rows {
+        for c in 0..TILE_COLS {
+            let _ = writeln!(body, "    acc{r}_{c} *= {};", input_scale(sizes));
+        }
+    }
+}
+
+/// The start of `dense` and `delta`: the invocation's column group `cg` (clamped), its tile's
+/// first batch row `r0`, the columns `j{c}` (strided by the number of column groups so that
+/// neighbouring invocations take neighbouring columns) and the accumulators.
+fn row_tile_head(body: &mut String, wg: usize, cg: usize, rows: usize, fan_out: usize) {
+    let _ = write!(
+        body,
+        "
+@compute @workgroup_size({wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {{
+    let g = wid.x * {wg}u + li;
+    let cg = min(g, {last_cg}u);
+    let r0 = wid.y * {rows}u;
+    let last = step.rows - 1u;
+",
+        last_cg = cg - 1
+    );
+    for c in 0..TILE_COLS {
+        let _ = writeln!(body, "    let j{c} = min(cg + {}u, {}u);", c * cg, fan_out - 1);
+    }
+    accumulators(body, rows);
+}
+
+/// Hidden layer `k`: `out = dropout(relu(in · W + b))`, rows × fan_out.
 fn dense(sizes: &Sizes, k: usize) -> Kernel {
     use Buffer::*;
     let l = &sizes.layout;
     let (fi, fo) = (l.widths[k], l.widths[k + 1]);
     let cg = fo.div_ceil(TILE_COLS);
     let wg = width(cg);
-    let buffers = vec![(Params, false), (Acts, true)];
-    let mut body = format!(
-        "
-@compute @workgroup_size({wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {{
-    let g = wid.x * {wg}u + li;
-    let cg = min(g, {last_cg}u);
-    let r0 = wid.y * {TILE_ROWS}u;
-    let last = step.rows - 1u;
-",
-        last_cg = cg - 1
-    );
-    for r in 0..TILE_ROWS {
-        let _ = writeln!(body, "    let x{r} = {} + min(r0 + {r}u, last) * {fi}u;", l.input[k]);
+    let rows = dense_rows(k);
+    // The first layer reads the batch's bytes (`gather`), the others the layer before's floats.
+    let first = k == 0;
+    let buffers = if first {
+        vec![(Params, false), (Acts, true), (Batch, false)]
+    } else {
+        vec![(Params, false), (Acts, true)]
+    };
+    let mut body = String::new();
+    row_tile_head(&mut body, wg, cg, rows, fo);
+    for r in 0..rows {
+        if first {
+            let _ = writeln!(body, "    let x{r} = min(r0 + {r}u, last) * {WORDS_PER_IMAGE}u;");
+        } else {
+            let _ = writeln!(body, "    let x{r} = {}u + min(r0 + {r}u, last) * {fi}u;", l.input[k]);
+        }
     }
-    for c in 0..TILE_COLS {
-        let _ = writeln!(body, "    let j{c} = min(cg + {}u, {}u);", c * cg, fo - 1);
+    if first {
+        first_layer_loop(&mut body, sizes, rows);
+    } else {
+        tile_loop(
+            &mut body,
+            rows,
+            fi,
+            &|r, s| format!("acts[x{r} + p + {s}u]"),
+            &|c, s| format!("params[{}u + j{c} + (p + {s}u) * {fo}u]", l.weight[k]),
+        );
     }
-    accumulators(&mut body);
-    tile_loop(
-        &mut body,
-        &format!("{fi}u"),
-        unroll_for(fi),
-        "acts",
-        &|r| format!("x{r}"),
-        "params",
-        &|c| format!("{}u + j{c}", l.weight[k]),
-        "1u",
-        &format!("{fo}u"),
-    );
     let key = format!("step.keys[{}][{}]", k / 4, k % 4);
     for c in 0..TILE_COLS {
         let _ = writeln!(body, "    let bias{c} = params[{}u + j{c}];", l.bias[k]);
@@ -418,18 +572,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     } else {
         String::new()
     };
-    for r in 0..TILE_ROWS {
+    for r in 0..rows {
         for c in 0..TILE_COLS {
-            let _ = write!(
-                body,
-                "
-    if (g < {cg}u && cg + {col}u < {fo}u && r0 + {r}u < step.rows) {{
-        let at = (r0 + {r}u) * {fo}u + j{c};
+            let store = format!(
+                "        let at = (r0 + {r}u) * {fo}u + j{c};
         var h = max(acc{r}_{c} + bias{c}, 0.0f);
 {dropout}        acts[{out}u + at] = h;
-    }}",
-                col = c * cg,
+",
                 out = l.input[k + 1]
+            );
+            guarded(
+                &mut body,
+                &store_test(cg, wg, fo, c, &batch_rows_test(sizes, rows, r)),
+                &store,
             );
         }
     }
@@ -440,6 +595,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         buffers,
         groups: Groups::ColumnsByRowTiles {
             x: cg.div_ceil(wg) as u32,
+            rows: rows as u32,
         },
     }
 }
@@ -540,49 +696,34 @@ fn delta(sizes: &Sizes, k: usize) -> Kernel {
     let (fan, next) = (l.widths[k], l.widths[k + 1]);
     let cg = fan.div_ceil(TILE_COLS);
     let wg = width(cg);
+    let rows = TILE_ROWS;
     let buffers = vec![(Params, false), (Acts, false), (Deltas, true)];
-    let mut body = format!(
-        "
-@compute @workgroup_size({wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {{
-    let g = wid.x * {wg}u + li;
-    let cg = min(g, {last_cg}u);
-    let r0 = wid.y * {TILE_ROWS}u;
-    let last = step.rows - 1u;
-",
-        last_cg = cg - 1
-    );
-    for r in 0..TILE_ROWS {
-        let _ = writeln!(body, "    let d{r} = {} + min(r0 + {r}u, last) * {next}u;", l.delta[k]);
+    let mut body = String::new();
+    row_tile_head(&mut body, wg, cg, rows, fan);
+    for r in 0..rows {
+        let _ = writeln!(body, "    let d{r} = {}u + min(r0 + {r}u, last) * {next}u;", l.delta[k]);
     }
-    for c in 0..TILE_COLS {
-        let _ = writeln!(body, "    let j{c} = min(cg + {}u, {}u);", c * cg, fan - 1);
-    }
-    accumulators(&mut body);
     tile_loop(
         &mut body,
-        &format!("{next}u"),
-        unroll_for(next),
-        "deltas",
-        &|r| format!("d{r}"),
-        "params",
-        &|c| format!("{}u + j{c} * {next}u", l.weight[k]),
-        "1u",
-        "1u",
+        rows,
+        next,
+        &|r, s| format!("deltas[d{r} + p + {s}u]"),
+        &|c, s| format!("params[{}u + j{c} * {next}u + p + {s}u]", l.weight[k]),
     );
-    for r in 0..TILE_ROWS {
+    for r in 0..rows {
         for c in 0..TILE_COLS {
-            let _ = write!(
-                body,
-                "
-    if (g < {cg}u && cg + {col}u < {fan}u && r0 + {r}u < step.rows) {{
-        let at = (r0 + {r}u) * {fan}u + j{c};
+            let store = format!(
+                "        let at = (r0 + {r}u) * {fan}u + j{c};
         deltas[{out}u + at] = select(0.0f, acc{r}_{c} * {keep}, acts[{h}u + at] > 0.0f);
-    }}",
+",
                 keep = lit(sizes.keep),
-                col = c * cg,
                 out = l.delta[k - 1],
                 h = l.input[k]
+            );
+            guarded(
+                &mut body,
+                &store_test(cg, wg, fan, c, &batch_rows_test(sizes, rows, r)),
+                &store,
             );
         }
     }
@@ -593,27 +734,58 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         buffers,
         groups: Groups::ColumnsByRowTiles {
             x: cg.div_ceil(wg) as u32,
+            rows: rows as u32,
         },
     }
 }
 
-/// Layer `k`'s gradients and their Adam update, in place: tiles of the weight's rows `i` by
-/// columns `j` (`g[i, j] = Σ_r in[r, i]·d[r, j]`), the bias as one more row whose input is 1.
-/// Then, per parameter, PyTorch's Adam with L2 weight decay, the bias corrections folded into
-/// `lr_t` and `eps_t` (`train::adam::AdamStep`), and the running average when the run keeps one.
+/// PyTorch's Adam with L2 weight decay on the parameter at `at` whose gradient is `grad_expr`,
+/// the bias corrections folded into `lr_t` and `eps_t` (`train::adam::AdamStep`), and the
+/// running average when the run keeps one. WGSL statements, indented for a block.
+fn adam_update(sizes: &Sizes, grad_expr: &str) -> String {
+    let average = if sizes.averaging {
+        "        avg[at] = avg[at] * step.avg_keep + next * step.avg_take;\n"
+    } else {
+        ""
+    };
+    format!(
+        "        let pv = params[at];
+        let grad = {grad_expr} + {wd} * pv;
+        let m1 = m[at] * {b1} + grad * {c1};
+        let v1 = v[at] * {b2} + (grad * grad) * {c2};
+        m[at] = m1;
+        v[at] = v1;
+        let next = pv - (m1 * step.lr_t) / (sqrt(v1) + step.eps_t);
+        params[at] = next;
+{average}",
+        wd = lit(sizes.weight_decay),
+        b1 = lit(BETA1 as f32),
+        c1 = lit((1.0 - BETA1) as f32),
+        b2 = lit(BETA2 as f32),
+        c2 = lit((1.0 - BETA2) as f32),
+    )
+}
+
+/// Layer `k`'s weight gradient and its Adam update, in place: tiles of the weight's rows `i` by
+/// columns `j`, `g[i, j] = Σ_r in[r, i]·d[r, j]`. The biases are `biases`' (a row of ones here
+/// would cost a select on every load of the inner loop and a partial tile of stores).
 fn adam(sizes: &Sizes, k: usize) -> Kernel {
     use Buffer::*;
     let l = &sizes.layout;
     let (fi, fo) = (l.widths[k], l.widths[k + 1]);
     let cg = fo.div_ceil(TILE_COLS);
     let wg = width(cg);
-    let row_tiles = (fi + 1).div_ceil(TILE_ROWS);
+    let rows = TILE_ROWS;
+    let row_tiles = fi.div_ceil(rows);
+    // The first layer's input is the batch's bytes (`gather`), the others' the layer before's
+    // floats.
+    let first = k == 0;
     let buffers = vec![
         (Params, true),
         (M, true),
         (V, true),
         (Avg, true),
-        (Acts, false),
+        (if first { Batch } else { Acts }, false),
         (Deltas, false),
     ];
     let mut body = format!(
@@ -622,81 +794,76 @@ fn adam(sizes: &Sizes, k: usize) -> Kernel {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {{
     let g = wid.x * {wg}u + li;
     let cg = min(g, {last_cg}u);
-    let i0 = wid.y * {TILE_ROWS}u;
+    let i0 = wid.y * {rows}u;
 ",
         last_cg = cg - 1
     );
-    for r in 0..TILE_ROWS {
-        let _ = writeln!(
-            body,
-            "    let x{r} = {}u + min(i0 + {r}u, {}u);\n    let one{r} = i0 + {r}u == {fi}u;",
-            l.input[k],
-            fi - 1
-        );
+    if first {
+        let _ = writeln!(body, "    let q0 = i0 / {PIXELS_PER_WORD}u;");
+    } else {
+        for r in 0..rows {
+            let _ = writeln!(body, "    let x{r} = {}u + min(i0 + {r}u, {}u);", l.input[k], fi - 1);
+        }
     }
     for c in 0..TILE_COLS {
         let _ = writeln!(body, "    let j{c} = min(cg + {}u, {}u);", c * cg, fo - 1);
     }
-    accumulators(&mut body);
-    // The batch's rows, `UNROLL` at a time, then the rest.
-    let step_body = |body: &mut String, u: usize| {
-        for c in 0..TILE_COLS {
-            let _ = writeln!(
-                body,
-                "        let b{u}_{c} = deltas[{}u + (p + {u}u) * {fo}u + j{c}];",
-                l.delta[k]
-            );
-        }
-        for r in 0..TILE_ROWS {
-            let _ = writeln!(
-                body,
-                "        let a{u}_{r} = select(acts[x{r} + (p + {u}u) * {fi}u], 1.0f, one{r});"
-            );
+    accumulators(&mut body, rows);
+    // The batch's rows, `CHAIN` a pass, then the rest one at a time.
+    let pass = |body: &mut String, steps: usize| {
+        for s in 0..steps {
             for c in 0..TILE_COLS {
-                let _ = writeln!(body, "        acc{r}_{c} += a{u}_{r} * b{u}_{c};");
+                let _ = writeln!(
+                    body,
+                    "        let b{s}_{c} = deltas[{}u + (p + {s}u) * {fo}u + j{c}];",
+                    l.delta[k]
+                );
+            }
+            if first {
+                for w in 0..rows / PIXELS_PER_WORD {
+                    let _ = writeln!(
+                        body,
+                        "        let aw{s}_{w} = batch_x[(p + {s}u) * {WORDS_PER_IMAGE}u + q0 + {w}u];"
+                    );
+                }
+            }
+            for r in 0..rows {
+                if first {
+                    let word = format!("aw{s}_{}", r / PIXELS_PER_WORD);
+                    let _ = writeln!(body, "        let a{s}_{r} = {};", byte(&word, r % PIXELS_PER_WORD));
+                } else {
+                    let _ = writeln!(body, "        let a{s}_{r} = acts[x{r} + (p + {s}u) * {fi}u];");
+                }
             }
         }
+        chained_updates(body, rows, steps);
     };
     let _ = writeln!(
         body,
-        "    var p = 0u;\n    let full = step.rows - step.rows % {UNROLL}u;\n    for (; p < full; p += {UNROLL}u) {{"
+        "    var p = 0u;\n    let full = step.rows - step.rows % {CHAIN}u;\n    for (; p < full; p += {CHAIN}u) {{"
     );
-    for u in 0..UNROLL {
-        step_body(&mut body, u);
-    }
+    pass(&mut body, CHAIN);
     body.push_str("    }\n    for (; p < step.rows; p++) {\n");
-    step_body(&mut body, 0);
+    pass(&mut body, 1);
     body.push_str("    }\n");
-    let average = if sizes.averaging {
-        "        avg[at] = avg[at] * step.avg_keep + next * step.avg_take;\n"
+    let scale = if first {
+        format!(" * {}", input_scale(sizes))
     } else {
-        ""
+        String::new()
     };
-    for r in 0..TILE_ROWS {
+    for r in 0..rows {
+        let rows_test = if fi % rows == 0 {
+            String::new()
+        } else {
+            format!("i0 + {r}u < {fi}u")
+        };
         for c in 0..TILE_COLS {
-            let _ = write!(
-                body,
-                "
-    if (g < {cg}u && cg + {col}u < {fo}u && i0 + {r}u <= {fi}u) {{
-        let at = select({w}u + (i0 + {r}u) * {fo}u + j{c}, {b}u + j{c}, one{r});
-        let pv = params[at];
-        let grad = acc{r}_{c} + {wd} * pv;
-        let m1 = m[at] * {b1} + grad * {c1};
-        let v1 = v[at] * {b2} + (grad * grad) * {c2};
-        m[at] = m1;
-        v[at] = v1;
-        let next = pv - (m1 * step.lr_t) / (sqrt(v1) + step.eps_t);
-        params[at] = next;
-{average}    }}",
-                col = c * cg,
+            let store = format!(
+                "        let at = {w}u + (i0 + {r}u) * {fo}u + j{c};\n{update}",
                 w = l.weight[k],
-                b = l.bias[k],
-                wd = lit(sizes.weight_decay),
-                b1 = lit(BETA1 as f32),
-                c1 = lit((1.0 - BETA1) as f32),
-                b2 = lit(BETA2 as f32),
-                c2 = lit((1.0 - BETA2) as f32),
+                update = adam_update(sizes, &format!("acc{r}_{c}{scale}"))
             );
+            guarded(&mut body, &store_test(cg, wg, fo, c, &rows_test), &store);
         }
     }
     body.push_str("\n}\n");
@@ -707,6 +874,63 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         groups: Groups::Fixed {
             x: cg.div_ceil(wg) as u32,
             y: row_tiles as u32,
+        },
+    }
+}
+
+/// Every layer's bias gradient (`Σ_r d[r, j]`, summed in row order) and
+/// its Adam update: one invocation per bias, the layers one after another.
+fn biases(sizes: &Sizes) -> Kernel {
+    use Buffer::*;
+    let l = &sizes.layout;
+    let layers = l.layers();
+    let total: usize = (0..layers).map(|k| l.widths[k + 1]).sum();
+    let buffers = vec![(Params, true), (M, true), (V, true), (Avg, true), (Deltas, false)];
+    let mut body = format!(
+        "
+@compute @workgroup_size({WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
+    let t = gid.x;
+    if (t >= {total}u) {{ return; }}
+    // The layer of bias `t`: where its deltas and bias sit, its width, and `t`'s column in it.
+    var d = {d0}u;
+    var b = {b0}u;
+    var fo = {fo0}u;
+    var j = t;
+",
+        d0 = l.delta[0],
+        b0 = l.bias[0],
+        fo0 = l.widths[1],
+    );
+    let mut first = l.widths[1];
+    for k in 1..layers {
+        let _ = writeln!(
+            body,
+            "    if (t >= {first}u) {{ d = {}u; b = {}u; fo = {}u; j = t - {first}u; }}",
+            l.delta[k],
+            l.bias[k],
+            l.widths[k + 1]
+        );
+        first += l.widths[k + 1];
+    }
+    let _ = write!(
+        body,
+        "    var sum = 0.0f;
+    for (var p = 0u; p < step.rows; p++) {{
+        sum += deltas[d + p * fo + j];
+    }}
+    let at = b + j;
+{}}}
+",
+        adam_update(sizes, "sum")
+    );
+    Kernel {
+        name: "biases".into(),
+        source: module(sizes, &buffers, &body),
+        buffers,
+        groups: Groups::Fixed {
+            x: total.div_ceil(WORKGROUP) as u32,
+            y: 1,
         },
     }
 }
@@ -751,10 +975,19 @@ mod tests {
             weight_decay: 1e-4,
             ..TrainConfig::improved()
         };
-        for config in [TrainConfig::reference(), TrainConfig::improved(), moving] {
-            let sizes = Sizes::of(&config, Layout::new(&[784, 256, 128, 64, 10], 64), 60_000);
+        // Batches of 64 need no row tests, 100 do; widths of 10 and 30 need column and row tests.
+        let layouts = [
+            Layout::new(&[784, 256, 128, 64, 10], 64),
+            Layout::new(&[784, 30, 10], 100),
+        ];
+        for (config, layout) in [TrainConfig::reference(), TrainConfig::improved(), moving]
+            .into_iter()
+            .flat_map(|c| layouts.iter().map(move |l| (c.clone(), l.clone())))
+        {
+            let layers = layout.layers();
+            let sizes = Sizes::of(&config, layout, 60_000);
             let (step, sum) = kernels(&sizes);
-            assert_eq!(step.len(), 12);
+            assert_eq!(step.len(), 3 * layers + 1);
             for k in step.iter().chain([&sum]) {
                 let module = naga::front::wgsl::parse_str(&k.source)
                     .unwrap_or_else(|e| panic!("{}: {}", k.name, e.emit_to_string(&k.source)));

@@ -109,6 +109,9 @@ pub enum ToWorker {
         drawings: Vec<u8>,
         #[serde(default)]
         options: Option<TeachOptions>,
+        /// The engine to teach on, as the page's Auto picked it (the CPU when absent).
+        #[serde(default)]
+        backend: Option<Backend>,
     },
     /// Training samples per second of `config` on this worker's `backend`, measured on a few
     /// batches of the loaded data (answered with `FromWorker::Measured`).

@@ -234,6 +234,7 @@ fn handle(state: &Shared, msg: ToWorker, exchange: Option<SharedArrayBuffer>) {
             model,
             drawings,
             options,
+            backend,
         } => {
             {
                 let mut s = state.borrow_mut();
@@ -245,7 +246,8 @@ fn handle(state: &Shared, msg: ToWorker, exchange: Option<SharedArrayBuffer>) {
             }
             let state = state.clone();
             spawn_local(async move {
-                if let Err(f) = teach(&state, &model, &drawings, options.unwrap_or_default()).await {
+                let backend = backend.unwrap_or(Backend::Cpu);
+                if let Err(f) = teach(&state, &model, &drawings, options.unwrap_or_default(), backend).await {
                     post_failure(f);
                 }
                 state.borrow_mut().running = false;
@@ -509,10 +511,17 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
 /// Steps of one teaching chunk between two looks at Stop (a few tens of ms on the CPU).
 const TEACH_CHUNK: usize = 20;
 
-/// Teaches `model` the drawing set `drawings` on the CPU engine (a teaching is a few hundred
-/// steps: the CPU finishes it before WebGPU would have compiled its kernels), posting progress
-/// and the taught model; Stop cancels, leaving everything as it was.
-async fn teach(state: &Shared, model: &[u8], drawings: &[u8], options: TeachOptions) -> Result<(), Failure> {
+/// Teaches `model` the drawing set `drawings` on `backend` (the page's Auto picks it as for a
+/// run; on a software adapter the CPU, where a teaching of a few hundred steps ends before
+/// WebGPU has compiled its kernels), posting progress and the taught model; Stop cancels,
+/// leaving everything as it was.
+async fn teach(
+    state: &Shared,
+    model: &[u8],
+    drawings: &[u8],
+    options: TeachOptions,
+    backend: Backend,
+) -> Result<(), Failure> {
     let model = Snapshot::from_safetensors(model).map_err(|e| failure(&e.into()))?;
     let set = UserSet::from_bytes("your drawings", drawings).map_err(|e| failure(&e.into()))?;
     let (train, test) = {
@@ -527,8 +536,17 @@ async fn teach(state: &Shared, model: &[u8], drawings: &[u8], options: TeachOpti
             }
         }
     };
-    let mut teacher =
-        Teacher::new(&model, &set, train, test, options, Compute::Cpu(CpuOptions::best())).map_err(|e| failure(&e))?;
+    let compute = match backend {
+        Backend::Cpu => Compute::Cpu(CpuOptions::best()),
+        Backend::WebGpu => {
+            let devices = state.borrow().devices.clone();
+            let chosen = devices
+                .choose(BackendChoice::WebGpu, &TrainConfig::improved(), &train, || ())
+                .await?;
+            chosen.compute
+        }
+    };
+    let mut teacher = Teacher::new(&model, &set, train, test, options, compute).map_err(|e| failure(&e))?;
     loop {
         next_task().await;
         let stop = state

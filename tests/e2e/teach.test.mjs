@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, FASHION_CLI, assertNoPanics, stroke, reload } from './harness.mjs';
+import { serve, launch, open, FASHION_CLI, assertNoPanics, stroke, reload, setSettings } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -117,7 +117,7 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     const before = await page.textContent('#model-info');
     const t0 = Date.now();
     await page.click('#teach-run');
-    await waitFor(page, '#teach-figures', /Taught 101 drawings: your drawings .* → .*Fashion-MNIST test set .*% → .*%/, 120_000);
+    await waitFor(page, '#teach-figures', /Taught 101 drawings on the CPU in [\d.]+ s: your drawings .* → .*Fashion-MNIST test set .*% → .*%/, 120_000);
     console.log(`teaching 101 drawings in the page's CPU worker (5 folds and the final model, test set scored before and after): ${Date.now() - t0} ms; ${await page.textContent('#teach-figures')}`);
     if (process.env.TEACH_SCREENSHOT) await page.locator('section.draw').screenshot({ path: process.env.TEACH_SCREENSHOT });
     assert.equal(await page.textContent('#model-info'), before, 'nothing replaced before the user decides');
@@ -146,6 +146,48 @@ test('keep drawings, import a set, teach, use the taught model; bad sets change 
     assert.ok(await page.isHidden('#use-previous'), 'once used, the model before teaching is not offered again');
     await page.click('#use-ready');
     await waitFor(page, '#model-info', /Ready model/);
+    assertNoPanics(errors);
+  } finally {
+    await browser.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The figures of a teaching: [drawings after, test set after] in percent. */
+async function figures(page) {
+  const text = await page.textContent('#teach-figures');
+  const m = text.match(/your drawings [\d.]+% → ([\d.]+)%.*test set [\d.]+% → ([\d.]+)%/);
+  assert.ok(m, text);
+  return [Number(m[1]), Number(m[2])];
+}
+
+test('teaching on WebGPU (SwiftShader) when the settings ask for it: the CPU\'s figures, the taught model used', { timeout: 300_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'teach-gpu-'));
+  const set = path.join(dir, 'outlines.json');
+  execFileSync(FASHION_CLI, ['drawings', '--per-class', '10', '--seed', '5', '--out', set], { stdio: 'pipe' });
+  const browser = await launch({ webgpu: true });
+  try {
+    const { page, errors } = await open(browser, `${server.url}?testLimit=1000`);
+    await waitFor(page, '#model-info', /Ready model/);
+    await page.waitForFunction(() => window.fashionTest.dataset().ready, null, { timeout: 120_000 });
+    await page.setInputFiles('#teach-import', set);
+    await waitFor(page, '#teach-summary', /^100 drawings kept/);
+    await setSettings(page, { backend: 'cpu' });
+    await page.click('#teach-run');
+    await waitFor(page, '#teach-figures', /Taught 100 drawings on the CPU in/, 120_000);
+    const onCpu = await figures(page);
+    await page.click('#teach-discard');
+    await setSettings(page, { backend: 'webgpu' });
+    const t0 = Date.now();
+    await page.click('#teach-run');
+    await page.waitForFunction(() => /Teaching on WebGPU: step \d+ of \d+/.test(document.getElementById('teach-summary').textContent), null, { timeout: 120_000 });
+    await waitFor(page, '#teach-figures', /Taught 100 drawings on WebGPU in [\d.]+ s: your drawings/, 240_000);
+    const onGpu = await figures(page);
+    console.log(`teaching 100 drawings on WebGPU (SwiftShader): ${Date.now() - t0} ms; ${await page.textContent('#teach-figures')} (the CPU: ${onCpu.join('% / ')}%)`);
+    assert.ok(Math.abs(onGpu[0] - onCpu[0]) <= 5, `held-out drawings: WebGPU ${onGpu[0]}%, CPU ${onCpu[0]}%`);
+    assert.ok(Math.abs(onGpu[1] - onCpu[1]) <= 1, `test set: WebGPU ${onGpu[1]}%, CPU ${onCpu[1]}%`);
+    await page.click('#teach-use');
+    await waitFor(page, '#model-info', /Taught 100 of your drawings: \d+\.\d\d% test accuracy/);
     assertNoPanics(errors);
   } finally {
     await browser.close();

@@ -269,9 +269,10 @@ class App {
   received(msg, client = this.worker) {
     if (client === this.worker && ['stopped', 'finished'].includes(msg.type)) this.trainers.endExchange();
     if (client !== this.worker && !(client === this.trainers.cpu && ['data_loaded', 'test_image'].includes(msg.type))) {
-      // A worker that is not running the run: its dataset or its measurement (awaited where
-      // asked for); its errors only matter to whoever waits for them.
+      // A worker that is not running the run: its dataset, its measurement or a teaching
+      // (awaited where asked for); its errors only matter to whoever waits for them.
       if (msg.type === 'data_loaded') client.dataReady = true;
+      if (msg.type === 'teaching') this.teach?.progress(msg);
       return;
     }
     switch (msg.type) {

@@ -17,7 +17,7 @@ export const toWorker = {
   /** A drawing set file (this app's export or a Kaggle-layout CSV) to read. */
   readDrawings: (name, bytes) => ({ type: 'read_drawings', name, bytes }),
   /** Teach `model` (safetensors bytes) the drawing set file `drawings`; stop() cancels. */
-  teach: ({ model, drawings, options = null }) => ({ type: 'teach', model, drawings, options }),
+  teach: ({ model, drawings, options = null, backend = null }) => ({ type: 'teach', model, drawings, options, backend }),
   pause: () => ({ type: 'pause' }),
   resume: () => ({ type: 'resume' }),
   stop: () => ({ type: 'stop' }),

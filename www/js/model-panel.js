@@ -40,6 +40,13 @@ export async function startModelPanel(app) {
     names: app.facts.class_names,
     classify: panel,
     worker: () => app.trainers.cpu,
+    teachOn: async () => {
+      const { config, backend } = app.settings.read();
+      const choice = await app.chooseBackend(backend, config);
+      const worker = app.trainers.client(choice.backend);
+      app.data.sendTo(worker);
+      return { backend: choice.backend, worker };
+    },
     canTeach: () => app.data.ready && !app.running,
     onTaught: (bytes, report) => {
       const name = `your taught model (${report.drawings} drawings)`;

@@ -1,7 +1,7 @@
 // "Teach it your drawings": the user's own labelled drawings ("That's a ..." + Keep), kept in
-// this browser, exported and imported as one file, and taught to the model in use by the CPU
-// worker (src/teach: fine-tuning with a replay of Fashion-MNIST, measured on held-out drawings
-// and the test set before and after). The taught model replaces the one in use only when the
+// this browser, exported and imported as one file, and taught to the model in use by the
+// training worker Auto picks, as for a run (src/teach: fine-tuning with a replay of
+// Fashion-MNIST, measured on held-out drawings and the test set before and after). The taught model replaces the one in use only when the
 // user says so; until then nothing changes. Files are parsed by the worker, never here.
 import { toWorker } from './messages.js';
 import * as store from './store.js';
@@ -9,15 +9,19 @@ import { pct } from './status.js';
 
 const $ = (id) => document.getElementById(id);
 const KEY = 'drawings';
+const onName = (backend) => (backend === 'webgpu' ? 'WebGPU' : 'the CPU');
 const PIXELS = 784;
 
 export class TeachPanel {
   /** wasm: the page module; names: class names; classify: the drawing panel; worker(): the CPU
-   * worker client; canTeach(): whether a dataset is loaded and nothing trains; onTaught(bytes,
-   * report): the user keeps a taught model; onBusy(): a teaching starts or ends; onError(text);
-   * storageFailed(e). */
-  constructor({ wasm, names, classify, worker, canTeach, onTaught, onBusy, onError, storageFailed }) {
-    Object.assign(this, { wasm, names, classify, worker, canTeach, onTaught, onBusy, onError, storageFailed });
+   * worker client (it reads set files); teachOn(): resolves {backend, worker} to teach on (Auto's
+   * pick, the dataset sent), or throws why none; canTeach(): whether a dataset is loaded and
+   * nothing trains; onTaught(bytes, report): the user keeps a taught model; onBusy(): a teaching
+   * starts or ends; onError(text); storageFailed(e). */
+  constructor({ wasm, names, classify, worker, teachOn, canTeach, onTaught, onBusy, onError, storageFailed }) {
+    Object.assign(this, { wasm, names, classify, worker, teachOn, canTeach, onTaught, onBusy, onError, storageFailed });
+    this.teacher = null;  // the worker teaching now
+    this.stopAsked = false;
     this.labels = [];
     this.pixels = [];     // one Uint8Array(784) a drawing
     this.strokes = [];    // a drawing's {brush, strokes} (pad coordinates), or null when it had none
@@ -33,7 +37,11 @@ export class TeachPanel {
     const { ui } = this;
     ui.keep.addEventListener('click', () => this.keep());
     ui.run.addEventListener('click', () => this.teach());
-    ui.cancel.addEventListener('click', () => this.worker().send(toWorker.stop()));
+    ui.cancel.addEventListener('click', () => {
+      // Before the worker is picked, the stop follows the teaching's start.
+      if (this.teacher) this.teacher.send(toWorker.stop());
+      else this.stopAsked = true;
+    });
     ui.exportSet.addEventListener('click', () => this.exportSet());
     ui.importSet.addEventListener('change', () => {
       const file = ui.importSet.files[0];
@@ -170,23 +178,35 @@ export class TeachPanel {
     this.onError('');
     const model = this.classify.modelBytes;
     if (!model) return;
-    const worker = this.worker();
     this.teaching = true;
     this.taught = null;
+    this.stopAsked = false;
     this.render('Teaching: starting…');
     this.onBusy();
-    const answer = worker.next((m) => m.type === 'taught' || m.type === 'crashed' || m.type === 'error');
-    worker.send(toWorker.teach({ model: model.slice(), drawings: this.file() }));
-    const msg = await answer;
+    let msg;
+    try {
+      const { backend, worker } = await this.teachOn();
+      this.backend = backend;
+      this.teacher = worker;
+      const answer = worker.next((m) => m.type === 'taught' || m.type === 'crashed' || m.type === 'error');
+      const t0 = performance.now();
+      worker.send(toWorker.teach({ model: model.slice(), drawings: this.file(), backend }));
+      if (this.stopAsked) worker.send(toWorker.stop());
+      msg = await answer;
+      this.seconds = (performance.now() - t0) / 1000;
+    } catch (e) {
+      msg = { type: 'error', message: e.message || String(e) };
+    }
     this.teaching = false;
-    if (msg.type === 'taught') this.taught = { weights: new Uint8Array(msg.weights), report: msg.report };
+    this.teacher = null;
+    if (msg.type === 'taught') this.taught = { weights: new Uint8Array(msg.weights), report: msg.report, on: this.backend, seconds: this.seconds };
     else this.onError(`Teaching stopped: ${msg.message}`);
     this.onBusy();
   }
 
   /** A teaching's progress (from the worker's messages). */
   progress({ steps_done: done, steps_total: total }) {
-    if (this.teaching) this.render(`Teaching: step ${done} of ${total} (${Math.round((100 * done) / Math.max(1, total))}%)`);
+    if (this.teaching) this.render(`Teaching on ${onName(this.backend)}: step ${done} of ${total} (${Math.round((100 * done) / Math.max(1, total))}%)`);
   }
 
   useTaught() {
@@ -217,7 +237,8 @@ export class TeachPanel {
       const drawings = r.drawings_accuracy_before != null
         ? `your drawings ${pct(r.drawings_accuracy_before)} → ${pct(r.drawings_accuracy_after)} (each scored by a model taught without it), `
         : '';
-      ui.figures.textContent = `Taught ${r.drawings} drawings: ${drawings}Fashion-MNIST test set ${pct(r.test_accuracy_before)} → ${pct(r.test_accuracy_after)}.`;
+      const { on, seconds } = this.taught;
+      ui.figures.textContent = `Taught ${r.drawings} drawings on ${onName(on)} in ${seconds.toFixed(1)} s: ${drawings}Fashion-MNIST test set ${pct(r.test_accuracy_before)} → ${pct(r.test_accuracy_after)}.`;
     }
   }
 }

@@ -9,6 +9,11 @@ import { pct } from './status.js';
 
 const $ = (id) => document.getElementById(id);
 const KEY = 'drawings';
+// Drawing records from the parallel lists a set is stored and read as.
+const records = (labels, flat, strokes) => {
+  const pixels = new Uint8Array(flat);
+  return Array.from(labels, (label, i) => ({ label, pixels: pixels.slice(i * PIXELS, (i + 1) * PIXELS), drawn: strokes?.[i] ?? null }));
+};
 const onName = (backend) => (backend === 'webgpu' ? 'WebGPU' : 'the CPU');
 const PIXELS = 784;
 
@@ -22,9 +27,9 @@ export class TeachPanel {
     Object.assign(this, { wasm, names, classify, worker, teachOn, canTeach, onTaught, onBusy, onError, storageFailed });
     this.teacher = null;  // the worker teaching now
     this.stopAsked = false;
-    this.labels = [];
-    this.pixels = [];     // one Uint8Array(784) a drawing
-    this.strokes = [];    // a drawing's {brush, strokes} (pad coordinates), or null when it had none
+    // The kept drawings: { label, pixels: Uint8Array(784), drawn: {brush, strokes} in pad
+    // coordinates, or null for a picture or test image }.
+    this.drawings = [];
     this.teaching = false;
     this.taught = null;   // { weights, report } waiting for Use or Discard
     this.ui = {
@@ -49,15 +54,15 @@ export class TeachPanel {
       if (file) this.importSet(file);
     });
     ui.clear.addEventListener('click', () => {
-      const n = this.labels.length;
-      if (confirm(`Delete all ${n} kept drawing${n === 1 ? '' : 's'}? Export the set first to keep a copy.`)) this.setDrawings([], [], []);
+      const n = this.drawings.length;
+      if (confirm(`Delete all ${n} kept drawing${n === 1 ? '' : 's'}? Export the set first to keep a copy.`)) this.setDrawings([]);
     });
     ui.use.addEventListener('click', () => this.useTaught());
     ui.list.addEventListener('toggle', () => this.renderThumbs());
     // One listener for every thumbnail: a class changed, or a drawing deleted.
     ui.thumbs.addEventListener('change', (e) => {
       const i = Number(e.target.closest('li')?.dataset.index);
-      if (Number.isInteger(i)) this.setDrawings(this.labels.map((l, k) => (k === i ? Number(e.target.value) : l)), this.pixels, this.strokes);
+      if (Number.isInteger(i)) this.setDrawings(this.drawings.map((d, k) => (k === i ? { ...d, label: Number(e.target.value) } : d)));
     });
     ui.thumbs.addEventListener('click', (e) => {
       const i = Number(e.target.closest('li')?.dataset.index);
@@ -66,7 +71,7 @@ export class TeachPanel {
       if (e.target.matches('canvas')) this.redraw(i);
       if (!e.target.matches('button')) return;
       const others = (_, k) => k !== i;
-      this.setDrawings(this.labels.filter(others), this.pixels.filter(others), this.strokes.filter(others));
+      this.setDrawings(this.drawings.filter(others));
     });
     ui.discard.addEventListener('click', () => { this.taught = null; this.render(); });
   }
@@ -75,10 +80,7 @@ export class TeachPanel {
   async restore() {
     const [set] = await store.loadAll([KEY]).catch((e) => { this.storageFailed(e); return [null]; });
     if (set?.labels && set?.pixels) {
-      const pixels = new Uint8Array(set.pixels);
-      this.labels = Array.from(set.labels);
-      this.pixels = this.labels.map((_, i) => pixels.slice(i * PIXELS, (i + 1) * PIXELS));
-      this.strokes = this.labels.map((_, i) => set.strokes?.[i] ?? null);
+      this.drawings = records(set.labels, set.pixels, set.strokes);
     }
     this.render();
     this.renderThumbs();
@@ -100,21 +102,19 @@ export class TeachPanel {
     const drawn = !pad.picture && pad.strokes.length
       ? { brush: round(pad.lineWidth()), strokes: pad.strokes.map((s) => s.points.map(([x, y]) => [round(x), round(y)])) }
       : null;
-    this.setDrawings([...this.labels, Number(this.ui.cls.value)], [...this.pixels, bytes], [...this.strokes, drawn]);
+    this.setDrawings([...this.drawings, { label: Number(this.ui.cls.value), pixels: bytes, drawn }]);
   }
 
   /** Drawing `i` back on the pad, classified by the model in use. */
   redraw(i) {
-    const drawn = this.strokes[i];
+    const { label, pixels, drawn } = this.drawings[i];
     if (drawn) this.classify.pad.showStrokes(drawn.strokes, drawn.brush);
-    else this.classify.showImage(this.pixels[i], `your drawing ${i + 1} (kept as ${this.names[this.labels[i]]})`);
+    else this.classify.showImage(pixels, `your drawing ${i + 1} (kept as ${this.names[label]})`);
   }
 
-  setDrawings(labels, pixels, strokes) {
-    this.labels = labels;
-    this.pixels = pixels;
-    this.strokes = strokes;
-    store.save(KEY, { labels: Uint8Array.from(labels), pixels: this.flat(), strokes }).catch((e) => this.storageFailed(e));
+  setDrawings(drawings) {
+    this.drawings = drawings;
+    store.save(KEY, { labels: this.labels(), pixels: this.flat(), strokes: this.strokes() }).catch((e) => this.storageFailed(e));
     this.render();
     this.renderThumbs();
   }
@@ -125,7 +125,7 @@ export class TeachPanel {
     const { ui } = this;
     if (!ui.list.open) return;
     const scroll = ui.thumbs.scrollTop;
-    ui.thumbs.replaceChildren(...this.pixels.map((pixels, i) => {
+    ui.thumbs.replaceChildren(...this.drawings.map(({ label, pixels }, i) => {
       const li = document.createElement('li');
       li.dataset.index = String(i);
       const canvas = Object.assign(document.createElement('canvas'), { width: 28, height: 28, title: `Drawing ${i + 1}: show it on the pad` });
@@ -134,7 +134,7 @@ export class TeachPanel {
       canvas.getContext('2d').putImageData(img, 0, 0);
       const select = document.createElement('select');
       select.setAttribute('aria-label', `Class of drawing ${i + 1}`);
-      this.names.forEach((name, c) => select.append(new Option(name, String(c), false, c === this.labels[i])));
+      this.names.forEach((name, c) => select.append(new Option(name, String(c), false, c === label)));
       const remove = Object.assign(document.createElement('button'), { type: 'button', textContent: '×', title: `Delete drawing ${i + 1}` });
       li.append(canvas, select, remove);
       return li;
@@ -143,13 +143,21 @@ export class TeachPanel {
   }
 
   flat() {
-    const out = new Uint8Array(this.pixels.length * PIXELS);
-    this.pixels.forEach((p, i) => out.set(p, i * PIXELS));
+    const out = new Uint8Array(this.drawings.length * PIXELS);
+    this.drawings.forEach(({ pixels }, i) => out.set(pixels, i * PIXELS));
     return out;
   }
 
+  labels() {
+    return Uint8Array.from(this.drawings, (d) => d.label);
+  }
+
+  strokes() {
+    return this.drawings.map((d) => d.drawn);
+  }
+
   file() {
-    return this.wasm.drawing_set_file(Uint8Array.from(this.labels), this.flat(), this.strokes);
+    return this.wasm.drawing_set_file(this.labels(), this.flat(), this.strokes());
   }
 
   exportSet() {
@@ -168,10 +176,7 @@ export class TeachPanel {
     worker.send(toWorker.readDrawings(file.name, bytes), [bytes.buffer]);
     const msg = await answer;
     if (msg.type !== 'drawings_read') { this.onError(`${file.name}: ${msg.message}`); return; }
-    const pixels = new Uint8Array(msg.pixels);
-    const added = msg.labels.map((_, i) => pixels.slice(i * PIXELS, (i + 1) * PIXELS));
-    const drawn = msg.labels.map((_, i) => msg.strokes?.[i] ?? null);
-    this.setDrawings([...this.labels, ...msg.labels], [...this.pixels, ...added], [...this.strokes, ...drawn]);
+    this.setDrawings([...this.drawings, ...records(msg.labels, msg.pixels, msg.strokes)]);
   }
 
   async teach() {
@@ -220,8 +225,8 @@ export class TeachPanel {
   render(status = null) {
     const { ui } = this;
     this.status = this.teaching ? (status ?? this.status) : null;
-    const n = this.labels.length;
-    const counts = this.names.map((_, c) => this.labels.filter((l) => l === c).length);
+    const n = this.drawings.length;
+    const counts = this.names.map((_, c) => this.drawings.filter((d) => d.label === c).length);
     const perClass = counts.map((k, c) => (k ? `${k} ${this.names[c]}` : null)).filter(Boolean).join(', ');
     ui.summary.textContent = this.status ?? (n ? `${n} drawing${n === 1 ? '' : 's'} kept: ${perClass}.` : 'No drawings kept yet: draw, pick the right class, Keep.');
     const busy = this.teaching || !this.canTeach();

@@ -33,7 +33,8 @@ use crate::train::layout::Layout;
 /// chained into one assignment of each accumulator. Measured on SwiftShader, where every load
 /// from a buffer is a gather (its offsets are per invocation) and costs more than the
 /// multiply-adds it feeds, each kernel of the reference MLP at batch 256 alone, all variants
-/// alternating in one page (`dense0` 8×8 with a statement a product: 20.2 ms): `dense0` 16×8
+/// alternating in one page (`scripts/bench/kernels.sh`; `dense0` 8×8 with a statement a
+/// product: 20.2 ms): `dense0` 16×8
 /// tiles, four words (16 pixels) a pass, 13.6 ms; `adam0` 8×8 two rows a pass 15.4 ms (16×8
 /// one row 15.6, 16×8 four rows 20.8, 8×8 one row 18.6, 8×8 with a statement a product 17.9);
 /// the second layer's three kernels 2.9, 3.2 and 3.1 ms with 8×8 tiles two a pass (one a pass:
@@ -1009,6 +1010,32 @@ mod tests {
         for v in [0.9f32, 0.1, 0.999, 1e-3, 10.0] {
             let text = lit(v);
             assert_eq!(text.trim_end_matches('f').parse::<f32>().unwrap(), v);
+        }
+    }
+}
+
+/// The reference MLP's kernels written to `FASHION_KERNELS_DIR` (a `.wgsl` and a `.grid` file
+/// each, the grid of a batch of `FASHION_KERNELS_BATCH` rows, 256 unless set), for
+/// `scripts/bench/kernels.sh` to time them one by one in Chromium.
+#[cfg(test)]
+mod written {
+    use super::*;
+
+    #[test]
+    #[ignore = "writes files for scripts/bench/kernels.sh"]
+    fn write_the_reference_kernels() {
+        let dir = std::env::var("FASHION_KERNELS_DIR").expect("FASHION_KERNELS_DIR");
+        let batch: usize = std::env::var("FASHION_KERNELS_BATCH").map_or(256, |b| b.parse().expect("a batch size"));
+        let config = crate::train::TrainConfig {
+            batch_size: batch,
+            ..crate::train::TrainConfig::reference()
+        };
+        let sizes = Sizes::of(&config, Layout::new(&[784, 256, 128, 64, 10], batch), 60_000);
+        std::fs::create_dir_all(&dir).unwrap();
+        for k in kernels(&sizes).0 {
+            let (x, y, z) = k.groups.for_rows(batch);
+            std::fs::write(format!("{dir}/{}.wgsl", k.name), &k.source).unwrap();
+            std::fs::write(format!("{dir}/{}.grid", k.name), format!("{x},{y},{z}")).unwrap();
         }
     }
 }

@@ -557,7 +557,24 @@ async fn teach(
         if stop {
             return Err(failure(&TeachError::Cancelled.into()));
         }
-        match teacher.advance(TEACH_CHUNK).await.map_err(|e| failure(&e))? {
+        let advanced = match teacher.advance(TEACH_CHUNK).await {
+            Ok(advanced) => advanced,
+            Err(e) => {
+                // A read that failed because the device is gone says less than the loss itself,
+                // which the device reports a moment after the failed read.
+                if backend == Backend::WebGpu {
+                    sleep(100).await;
+                    if let Some(lost) = state.borrow().devices.lost_reason() {
+                        return Err(Failure {
+                            kind: ErrorKind::Gpu,
+                            message: format!("{lost}; the model in use is unchanged"),
+                        });
+                    }
+                }
+                return Err(failure(&e));
+            }
+        };
+        match advanced {
             TeachEvent::Progress {
                 steps_done,
                 steps_total,

@@ -161,7 +161,7 @@ async function figures(page) {
   return [Number(m[1]), Number(m[2])];
 }
 
-test('teaching on WebGPU (SwiftShader) when the settings ask for it: the CPU\'s figures, the taught model used', { timeout: 300_000 }, async () => {
+test('teaching on WebGPU (SwiftShader) when the settings ask for it: the CPU\'s figures, the taught model used; a GPU lost mid-teaching changes nothing', { timeout: 300_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'teach-gpu-'));
   const set = path.join(dir, 'outlines.json');
   execFileSync(FASHION_CLI, ['drawings', '--per-class', '10', '--seed', '5', '--out', set], { stdio: 'pipe' });
@@ -188,6 +188,21 @@ test('teaching on WebGPU (SwiftShader) when the settings ask for it: the CPU\'s 
     assert.ok(Math.abs(onGpu[1] - onCpu[1]) <= 1, `test set: WebGPU ${onGpu[1]}%, CPU ${onCpu[1]}%`);
     await page.click('#teach-use');
     await waitFor(page, '#model-info', /Taught 100 of your drawings: \d+\.\d\d% test accuracy/);
+
+    // The GPU lost in the middle of a teaching (as a driver reset does): a message, the model in
+    // use and the set unchanged; WebGPU is refused with the reason until a reload.
+    const inUse = await page.textContent('#model-info');
+    await page.click('#teach-run');
+    await page.waitForFunction(() => /Teaching on WebGPU: step [1-9]/.test(document.getElementById('teach-summary').textContent), null, { timeout: 120_000 });
+    await page.evaluate(() => window.fashionTest.debug('lose_gpu'));
+    await waitFor(page, '#draw-error', /^Teaching stopped: the GPU device was lost .*; the model in use is unchanged$/, 120_000);
+    console.log(`the GPU lost while teaching: ${await page.textContent('#draw-error')}`);
+    assert.equal(await page.textContent('#model-info'), inUse);
+    assert.ok(await page.isHidden('#teach-result'));
+    await waitFor(page, '#teach-summary', /^100 drawings kept/);
+    await page.click('#teach-run');
+    await waitFor(page, '#draw-error', /^Teaching stopped: .*GPU was lost/);
+    assert.equal(await page.textContent('#model-info'), inUse);
     assertNoPanics(errors);
   } finally {
     await browser.close();

@@ -189,22 +189,23 @@ export class TeachPanel {
     this.render('Teaching: starting…');
     this.onBusy();
     let msg;
+    let seconds = 0;
     try {
       const { backend, worker } = await this.teachOn();
-      this.backend = backend;
+      this.backend = backend; // for the progress line
       this.teacher = worker;
       const answer = worker.next((m) => m.type === 'taught' || m.type === 'crashed' || m.type === 'error');
       const t0 = performance.now();
       worker.send(toWorker.teach({ model: model.slice(), drawings: this.file(), backend }));
       if (this.stopAsked) worker.send(toWorker.stop());
       msg = await answer;
-      this.seconds = (performance.now() - t0) / 1000;
+      seconds = (performance.now() - t0) / 1000;
     } catch (e) {
       msg = { type: 'error', message: e.message || String(e) };
     }
     this.teaching = false;
     this.teacher = null;
-    if (msg.type === 'taught') this.taught = { weights: new Uint8Array(msg.weights), report: msg.report, on: this.backend, seconds: this.seconds };
+    if (msg.type === 'taught') this.taught = { weights: new Uint8Array(msg.weights), report: msg.report, on: this.backend, seconds };
     else this.onError(`Teaching stopped: ${msg.message}`);
     this.onBusy();
   }

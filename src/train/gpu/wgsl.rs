@@ -47,8 +47,11 @@ pub const CHAIN: usize = 2;
 pub const FIRST_CHAIN: usize = 4;
 // The first layer's kernels take a tile's rows (pixels, in `adam0`) as whole words of the batch,
 // and the forward loop whole passes of words.
-const _: () =
-    assert!(TILE_ROWS % PIXELS_PER_WORD == 0 && IMAGE_PIXELS % TILE_ROWS == 0 && WORDS_PER_IMAGE % FIRST_CHAIN == 0);
+const _: () = assert!(
+    TILE_ROWS.is_multiple_of(PIXELS_PER_WORD)
+        && IMAGE_PIXELS.is_multiple_of(TILE_ROWS)
+        && WORDS_PER_IMAGE.is_multiple_of(FIRST_CHAIN)
+);
 /// Invocations per workgroup (at most; a layer's column groups may need fewer).
 pub const WORKGROUP: usize = 64;
 /// Pixels per packed training word.
@@ -252,15 +255,14 @@ fn width(groups: usize) -> usize {
 /// Where a tile's invocation `g` (of `groups` column groups, `wg` a workgroup) may write: the
 /// tests a layout needs, and none where it cannot reach past its matrix. Spare invocations
 /// exist where the workgroups hold more than the column groups; a tile's column `c` may pass
-/// `fan_out` where it is not a multiple of `TILE_COLS`; `rows_test` is the row test the caller
-/// needs (empty when every row a tile can name lies in its buffer, where a row past the batch's
-/// end takes the last row's values and nothing reads it).
+/// `fan_out` where it is not a multiple of `TILE_COLS`; `rows_test` is the row test of
+/// `tile_stores` (empty when none is needed).
 fn store_test(cg: usize, wg: usize, fan_out: usize, c: usize, rows_test: &str) -> String {
     let mut tests = Vec::new();
     if cg.div_ceil(wg) * wg > cg {
         tests.push(format!("g < {cg}u"));
     }
-    if fan_out % TILE_COLS != 0 {
+    if !fan_out.is_multiple_of(TILE_COLS) {
         tests.push(format!("cg + {}u < {fan_out}u", c * cg));
     }
     if !rows_test.is_empty() {
@@ -288,13 +290,33 @@ fn guarded(out: &mut String, test: &str, body: &str) {
     }
 }
 
-/// The batch row test of `dense` and `delta`: needed only when a row tile can pass the end of
-/// the buffers (a batch size that is not a multiple of the tile's rows).
-fn batch_rows_test(sizes: &Sizes, rows: usize, r: usize) -> String {
-    if sizes.layout.batch % rows == 0 {
-        String::new()
-    } else {
-        format!("r0 + {r}u < step.rows")
+/// The rows a tile spans: the row of its first (`r0` or `i0`), how many rows the matrix has
+/// room for (`extent`) and how many are real (`limit`, a WGSL expression). A row past `limit`
+/// needs a test only where `extent` is not a whole number of tiles: elsewhere it lies in its
+/// buffer, takes the last row's values, and nothing reads it.
+struct TileRows<'a> {
+    first: &'a str,
+    extent: usize,
+    limit: &'a str,
+}
+
+/// A tile's `rows` × `TILE_COLS` stores, `store(r, c)` each, under the tests the layout needs.
+fn tile_stores(
+    body: &mut String,
+    (cg, wg, fan_out): (usize, usize, usize),
+    rows: usize,
+    span: &TileRows,
+    store: &dyn Fn(usize, usize) -> String,
+) {
+    for r in 0..rows {
+        let rows_test = if span.extent.is_multiple_of(rows) {
+            String::new()
+        } else {
+            format!("{} + {r}u < {}", span.first, span.limit)
+        };
+        for c in 0..TILE_COLS {
+            guarded(body, &store_test(cg, wg, fan_out, c, &rows_test), &store(r, c));
+        }
     }
 }
 
@@ -440,7 +462,7 @@ fn chain_for(n: usize) -> usize {
     (0..=CHAIN.trailing_zeros())
         .rev()
         .map(|p| 1 << p)
-        .find(|u| n % u == 0)
+        .find(|&u| n.is_multiple_of(u))
         .unwrap_or(1)
 }
 
@@ -496,9 +518,10 @@ fn first_layer_loop(body: &mut String, sizes: &Sizes, rows: usize) {
     }
     chained_updates(body, rows, FIRST_CHAIN * PIXELS_PER_WORD);
     body.push_str("    }\n");
+    let scale = input_scale(sizes);
     for r in 0..rows {
         for c in 0..TILE_COLS {
-            let _ = writeln!(body, "    acc{r}_{c} *= {};", input_scale(sizes));
+            let _ = writeln!(body, "    acc{r}_{c} *= {scale};");
         }
     }
 }
@@ -573,22 +596,20 @@ fn dense(sizes: &Sizes, k: usize) -> Kernel {
     } else {
         String::new()
     };
-    for r in 0..rows {
-        for c in 0..TILE_COLS {
-            let store = format!(
-                "        let at = (r0 + {r}u) * {fo}u + j{c};
+    let batch = TileRows {
+        first: "r0",
+        extent: l.batch,
+        limit: "step.rows",
+    };
+    tile_stores(&mut body, (cg, wg, fo), rows, &batch, &|r, c| {
+        format!(
+            "        let at = (r0 + {r}u) * {fo}u + j{c};
         var h = max(acc{r}_{c} + bias{c}, 0.0f);
 {dropout}        acts[{out}u + at] = h;
 ",
-                out = l.input[k + 1]
-            );
-            guarded(
-                &mut body,
-                &store_test(cg, wg, fo, c, &batch_rows_test(sizes, rows, r)),
-                &store,
-            );
-        }
-    }
+            out = l.input[k + 1]
+        )
+    });
     body.push_str("\n}\n");
     Kernel {
         name: format!("dense{k}"),
@@ -711,23 +732,21 @@ fn delta(sizes: &Sizes, k: usize) -> Kernel {
         &|r, s| format!("deltas[d{r} + p + {s}u]"),
         &|c, s| format!("params[{}u + j{c} * {next}u + p + {s}u]", l.weight[k]),
     );
-    for r in 0..rows {
-        for c in 0..TILE_COLS {
-            let store = format!(
-                "        let at = (r0 + {r}u) * {fan}u + j{c};
+    let batch = TileRows {
+        first: "r0",
+        extent: l.batch,
+        limit: "step.rows",
+    };
+    tile_stores(&mut body, (cg, wg, fan), rows, &batch, &|r, c| {
+        format!(
+            "        let at = (r0 + {r}u) * {fan}u + j{c};
         deltas[{out}u + at] = select(0.0f, acc{r}_{c} * {keep}, acts[{h}u + at] > 0.0f);
 ",
-                keep = lit(sizes.keep),
-                out = l.delta[k - 1],
-                h = l.input[k]
-            );
-            guarded(
-                &mut body,
-                &store_test(cg, wg, fan, c, &batch_rows_test(sizes, rows, r)),
-                &store,
-            );
-        }
-    }
+            keep = lit(sizes.keep),
+            out = l.delta[k - 1],
+            h = l.input[k]
+        )
+    });
     body.push_str("\n}\n");
     Kernel {
         name: format!("delta{k}"),
@@ -852,21 +871,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     } else {
         String::new()
     };
-    for r in 0..rows {
-        let rows_test = if fi % rows == 0 {
-            String::new()
-        } else {
-            format!("i0 + {r}u < {fi}u")
-        };
-        for c in 0..TILE_COLS {
-            let store = format!(
-                "        let at = {w}u + (i0 + {r}u) * {fo}u + j{c};\n{update}",
-                w = l.weight[k],
-                update = adam_update(sizes, &format!("acc{r}_{c}{scale}"))
-            );
-            guarded(&mut body, &store_test(cg, wg, fo, c, &rows_test), &store);
-        }
-    }
+    let fan_in = format!("{fi}u");
+    let weight_rows = TileRows {
+        first: "i0",
+        extent: fi,
+        limit: &fan_in,
+    };
+    tile_stores(&mut body, (cg, wg, fo), rows, &weight_rows, &|r, c| {
+        format!(
+            "        let at = {w}u + (i0 + {r}u) * {fo}u + j{c};\n{update}",
+            w = l.weight[k],
+            update = adam_update(sizes, &format!("acc{r}_{c}{scale}"))
+        )
+    });
     body.push_str("\n}\n");
     Kernel {
         name: format!("adam{k}"),

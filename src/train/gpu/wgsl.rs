@@ -300,6 +300,17 @@ struct TileRows<'a> {
     limit: &'a str,
 }
 
+impl TileRows<'static> {
+    /// The batch's rows, in `dense` and `delta`.
+    fn batch(layout: &Layout) -> Self {
+        Self {
+            first: "r0",
+            extent: layout.batch,
+            limit: "step.rows",
+        }
+    }
+}
+
 /// A tile's `rows` × `TILE_COLS` stores, `store(r, c)` each, under the tests the layout needs.
 fn tile_stores(
     body: &mut String,
@@ -596,12 +607,7 @@ fn dense(sizes: &Sizes, k: usize) -> Kernel {
     } else {
         String::new()
     };
-    let batch = TileRows {
-        first: "r0",
-        extent: l.batch,
-        limit: "step.rows",
-    };
-    tile_stores(&mut body, (cg, wg, fo), rows, &batch, &|r, c| {
+    tile_stores(&mut body, (cg, wg, fo), rows, &TileRows::batch(l), &|r, c| {
         format!(
             "        let at = (r0 + {r}u) * {fo}u + j{c};
         var h = max(acc{r}_{c} + bias{c}, 0.0f);
@@ -732,12 +738,7 @@ fn delta(sizes: &Sizes, k: usize) -> Kernel {
         &|r, s| format!("deltas[d{r} + p + {s}u]"),
         &|c, s| format!("params[{}u + j{c} * {next}u + p + {s}u]", l.weight[k]),
     );
-    let batch = TileRows {
-        first: "r0",
-        extent: l.batch,
-        limit: "step.rows",
-    };
-    tile_stores(&mut body, (cg, wg, fan), rows, &batch, &|r, c| {
+    tile_stores(&mut body, (cg, wg, fan), rows, &TileRows::batch(l), &|r, c| {
         format!(
             "        let at = (r0 + {r}u) * {fan}u + j{c};
         deltas[{out}u + at] = select(0.0f, acc{r}_{c} * {keep}, acts[{h}u + at] > 0.0f);

@@ -181,6 +181,9 @@ pub enum ErrorKind {
     Data,
     /// A model or checkpoint file does not fit.
     ModelFile,
+    /// The checkpoint a run was asked to continue from does not fit (the run stops; the page
+    /// keeps the run and its model).
+    Checkpoint,
     /// A setting cannot train.
     Config,
     /// A picture cannot be classified.

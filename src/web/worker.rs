@@ -17,7 +17,7 @@ use super::protocol::{Backend, BackendChoice, FromWorker, GRID_IMAGES, NamedFile
 use super::{now_ms, to_js};
 use crate::data::dataset::shuffled_indices;
 use crate::data::{Dataset, bundle};
-use crate::error::{Error, ErrorKind, TeachError};
+use crate::error::{Error, ErrorKind, TeachError, WeightsError};
 use crate::teach::{TeachEvent, TeachOptions, Teacher, UserSet};
 use crate::train::chunking::ChunkPolicy;
 use crate::train::cpu::{CpuOptions, Partner};
@@ -411,7 +411,15 @@ fn failure(e: &Error) -> Failure {
 
 async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
     let resume = match &request.checkpoint {
-        Some(bytes) => Some(Checkpoint::from_bytes(bytes).map_err(|e| failure(&e.into()))?),
+        // Its own kind: the page reports a model file the user loaded apart from a run that
+        // cannot continue.
+        Some(bytes) => Some(Checkpoint::from_bytes(bytes).map_err(|e| Failure {
+            kind: ErrorKind::Checkpoint,
+            message: match e {
+                WeightsError::Mismatch(why) => format!("The run's last checkpoint cannot be continued: {why}"),
+                e => format!("The run's last checkpoint cannot be continued: {e}"),
+            },
+        })?),
         None => None,
     };
     let config = resume.as_ref().map_or(request.config.clone(), |c| c.config.clone());

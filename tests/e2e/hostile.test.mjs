@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, open, waitForStatus, setSettings, ROOT, stroke, reload } from './harness.mjs';
+import { serve, launch, open, waitForStatus, setSettings, ROOT, stroke, reload, assertNoPanics } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -166,6 +166,83 @@ test('a real panic in the CPU worker: restarted, the dataset back, the run conti
     assert.match(await textOf(page, '#model-info'), /Trained here: epoch 4 of 4/);
     await assertRealDataset(page);
     assert.match(model, /Ready model/);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** Swaps the two dimensions of `tensor`'s declared shape in the checkpoint of the run this
+ * browser keeps (IndexedDB), as a damaged or edited record would: the same number of values, so
+ * only the shape tells. */
+function transposeSavedCheckpoint(page, tensor) {
+  return page.evaluate((name) => new Promise((resolve, reject) => {
+    const req = indexedDB.open('fashion-mlp', 1);
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const db = req.result;
+      const tx = db.transaction('models', 'readwrite');
+      const store = tx.objectStore('models');
+      const get = store.get('trained');
+      get.onsuccess = () => {
+        const record = get.result;
+        const bytes = record.checkpoint;
+        const length = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+        const header = new TextDecoder().decode(bytes.subarray(8, 8 + length));
+        const shape = /\[(\d+),(\d+)\]/.exec(header.slice(header.indexOf(`"${name}"`)));
+        const at = 8 + header.indexOf(shape[0], header.indexOf(`"${name}"`));
+        bytes.set(new TextEncoder().encode(`[${shape[2]},${shape[1]}]`), at);
+        store.put(record, 'trained');
+      };
+      tx.oncomplete = () => { db.close(); resolve(); };
+      tx.onerror = () => reject(tx.error);
+    };
+  }), tensor);
+}
+
+test('a damaged checkpoint in this browser: Resume says which tensor, and the run and its model stay', { timeout: 600_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser, `${server.url}?testLimit=300`);
+    await waitForStatus(page, /Ready to train/);
+    // 60 steps an epoch: Stop lands before the run's end (as in recovery.test.mjs).
+    await setSettings(page, { recipe: 'reference', backend: 'cpu', batch: 100, limit: 6000, epochs: 6, seed: 3 });
+    await page.evaluate(() => window.fashionTest.stopAfterEpoch(1));
+    await page.click('#train');
+    await waitForStatus(page, /Stopped after epoch/);
+    const epoch = await page.evaluate(() => window.fashionTest.lastEpoch());
+    assert.ok(epoch >= 1 && epoch < 6, `stopped after epoch ${epoch}`);
+    await page.waitForFunction((e) => window.fashionTest.checkpointEpoch() === e, epoch);
+    await transposeSavedCheckpoint(page, 'adam.m.layers.0.weight');
+    await reload(page);
+    await page.waitForFunction((e) => new RegExp(`Restored from this browser: epoch ${e} of 6`).test(document.getElementById('model-info').textContent), epoch, { timeout: 60_000 });
+    await waitForStatus(page, /Ready to train/);
+    const model = await textOf(page, '#model-info');
+    const before = await drawAndClassify(page);
+    assert.equal(await textOf(page, '#resume'), `Resume from epoch ${epoch}`);
+
+    const memory = await renderers(browser);
+    memory.resetPeak();
+    const rss = memory.rssMb();
+    const started = Date.now();
+    await page.click('#resume');
+    await page.waitForFunction(() => document.getElementById('error').textContent.trim() !== '', null, { timeout: 60_000 });
+    const message = await textOf(page, '#error');
+    console.log(JSON.stringify({ file: 'checkpoint in IndexedDB, adam.m.layers.0.weight transposed', input: '#resume', seconds: (Date.now() - started) / 1000,
+      renderer_peak_growth_mb: Math.round(memory.peakMb() - rss), message }));
+    assert.match(message, /^The run's last checkpoint cannot be continued: adam\.m\.layers\.0\.weight has shape \[256, 784\] \(200704 values\), but layers\.0\.weight has shape \[784, 256\]/);
+    assert.match(message, new RegExp(`The model of epoch ${epoch} is kept`));
+    await waitForStatus(page, /Training stopped by an error/);
+    // Nothing lost: the same model answers the same, the run can still be resumed (the record is
+    // the user's to discard), the dataset is the real one, and all of it survives a reload.
+    assert.equal(await textOf(page, '#model-info'), model);
+    assert.deepEqual(await drawAndClassify(page), before);
+    assert.equal(await page.isVisible('#resume'), true);
+    assert.equal(await page.isDisabled('#train'), false);
+    await assertRealDataset(page);
+    await reload(page);
+    await page.waitForFunction((e) => new RegExp(`Restored from this browser: epoch ${e} of 6`).test(document.getElementById('model-info').textContent), epoch, { timeout: 60_000 });
+    assert.equal(await textOf(page, '#resume'), `Resume from epoch ${epoch}`);
+    assertNoPanics(errors);
   } finally {
     await browser.close();
   }

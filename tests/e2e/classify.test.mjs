@@ -178,6 +178,14 @@ test('a trained model survives a reload, resumes, downloads and loads back, and 
     await reload(page);
     await modelReady(page, /Restored from this browser: epoch 4 of 4/);
     assert.match(await page.textContent('#previous-run-text'), /^Previous run: epoch 1 of 1/);
+    // Discarded by the user (after a confirmation), it is gone for good; the latest run stays.
+    const asked = page.waitForEvent('dialog').then(async (d) => { const text = d.message(); await d.accept(); return text; });
+    await page.click('#discard-previous');
+    assert.match(await asked, /^Discard the previous run \(epoch 1 of 1\)\?/);
+    await page.waitForSelector('#previous-run', { state: 'hidden' });
+    await reload(page);
+    await modelReady(page, /Restored from this browser: epoch 4 of 4/);
+    assert.ok(await page.isHidden('#previous-run'));
     assertNoPanics(errors);
   } finally {
     await browser.close();

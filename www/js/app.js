@@ -420,6 +420,7 @@ class App {
     $('previous-run').hidden = !prev || this.running;
     if (prev) $('previous-run-text').textContent = `Previous run: epoch ${prev.epoch} of ${prev.epochs}, ${pct(prev.accuracy)} test accuracy.`;
     $('restore-previous').disabled = !canStart;
+    $('discard-previous').disabled = !canStart;
     this.settings.setEnabled(!this.running);
     $('files').disabled = this.running;
   }

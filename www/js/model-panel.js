@@ -102,6 +102,18 @@ export async function startModelPanel(app) {
       app.storageFailed(e);
     }
   });
+  // Kept until the user says otherwise: a third run replaces it, or this.
+  $('discard-previous').addEventListener('click', async () => {
+    const prev = app.previousRun;
+    if (!prev || !confirm(`Discard the previous run (epoch ${prev.epoch} of ${prev.epochs})? Its model and checkpoint cannot be restored afterwards.`)) return;
+    try {
+      await saved.discardPrevious();
+      app.previousRun = null;
+      app.updateButtons();
+    } catch (e) {
+      app.storageFailed(e);
+    }
+  });
   previous = await restore(app, panel);
   $('use-previous').hidden = !previous;
   app.timings.classifierReadyMs = performance.now();

@@ -16,6 +16,8 @@ export async function loadAll(onError) {
 
 /** A new run is starting: the latest run is kept as the previous one until another replaces it. */
 export const keepAsPrevious = () => store.copy('trained', 'previous');
+/** The previous run is forgotten (the user discarded it). */
+export const discardPrevious = () => store.save('previous', null);
 /** The previous run becomes the latest (its model in use), the latest the previous. */
 export const swapWithPrevious = () => store.swap('trained', 'previous').then(() => store.save('choice', 'trained'));
 

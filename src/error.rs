@@ -17,6 +17,18 @@ pub fn grouped(n: usize) -> String {
     out
 }
 
+/// The longest name, key or class name a message quotes.
+const SHOWN_CHARS: usize = 60;
+
+/// `text` as a message quotes it: at most `SHOWN_CHARS` characters, then how long it really is
+/// (a hostile file's names can be megabytes).
+pub fn clip(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some((end, _)) => format!("{}… ({} bytes)", &text[..end], text.len()),
+        None => text.to_string(),
+    }
+}
+
 /// A dataset file could not be read or did not hold what it claims to.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum DataError {
@@ -80,6 +92,8 @@ pub enum DataError {
         bytes: usize,
         limit: usize,
     },
+    #[error("{file}, line {line}: one row more than the {} images a Fashion-MNIST file holds at most", grouped(*max))]
+    CsvTooManyRows { file: String, line: usize, max: usize },
     #[error("{file}, line {line}, column {column}: '{cell}' is not a whole number")]
     CsvNotNumber {
         file: String,

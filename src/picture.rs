@@ -7,9 +7,13 @@ use image::ImageReader;
 use crate::draw::{Bitmap, Layout, prepare_drawing, prepare_picture};
 
 /// The largest picture decoded: a side, and (by default) the decoder's memory: a 48-megapixel
-/// phone photo fits.
+/// RGB phone photo (144 MB) fits, and with what the process needs besides it stays under
+/// 256 MB whatever the file declares.
 pub const MAX_DECODED_SIDE: u32 = 16_384;
-pub const MAX_DECODED_BYTES: u64 = 256 << 20;
+pub const MAX_DECODED_BYTES: u64 = 160 << 20;
+/// A drawing keeps its size (its brush width is in its pixels), so it is refused past this
+/// side before decoding instead of scaled: its preprocessing keeps a few floats a pixel.
+pub const MAX_DRAWING_SIDE: u32 = 2048;
 /// Photos are scaled down to this many pixels a side before preprocessing (as the page does).
 const PICTURE_SIDE: u32 = 1024;
 
@@ -22,21 +26,37 @@ pub fn read_picture(bytes: &[u8], brush: Option<f32>, max_decoded: u64) -> Resul
     if let Some(b) = brush.filter(|b| !(b.is_finite() && *b > 0.0)) {
         return Err(format!("the brush width {b} must be a positive number of pixels"));
     }
-    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
+    // The decoder's limits apply to reading the header too (a PNG's colour profile is
+    // inflated there).
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_DECODED_SIDE);
     limits.max_image_height = Some(MAX_DECODED_SIDE);
     limits.max_alloc = Some(max_decoded);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| match e {
+    let too_large = |e: image::ImageError| match e {
         image::ImageError::Limits(_) => format!(
             "the picture is too large to read (at most {MAX_DECODED_SIDE} pixels a side and {} MiB decoded): scale it down first",
             max_decoded >> 20
         ),
         e => e.to_string(),
-    })?;
+    };
+    let open = || {
+        let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| e.to_string())?;
+        reader.limits(limits.clone());
+        Ok::<_, String>(reader)
+    };
+    if brush.is_some() {
+        // The header alone: a drawing too large to preprocess is refused before decoding.
+        let (width, height) = open()?.into_dimensions().map_err(too_large)?;
+        if width.max(height) > MAX_DRAWING_SIDE {
+            return Err(format!(
+                "a drawing of {width} x {height} pixels is too large to read as a drawing (at most \
+                 {MAX_DRAWING_SIDE} pixels a side): scale it down, or read it as a picture"
+            ));
+        }
+    }
+    let img = open()?.decode().map_err(too_large)?;
     // A drawing keeps its size: the brush width is in its pixels.
     let img = if brush.is_none() && img.width().max(img.height()) > PICTURE_SIDE {
         img.thumbnail(PICTURE_SIDE, PICTURE_SIDE)

@@ -14,12 +14,16 @@ use burn::tensor::{Device, Tensor, TensorData, Transaction};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
-use crate::error::WeightsError;
+use crate::error::{WeightsError, clip};
 #[cfg(feature = "ml")]
 use crate::model::Mlp;
 use crate::model::MlpConfig;
 
 const FORMAT_KEY: &str = "format";
+/// The largest safetensors header read (its JSON is parsed whole, several times over): this
+/// project's model files have one of about 1 KB and its checkpoints about 3 KB; a megabyte
+/// names thousands of tensors, far more than any file of this network.
+pub(crate) const MAX_SAFETENSORS_HEADER: u64 = 1 << 20;
 /// Tensors under these prefixes are a checkpoint's training state (optimiser moments, the weights
 /// being trained when the model is their average), not the model's parameters.
 const TRAINING_STATE: [&str; 2] = ["adam.", "train."];
@@ -112,6 +116,7 @@ impl Snapshot {
     /// Like `from_safetensors`, also returning the training state a checkpoint holds (`adam.*`,
     /// `train.*`).
     pub fn from_safetensors_with_extra(bytes: &[u8]) -> Result<(Self, Vec<NamedTensor>), WeightsError> {
+        safetensors_header_fits(bytes).map_err(WeightsError::Format)?;
         let st = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| WeightsError::Format(e.to_string()))?;
         let metadata = header.metadata().clone().unwrap_or_default();
@@ -133,7 +138,7 @@ impl Snapshot {
         if layer_count < 2 {
             let mut names: Vec<&String> = by_name.keys().collect();
             names.sort();
-            let shown: Vec<&str> = names.iter().take(4).map(|s| s.as_str()).collect();
+            let shown: Vec<String> = names.iter().take(4).map(|s| clip(s)).collect();
             return Err(WeightsError::Mismatch(format!(
                 "expected tensors layers.0.weight, layers.1.weight, ...; the file has {}",
                 if shown.is_empty() {
@@ -170,7 +175,19 @@ impl Snapshot {
             }
         }
         if let Some(extra) = by_name.keys().next() {
-            return Err(WeightsError::Mismatch(format!("unexpected tensor {extra}")));
+            return Err(WeightsError::Mismatch(format!("unexpected tensor {}", clip(extra))));
+        }
+        // Training state only for this model's parameters: `adam.m.`, `adam.v.` or `train.`
+        // and a parameter's name (their shapes are the checkpoint reader's to check).
+        let stray = extra.iter().map(|(n, _, _)| n).find(|n| {
+            let param = ["adam.m.", "adam.v.", "train."].iter().find_map(|p| n.strip_prefix(p));
+            !param.is_some_and(|p| tensors.iter().any(|(t, _, _)| t == p))
+        });
+        if let Some(stray) = stray {
+            return Err(WeightsError::Mismatch(format!(
+                "unexpected tensor {}: not the training state of one of this model's parameters",
+                clip(stray)
+            )));
         }
         if widths.last() != Some(&NUM_CLASSES) {
             return Err(WeightsError::Mismatch(format!(
@@ -264,6 +281,18 @@ fn serialize(tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Resu
     safetensors::serialize(views, Some(metadata)).map_err(|e| WeightsError::Format(e.to_string()))
 }
 
+/// Refuses a safetensors header over `MAX_SAFETENSORS_HEADER` before anything parses it.
+pub(crate) fn safetensors_header_fits(bytes: &[u8]) -> Result<(), String> {
+    let declared = bytes.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b));
+    if declared > MAX_SAFETENSORS_HEADER {
+        return Err(format!(
+            "its safetensors header is {declared} bytes, over the limit of {MAX_SAFETENSORS_HEADER} \
+             (a model of this network has one of about 1 KB)"
+        ));
+    }
+    Ok(())
+}
+
 /// Whether safetensors bytes say they were written by this project.
 fn is_ours(bytes: &[u8]) -> bool {
     SafeTensors::read_metadata(bytes)
@@ -282,6 +311,9 @@ fn is_ours(bytes: &[u8]) -> bool {
 /// .pt/.pth, or a PyTorch safetensors file, in the usual namings). A file that fits neither is an
 /// error that says what is wrong with it; nothing is half-loaded.
 pub fn read_model_file(name: &str, bytes: &[u8]) -> Result<Snapshot, WeightsError> {
+    if bytes.get(8) == Some(&b'{') {
+        safetensors_header_fits(bytes).map_err(WeightsError::Format)?;
+    }
     let ours = match Snapshot::from_safetensors(bytes) {
         Ok(snap) => return Ok(snap),
         Err(e) if is_ours(bytes) => return Err(e),

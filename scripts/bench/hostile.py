@@ -30,6 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROTO, STOP, MARK, TUPLE, NONE, REDUCE, POP = b"\x80\x02", b".", b"(", b"t", b"N", b"R", b"0"
 BINPUT, BINGET, LONG_BINPUT, LONG_BINGET = b"q", b"h", b"r", b"j"
 EMPTY_DICT, DICT, SETITEMS, SETITEM, BINPERSID = b"}", b"d", b"u", b"s", b"Q"
+EMPTY_LIST, APPENDS, EMPTY_TUPLE, STACK_GLOBAL, BUILD = b"]", b"e", b")", b"\x93", b"b"
 
 
 def binunicode(s):
@@ -111,6 +112,72 @@ def zip_records():
     return local + central + end
 
 
+def hashed_keys():
+    """A 1 MB key in the memo, set into one dict 300,000 times: each SETITEM hashes it whole."""
+    p = PROTO + binunicode("k" * (1 << 20)) + put(1) + POP + EMPTY_DICT + (get(1) + NONE + SETITEM) * 300_000
+    return torch_zip(p + STOP)
+
+
+def class_names():
+    """A 4 MB name in the memo given to STACK_GLOBAL 200,000 times: each copies it."""
+    p = PROTO + binunicode("m" * (4 << 20)) + put(1) + POP + (get(1) + get(1) + STACK_GLOBAL + POP) * 200_000
+    return torch_zip(p + NONE + STOP)
+
+
+def buffer_set():
+    """A pickled module whose non-persistent buffer set lists one 1 MB name 200,000 times,
+    reached through 1,000 names: building the set hashes every item at every visit."""
+    p = PROTO + binunicode("b" * (1 << 20)) + put(1) + POP + EMPTY_LIST + MARK + get(1) * 200_000 + APPENDS + put(2) + POP
+    p += glob("torch.nn.modules.linear", "Linear") + EMPTY_TUPLE + REDUCE
+    p += EMPTY_DICT + binunicode("_non_persistent_buffers_set") + get(2) + SETITEM + BUILD + put(3) + POP
+    p += EMPTY_DICT + MARK + b"".join(binunicode(f"m{i}") + get(3) for i in range(1_000)) + SETITEMS
+    return torch_zip(p + STOP)
+
+
+def legacy_keys():
+    """A legacy (before PyTorch 1.6) torch.save stream with one tensor on a storage named by a
+    1 MB key, and a list of storage keys naming that key 300,000 times, each with an empty
+    storage after it: every entry would hash the key twice."""
+    magic = PROTO + b"\x8a\x0a" + bytes([0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]) + STOP
+    version = PROTO + b"M" + struct.pack("<H", 1001) + STOP
+    info = PROTO + EMPTY_DICT + STOP
+    key = "k" * (1 << 20)
+    storage = MARK + binunicode("storage") + glob("torch", "FloatStorage") + binunicode(key) + binunicode("cpu") + b"K\x01" + NONE + TUPLE + BINPERSID
+    tensor = glob("torch._utils", "_rebuild_tensor_v2") + MARK + storage + b"K\x00" + MARK + b"K\x01" + TUPLE + MARK + b"K\x01" + TUPLE + b"\x89" + glob("collections", "OrderedDict") + EMPTY_TUPLE + REDUCE + TUPLE + REDUCE
+    obj = PROTO + EMPTY_DICT + binunicode("w") + tensor + SETITEM + STOP
+    keys = PROTO + binunicode(key) + put(1) + EMPTY_LIST + MARK + get(1) * 300_000 + APPENDS + STOP
+    return magic + version + info + obj + keys + struct.pack("<Q", 0) * 300_000
+
+
+def empty_tensors():
+    """A safetensors file naming 700,000 empty tensors: a 40 MB header to parse."""
+    header = {f"x{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(700_000)}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(text)) + text
+
+
+def rows():
+    """A Kaggle-layout CSV of 60,001 valid rows: one more than the dataset holds."""
+    header = ("label," + ",".join(f"pixel{i}" for i in range(1, 785)) + "\n").encode()
+    return header + (b"0" + b",0" * 784 + b"\n") * 60_001
+
+
+def strokes():
+    """A drawing set (the page's export format) whose one drawing has 21 million empty strokes."""
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    head = json.dumps({"format": "fashion-mlp drawings", "version": 1, "classes": classes}, separators=(",", ":"))[:-1]
+    drawing = '{"label":0,"pixels":"' + "00" * 784 + '","strokes":[' + "[]," * 21_000_000 + '[]]}'
+    return (head + ',"drawings":[' + drawing + "]}").encode()
+
+
+def drawing_png():
+    """A PNG header announcing a 3000 x 2000 drawing (read with a brush width, kept at its size)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", 3_000, 2_000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
+
+
 def commas():
     """One CSV row of 40 million commas."""
     return b"," * 40_000_000 + b"\n"
@@ -131,8 +198,16 @@ STANDALONE = [
     ("names.pt", names),
     ("revisit.pt", revisit),
     ("zip-records.pt", zip_records),
+    ("hashed-keys.pt", hashed_keys),
+    ("class-names.pt", class_names),
+    ("buffer-set.pt", buffer_set),
+    ("legacy-keys.pt", legacy_keys),
+    ("empty-tensors.safetensors", empty_tensors),
     ("commas.csv", commas),
+    ("rows.csv", rows),
+    ("strokes.json", strokes),
     ("huge.png", huge_png),
+    ("drawing.png", drawing_png),
 ]
 
 
@@ -187,7 +262,10 @@ def main():
     model = lambda p: [f, "eval", "--model", p, "--test-limit", "10"]
     command = {
         "commas.csv": lambda p: [f, "train", "--epochs", "1", "--train-csv", p, "--test-csv", p],
+        "rows.csv": lambda p: [f, "eval", "--model", args.ready, "--test-csv", p],
+        "strokes.json": lambda p: [f, "finetune", "--model", args.ready, "--drawings", p, "--save", str(work / "taught.safetensors")],
         "huge.png": lambda p: [f, "predict", "--model", args.ready, p],
+        "drawing.png": lambda p: [f, "predict", "--model", args.ready, "--brush", "3", p],
     }
     cases = [(name, make, command.get(name, model)) for name, make in STANDALONE]
     cases.append(("transposed.ckpt", lambda: transposed_checkpoint(f, work), lambda p: [f, "train", "--resume", p, "--epochs", "2"]))

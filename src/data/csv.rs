@@ -1,9 +1,12 @@
 //! The Kaggle Fashion-MNIST CSV: an optional header row, then one row per image with the label
 //! followed by 784 pixel values 0-255.
 
+use std::io::{BufRead, Read};
+
 use crate::error::DataError;
 
 use super::IMAGE_PIXELS;
+use super::idx::MAX_ITEMS;
 
 /// Pixels (row-major, `count * 784`) and labels parsed from a CSV file.
 #[derive(Debug, Clone)]
@@ -23,89 +26,156 @@ fn is_header(line: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Parses the whole CSV text. Lines are numbered from 1 as an editor shows them.
+/// Parses a CSV file held in memory (the page's files). Lines are numbered from 1 as an editor
+/// shows them.
 pub fn parse(file: &str, bytes: &[u8]) -> Result<CsvData, DataError> {
-    if bytes.is_empty() {
-        return Err(DataError::Empty { file: file.into() });
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| DataError::Io {
+    read(file, bytes)
+}
+
+/// Parses a CSV file line by line from `reader` (the CLI streams it from disk): at most one
+/// line of `MAX_LINE_BYTES` and the rows so far are held, whatever the file's size.
+pub fn read(file: &str, mut reader: impl BufRead) -> Result<CsvData, DataError> {
+    let io = |e: std::io::Error| DataError::Io {
         file: file.into(),
-        reason: format!("not UTF-8 text ({e})"),
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        reason: e.to_string(),
+    };
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
+    let mut buf = Vec::with_capacity(8 * 1024);
+    let mut line_no = 0;
+    let mut empty = true;
+    loop {
+        buf.clear();
+        // One byte past the limit (and its line end) tells a line too long without reading it all.
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 2)
+            .read_until(b'\n', &mut buf)
+            .map_err(io)?;
+        if read == 0 {
+            break;
         }
-        if line.len() > MAX_LINE_BYTES {
+        empty = false;
+        line_no += 1;
+        let ended = buf.last() == Some(&b'\n');
+        let mut bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if line_no == 1 {
+            bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+        }
+        if bytes.len() > MAX_LINE_BYTES {
+            let rest = if ended { 0 } else { skip_line(&mut reader).map_err(io)? };
             return Err(DataError::CsvLineTooLong {
                 file: file.into(),
                 line: line_no,
-                bytes: line.len(),
+                bytes: bytes.len() + rest,
                 limit: MAX_LINE_BYTES,
             });
         }
-        if i == 0 && is_header(line) {
+        let line = std::str::from_utf8(bytes).map_err(|e| DataError::Io {
+            file: file.into(),
+            reason: format!("line {line_no} is not UTF-8 text ({e})"),
+        })?;
+        if line.trim().is_empty() || (line_no == 1 && is_header(line)) {
             continue;
         }
-        // The cells are checked as they come: a line of a million commas costs nothing.
-        let mut cells: [&str; IMAGE_PIXELS + 1] = [""; IMAGE_PIXELS + 1];
-        let mut found = 0;
-        for cell in line.split(',') {
-            if found == cells.len() {
-                return Err(DataError::CsvTooManyColumns {
-                    file: file.into(),
-                    line: line_no,
-                });
-            }
-            cells[found] = cell;
-            found += 1;
-        }
-        if found != IMAGE_PIXELS + 1 {
-            return Err(DataError::CsvColumns {
+        if labels.len() == MAX_ITEMS {
+            return Err(DataError::CsvTooManyRows {
                 file: file.into(),
                 line: line_no,
-                found,
+                max: MAX_ITEMS,
             });
         }
-        for (column, cell) in cells.iter().enumerate() {
-            let cell = cell.trim().trim_matches('"');
-            let value: i64 = cell.parse().map_err(|_| DataError::CsvNotNumber {
-                file: file.into(),
-                line: line_no,
-                column: column + 1,
-                cell: cell.chars().take(20).collect(),
-            })?;
-            if column == 0 {
-                if !(0..=9).contains(&value) {
-                    return Err(DataError::CsvLabel {
-                        file: file.into(),
-                        line: line_no,
-                        value,
-                    });
-                }
-                labels.push(value as u8);
-            } else {
-                if !(0..=255).contains(&value) {
-                    return Err(DataError::CsvPixel {
-                        file: file.into(),
-                        line: line_no,
-                        column: column + 1,
-                        value,
-                    });
-                }
-                pixels.push(value as u8);
-            }
-        }
+        let label = parse_row(file, line_no, line, &mut pixels)?;
+        labels.push(label);
+    }
+    if empty {
+        return Err(DataError::Empty { file: file.into() });
     }
     if labels.is_empty() {
         return Err(DataError::CsvNoRows { file: file.into() });
     }
     Ok(CsvData { pixels, labels })
+}
+
+/// Reads past the rest of a line without keeping it; returns its length (without its line
+/// end, "\n" or "\r\n").
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<usize> {
+    let mut skipped = 0;
+    let mut last = None;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(skipped);
+        }
+        match chunk.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                let before = if end > 0 { chunk.get(end - 1).copied() } else { last };
+                reader.consume(end + 1);
+                return Ok(skipped + end - usize::from(before == Some(b'\r')));
+            }
+            None => {
+                let n = chunk.len();
+                last = chunk.last().copied();
+                reader.consume(n);
+                skipped += n;
+            }
+        }
+    }
+}
+
+/// One data row: its pixels appended to `pixels`, its label returned.
+fn parse_row(file: &str, line_no: usize, line: &str, pixels: &mut Vec<u8>) -> Result<u8, DataError> {
+    // The cells are checked as they come: a line of a million commas costs nothing.
+    let mut cells: [&str; IMAGE_PIXELS + 1] = [""; IMAGE_PIXELS + 1];
+    let mut found = 0;
+    for cell in line.split(',') {
+        if found == cells.len() {
+            return Err(DataError::CsvTooManyColumns {
+                file: file.into(),
+                line: line_no,
+            });
+        }
+        cells[found] = cell;
+        found += 1;
+    }
+    if found != IMAGE_PIXELS + 1 {
+        return Err(DataError::CsvColumns {
+            file: file.into(),
+            line: line_no,
+            found,
+        });
+    }
+    let mut label = 0;
+    for (column, cell) in cells.iter().enumerate() {
+        let cell = cell.trim().trim_matches('"');
+        let value: i64 = cell.parse().map_err(|_| DataError::CsvNotNumber {
+            file: file.into(),
+            line: line_no,
+            column: column + 1,
+            cell: cell.chars().take(20).collect(),
+        })?;
+        if column == 0 {
+            if !(0..=9).contains(&value) {
+                return Err(DataError::CsvLabel {
+                    file: file.into(),
+                    line: line_no,
+                    value,
+                });
+            }
+            label = value as u8;
+        } else {
+            if !(0..=255).contains(&value) {
+                return Err(DataError::CsvPixel {
+                    file: file.into(),
+                    line: line_no,
+                    column: column + 1,
+                    value,
+                });
+            }
+            pixels.push(value as u8);
+        }
+    }
+    Ok(label)
 }
 
 /// Writes images and labels as a Kaggle-style CSV with its header row.

@@ -107,11 +107,14 @@ impl Dataset {
     /// Loads a CSV file from disk.
     pub fn load_csv(path: &Path) -> Result<Self, DataError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| DataError::Io {
+        // Streamed: a file of any size is refused at its first bad line or past 60,000 rows
+        // without being held whole.
+        let file = std::fs::File::open(path).map_err(|e| DataError::Io {
             file: name.clone(),
             reason: e.to_string(),
         })?;
-        Self::from_csv(&name, &bytes)
+        let data = csv::read(&name, std::io::BufReader::with_capacity(1 << 16, file))?;
+        Self::new(data.pixels, data.labels)
     }
 
     pub fn len(&self) -> usize {

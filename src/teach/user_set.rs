@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CLASS_NAMES, Dataset, IMAGE_PIXELS, NUM_CLASSES};
-use crate::error::{TeachError, grouped};
+use crate::error::{TeachError, clip, grouped};
 
 /// What the file's `format` field says.
 pub const FORMAT: &str = "fashion-mlp drawings";
@@ -17,6 +17,11 @@ pub const VERSION: u32 = 1;
 pub const MAX_FILE_BYTES: usize = 64 << 20;
 pub const MAX_DRAWINGS: usize = 20_000;
 pub const MAX_POINTS: usize = 100_000;
+/// Strokes and points are JSON arrays, each kept as tens of bytes from as few as two of the
+/// file's (`[]`): their count is bounded before parsing (about 10,000 drawings of 200 points).
+pub const MAX_ARRAYS: usize = 2_000_000;
+/// A class list longer than this is not a class list (ours has 10).
+const MAX_CLASSES: usize = 64;
 /// Brush widths in pad pixels (the pad is 280 wide).
 pub const MAX_BRUSH: f32 = 280.0;
 
@@ -55,8 +60,32 @@ pub struct UserSet {
 struct SetFile {
     format: String,
     version: u32,
+    #[serde(deserialize_with = "class_list")]
     classes: Vec<String>,
     drawings: Vec<UserDrawing>,
+}
+
+/// The class list, refused while it is parsed once it is longer than `MAX_CLASSES` (a file of
+/// empty names would otherwise be kept whole first).
+fn class_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct Names;
+    impl<'de> serde::de::Visitor<'de> for Names {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a list of at most {MAX_CLASSES} class names")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut names = Vec::new();
+            while let Some(name) = seq.next_element::<String>()? {
+                if names.len() == MAX_CLASSES {
+                    return Err(serde::de::Error::custom(format!("more than {MAX_CLASSES} class names")));
+                }
+                names.push(name);
+            }
+            Ok(names)
+        }
+    }
+    deserializer.deserialize_seq(Names)
 }
 
 impl UserSet {
@@ -89,9 +118,21 @@ impl UserSet {
             file: file.into(),
             reason,
         };
+        // Every '[' outside strings opens an array; counting them all bounds the arrays parsed.
+        let arrays = bytes.iter().filter(|&&b| b == b'[').count();
+        if arrays > MAX_ARRAYS {
+            return Err(bad(format!(
+                "{} arrays (strokes and points), over the limit of {} for a drawing set",
+                grouped(arrays),
+                grouped(MAX_ARRAYS)
+            )));
+        }
         let parsed: SetFile = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if parsed.format != FORMAT {
-            return Err(bad(format!("its format is '{}', expected '{FORMAT}'", parsed.format)));
+            return Err(bad(format!(
+                "its format is '{}', expected '{FORMAT}'",
+                clip(&parsed.format)
+            )));
         }
         if parsed.version != VERSION {
             return Err(bad(format!(
@@ -102,7 +143,7 @@ impl UserSet {
         if parsed.classes != CLASS_NAMES {
             return Err(TeachError::OtherClasses {
                 file: file.into(),
-                found: parsed.classes.join(", "),
+                found: parsed.classes.iter().map(|c| clip(c)).collect::<Vec<_>>().join(", "),
             });
         }
         if parsed.drawings.len() > MAX_DRAWINGS {
@@ -355,5 +396,32 @@ mod tests {
         };
         assert!(one.check_teachable().unwrap_err().to_string().contains("Coat"));
         assert!(set.check_teachable().is_ok());
+    }
+
+    /// Files whose parse alone would keep many times their size: empty strokes by the
+    /// million, and a class list of empty names, are refused before or while parsing.
+    #[test]
+    fn sets_that_would_parse_into_gigabytes_are_refused_early() {
+        let set = UserSet {
+            drawings: vec![drawing(1, 1)],
+        };
+        let text = String::from_utf8(set.to_json()).unwrap();
+        let strokes = format!(",\"strokes\":[{}[]]}}]}}", "[],".repeat(MAX_ARRAYS));
+        let empty_strokes = text.replacen("}]}", &strokes, 1);
+        let e = UserSet::from_bytes("s.json", empty_strokes.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("2,000,00") && e.contains("over the limit of 2,000,000"),
+            "{e}"
+        );
+        let names = format!("\"classes\":[{}\"\"]", "\"\",".repeat(1_000_000));
+        let start = text.find("\"classes\":[").unwrap();
+        let end = start + text[start..].find(']').unwrap() + 1;
+        let empty_names = format!("{}{}{}", &text[..start], names, &text[end..]);
+        let e = UserSet::from_bytes("c.json", empty_names.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than 64 class names"), "{e}");
     }
 }

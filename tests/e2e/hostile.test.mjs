@@ -82,10 +82,13 @@ test('hostile files in the page: each refused with a message; the model, the dat
     const memory = await renderers(browser);
     const file = (name) => path.join(dir, name);
     const cases = [
-      ...['copies.pt', 'views.pt', 'names.pt', 'revisit.pt', 'zip-records.pt'].map((name) => [name, '#load-model', '#draw-error', /was refused/]),
+      ...['copies.pt', 'views.pt', 'names.pt', 'revisit.pt', 'zip-records.pt', 'hashed-keys.pt', 'class-names.pt', 'buffer-set.pt', 'legacy-keys.pt', 'empty-tensors.safetensors']
+        .map((name) => [name, '#load-model', '#draw-error', /was refused/]),
       ['huge.png', '#picture', '#draw-error', /huge\.png was not read: it is 16384 x 16384 pixels/],
       ['commas.csv', '#files', '#error', /commas\.csv, line 1: .*over the limit/],
+      ['rows.csv', '#files', '#error', /rows\.csv, line 60002: one row more than the 60,000 images/],
       ['commas.csv', '#teach-import', '#draw-error', /commas\.csv/],
+      ['strokes.json', '#teach-import', '#draw-error', /strokes\.json.*over the limit of 2,000,000/],
     ];
     for (const [name, input, shown, message] of cases) {
       await page.evaluate((sel) => {

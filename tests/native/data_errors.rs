@@ -216,6 +216,56 @@ fn csv_lines_of_commas_are_refused_early() {
     );
 }
 
+/// More rows than a Fashion-MNIST file holds are refused at the first one too many, read from
+/// a stream of valid rows that never ends (so nothing holds the file whole); a long line split
+/// across reads is measured whole.
+#[test]
+fn csv_rows_past_the_dataset_are_refused_while_streaming() {
+    let row = csv_rows(&[(4, 9)]).lines().nth(1).unwrap().to_string() + "\n";
+    let endless = std::io::BufReader::new(Rows(row.into_bytes(), 0));
+    let err = csv::read("rows.csv", endless).unwrap_err();
+    assert_eq!(
+        err,
+        DataError::CsvTooManyRows {
+            file: "rows.csv".into(),
+            line: 60_001,
+            max: 60_000
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("rows.csv, line 60001: one row more than the 60,000 images"),
+        "{err}"
+    );
+    let long = format!("{}\r\n1,2\n", ",".repeat(3 * csv::MAX_LINE_BYTES));
+    let small_reads = std::io::BufReader::with_capacity(1000, long.as_bytes());
+    assert_eq!(
+        csv::read("commas.csv", small_reads).unwrap_err(),
+        DataError::CsvLineTooLong {
+            file: "commas.csv".into(),
+            line: 1,
+            bytes: 3 * csv::MAX_LINE_BYTES,
+            limit: csv::MAX_LINE_BYTES
+        }
+    );
+}
+
+/// The same row over and over, as a reader.
+struct Rows(Vec<u8>, usize);
+
+impl std::io::Read for Rows {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            let take = (self.0.len() - self.1).min(buf.len() - n);
+            buf[n..n + take].copy_from_slice(&self.0[self.1..self.1 + take]);
+            n += take;
+            self.1 = (self.1 + take) % self.0.len();
+        }
+        Ok(n)
+    }
+}
+
 #[test]
 fn csv_non_numeric_cell() {
     let text = replace_line(&csv_rows(&[(1, 5), (2, 5)]), 2, |l| l.replacen(",5", ",abc", 1));

@@ -232,3 +232,42 @@ fn dataset_images_survive_as_photos_on_paper() {
     assert!(mean_diff < 0.075, "mean absolute pixel difference {mean_diff}");
     assert!(same >= 280, "{same} of 300 keep their prediction");
 }
+
+/// A PNG of `width` x `height` grey pixels as far as its header goes: its pixel data starts
+/// and never comes.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut body = kind.to_vec();
+        body.extend(data);
+        let mut crc = flate2::Crc::new();
+        crc.update(&body);
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        out.extend(body);
+        out.extend(crc.sum().to_be_bytes());
+        out
+    };
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &[]));
+    png
+}
+
+/// Sizes are refused from the header, before decoding: a drawing (kept at its size) past
+/// 2048 pixels a side, any picture past the decoder's limits.
+#[test]
+fn pictures_too_large_are_refused_from_their_header() {
+    use fashion_mlp::picture::{MAX_DECODED_BYTES, read_picture};
+    let e = read_picture(&png_header(3000, 2000), Some(3.0), MAX_DECODED_BYTES).unwrap_err();
+    assert!(
+        e.contains("a drawing of 3000 x 2000 pixels is too large to read as a drawing (at most 2048"),
+        "{e}"
+    );
+    let e = read_picture(&png_header(16_000, 16_000), None, MAX_DECODED_BYTES).unwrap_err();
+    assert!(
+        e.contains("the picture is too large to read (at most 16384 pixels a side and 160 MiB decoded)"),
+        "{e}"
+    );
+}

@@ -91,3 +91,33 @@ fn wrong_output_width() {
         .unwrap();
     assert!(err.to_string().contains("5 outputs, expected 10"), "{err}");
 }
+
+/// A safetensors header of megabytes (hundreds of thousands of empty tensors) is refused
+/// before it is parsed, and a checkpoint's training state must belong to a parameter.
+#[test]
+fn huge_headers_and_stray_training_state_are_refused() {
+    use safetensors::{Dtype, tensor::TensorView};
+    let empty: Vec<(String, TensorView)> = (0..100_000)
+        .map(|i| (format!("x{i}"), TensorView::new(Dtype::F32, vec![0], &[]).unwrap()))
+        .collect();
+    let bytes = safetensors::serialize(empty, None).unwrap();
+    for result in [
+        weights::read_model_file("many.safetensors", &bytes).map(|_| ()),
+        Snapshot::from_safetensors(&bytes).map(|_| ()),
+    ] {
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("safetensors header is") && err.contains("over the limit of 1048576"),
+            "{err}"
+        );
+    }
+    let snap = good_snapshot();
+    let mut tensors = snap.tensors.clone();
+    tensors.push(("adam.x0".into(), vec![1], vec![0.0]));
+    let with_stray = Snapshot { tensors, ..snap }.to_safetensors().unwrap();
+    let err = Snapshot::from_safetensors(&with_stray).unwrap_err().to_string();
+    assert!(
+        err.contains("unexpected tensor adam.x0: not the training state"),
+        "{err}"
+    );
+}

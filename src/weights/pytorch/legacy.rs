@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::pickle::Machine;
 use super::tensors::{materialize, select_tensors};
 use super::values::Value;
-use super::{LEGACY_MAGIC, LEGACY_PROTOCOL, Res, u64_at};
+use super::{LEGACY_MAGIC, LEGACY_PROTOCOL, Res, clip, u64_at};
 use crate::weights::NamedTensor;
 
 pub(super) fn read_legacy(data: &[u8], budget: &mut usize) -> Res<Vec<NamedTensor>> {
@@ -47,9 +47,28 @@ pub(super) fn legacy_body(data: &[u8], start: usize, budget: &mut usize) -> Res<
     let wanted = select_tensors(&machine, &top)?;
     let mut keys_machine = Machine::new(data, machine.pos, true);
     let keys_value = keys_machine.run()?;
-    let keys = keys_machine
+    let listed = keys_machine
         .items(&keys_value)
-        .ok_or("the list of storage keys is missing")?
+        .ok_or("the list of storage keys is missing")?;
+    // Every storage takes at least its 8-byte count after the pickles, and each key is hashed
+    // twice below: the keys' count and bytes are bounded by the file's size.
+    let key_bytes: usize = listed
+        .iter()
+        .map(|k| match k {
+            Value::Str(s) => s.len(),
+            _ => 0,
+        })
+        .sum();
+    if listed.len() > data.len() / 8 || key_bytes > data.len() {
+        return Err(format!(
+            "the list of storage keys names {} storages in {key_bytes} bytes of keys; a file of {} bytes holds at most {} storages and {} bytes of keys",
+            listed.len(),
+            data.len(),
+            data.len() / 8,
+            data.len()
+        ));
+    }
+    let keys = listed
         .iter()
         .map(|k| match k {
             Value::Str(s) => Ok(s.clone()),
@@ -64,16 +83,16 @@ pub(super) fn legacy_body(data: &[u8], start: usize, budget: &mut usize) -> Res<
             .storage_types
             .get(&key)
             .copied()
-            .ok_or_else(|| format!("storage {key} is listed but no tensor names its type"))?;
-        let count = u64_at(data, at).ok_or_else(|| format!("storage {key} is cut short"))?;
+            .ok_or_else(|| format!("storage {} is listed but no tensor names its type", clip(&key)))?;
+        let count = u64_at(data, at).ok_or_else(|| format!("storage {} is cut short", clip(&key)))?;
         let length = usize::try_from(count)
             .ok()
             .and_then(|n| n.checked_mul(dtype.size()))
-            .ok_or_else(|| format!("storage {key} claims {count} elements"))?;
+            .ok_or_else(|| format!("storage {} claims {count} elements", clip(&key)))?;
         let bytes = (at + 8)
             .checked_add(length)
             .and_then(|end| data.get(at + 8..end))
-            .ok_or_else(|| format!("storage {key} is cut short: the file is truncated"))?;
+            .ok_or_else(|| format!("storage {} is cut short: the file is truncated", clip(&key)))?;
         storages.insert(key, bytes);
         at += 8 + length;
     }
@@ -82,7 +101,7 @@ pub(super) fn legacy_body(data: &[u8], start: usize, budget: &mut usize) -> Res<
         .map(|(name, tensor)| {
             let bytes = storages
                 .get(&tensor.storage)
-                .ok_or_else(|| format!("{name}: its storage {} is missing", tensor.storage))?;
+                .ok_or_else(|| format!("{}: its storage {} is missing", clip(&name), clip(&tensor.storage)))?;
             materialize(name, &tensor, bytes, budget)
         })
         .collect()

@@ -22,11 +22,12 @@
 use safetensors::{Dtype, SafeTensors};
 
 use super::NamedTensor;
-use crate::error::WeightsError;
+use crate::error::{WeightsError, clip};
 
 /// A `data.pkl` larger than this is not the state_dict of a model this size (the fixtures' are
-/// about 2 KB); the bound keeps a hostile archive from making the machine chew on gigabytes.
-const MAX_PICKLE_BYTES: usize = 64 << 20;
+/// about 2 KB, a whole pickled module a few KB); the bound keeps a hostile archive from making
+/// the machine chew on gigabytes.
+const MAX_PICKLE_BYTES: usize = 16 << 20;
 /// Bounds on the pickle machine. A real state_dict uses a few entries and about six objects per
 /// tensor; 2^19 objects (tens of MB natively) hold far more tensors than `MAX_TENSORS`.
 const MAX_STACK: usize = 1 << 20;
@@ -37,10 +38,15 @@ const MAX_OBJECTS: usize = 1 << 19;
 const MAX_DEPTH: usize = 32;
 const MAX_VISITS: usize = 1 << 20;
 /// Values the pickle machine may build or copy in all: one per byte of the pickle (a real
-/// state_dict's pickle builds about one value per opcode) plus a floor for small files. Counts
-/// what objects and the stack cannot: a tuple copied into every call that reuses it.
+/// state_dict's pickle builds about one value per opcode) plus a floor for small files, and
+/// never more than `MAX_WORK` (each value kept costs tens of bytes, so this bounds memory
+/// whatever the pickle's size). Counts what objects and the stack cannot: a tuple copied into
+/// every call that reuses it, and a string hashed or copied (a dict key, a class name, a
+/// storage key) as one value per `STRING_BYTES_PER_VALUE` bytes each time.
 const WORK_PER_BYTE: usize = 1;
 const MIN_WORK: usize = 1 << 20;
+const MAX_WORK: usize = 1 << 21;
+const STRING_BYTES_PER_VALUE: usize = 16;
 /// Steps the walk to the tensors may take in all: every entry looked at (skipped ones too, and
 /// shared containers each time they are reached) and every byte of every name it builds.
 const MAX_WALK_WORK: usize = 1 << 24;
@@ -161,6 +167,7 @@ fn u64_at(data: &[u8], at: usize) -> Option<u64> {
 // safetensors
 
 fn read_safetensors(bytes: &[u8], budget: &mut usize) -> Res<Vec<NamedTensor>> {
+    crate::weights::safetensors_header_fits(bytes)?;
     let invalid = |e: safetensors::SafeTensorError| format!("not a valid safetensors file: {e}");
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(invalid)?;
     let file = SafeTensors::deserialize(bytes).map_err(invalid)?;
@@ -190,8 +197,13 @@ fn read_safetensors(bytes: &[u8], budget: &mut usize) -> Res<Vec<NamedTensor>> {
 }
 
 fn spend(budget: &mut usize, elements: usize, name: &str) -> Res<()> {
-    *budget = budget
-        .checked_sub(elements)
-        .ok_or_else(|| format!("{name}: the tensors add up to more values than a file this size can hold"))?;
+    *budget = budget.checked_sub(elements).ok_or_else(|| {
+        format!(
+            "{}: its {elements} values are more than the {} left of what a file this size can hold \
+             (two values per byte of the file, at most {MAX_ELEMENTS} in all)",
+            clip(name),
+            *budget
+        )
+    })?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::clip;
 use super::tensors::join;
 use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
 use crate::error::WeightsError;
@@ -52,7 +53,7 @@ pub fn to_model_layers(tensors: &[NamedTensor]) -> Result<Vec<NamedTensor>, Weig
         let (name, shape, values) = weight;
         let (outputs, inputs) = match shape[..] {
             [outputs, inputs] => (outputs, inputs),
-            _ => return Err(WeightsError::Mismatch(format!("{name} is not 2-D"))),
+            _ => return Err(WeightsError::Mismatch(format!("{} is not 2-D", clip(name)))),
         };
         out.push((
             format!("layers.{i}.weight"),
@@ -73,7 +74,7 @@ pub(super) fn linear_layers(tensors: &[NamedTensor]) -> Result<Vec<(&NamedTensor
     for tensor in tensors {
         let name = tensor.0.as_str();
         if !seen.insert(name) {
-            problems.push(format!("{name} appears twice"));
+            problems.push(format!("{} appears twice", clip(name)));
             continue;
         }
         let (prefix, kind) = name.rsplit_once('.').unwrap_or(("", name));
@@ -100,7 +101,7 @@ pub(super) fn linear_layers(tensors: &[NamedTensor]) -> Result<Vec<(&NamedTensor
 
     let mut linears: Vec<Linear> = Vec::new();
     for group in &groups {
-        let member = |kind: &str| join(group.prefix, kind);
+        let member = |kind: &str| clip(&join(group.prefix, kind));
         let Some(weight) = group.weight else {
             if let Some(bias) = group.bias {
                 problems.push(format!("{} has no {}", show(bias), member("weight")));
@@ -223,7 +224,7 @@ pub(super) fn order_layers(linears: &mut Vec<Linear>) {
 
 /// `name [shape]`, as messages show a tensor.
 pub(super) fn show(tensor: &NamedTensor) -> String {
-    format!("{} {:?}", tensor.0, tensor.1)
+    format!("{} {:?}", clip(&tensor.0), tensor.1)
 }
 
 /// Up to `limit` items joined by `separator`, then how many more there are.

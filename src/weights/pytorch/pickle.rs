@@ -6,7 +6,10 @@ use std::rc::Rc;
 use super::dtype::DType;
 use super::opcodes::{self, opcode_name};
 use super::values::{Dict, Object, Storage, TensorRef, Value};
-use super::{MAX_CALL_DEPTH, MAX_DIMS, MAX_MEMO, MAX_OBJECTS, MAX_STACK, MIN_WORK, Res, WORK_PER_BYTE};
+use super::{
+    MAX_CALL_DEPTH, MAX_DIMS, MAX_MEMO, MAX_OBJECTS, MAX_STACK, MAX_WORK, MIN_WORK, Res, STRING_BYTES_PER_VALUE,
+    WORK_PER_BYTE, clip,
+};
 
 /// The machine's state while it runs one pickle: the input, its stack, marks and memo, and the
 /// containers its values refer to.
@@ -41,7 +44,11 @@ impl<'a> Machine<'a> {
             legacy,
             storage_types: HashMap::new(),
             work: 0,
-            max_work: data.len().saturating_mul(WORK_PER_BYTE).saturating_add(MIN_WORK),
+            max_work: data
+                .len()
+                .saturating_mul(WORK_PER_BYTE)
+                .saturating_add(MIN_WORK)
+                .min(MAX_WORK),
         }
     }
 
@@ -50,12 +57,35 @@ impl<'a> Machine<'a> {
         self.work = self.work.saturating_add(values);
         if self.work > self.max_work {
             return Err(format!(
-                "the pickle builds or copies more values ({}) than a pickle of {} bytes can need",
+                "the pickle builds, copies or hashes more values ({}) than its limit of {} \
+                 ({WORK_PER_BYTE} per byte of its {} bytes plus {MIN_WORK}, at most {MAX_WORK})",
                 self.work,
+                self.max_work,
                 self.data.len()
             ));
         }
         Ok(())
+    }
+
+    /// Counts a value that is hashed or copied with its bytes: a string costs one value per
+    /// `STRING_BYTES_PER_VALUE` of its bytes, so a megabyte key used a thousand times is refused.
+    pub(super) fn charge_value(&mut self, value: &Value) -> Res<()> {
+        let bytes = match value {
+            Value::Str(s) => s.len(),
+            Value::Bytes(b) | Value::BigInt(b) => b.len(),
+            Value::Global(g) => g.0.len() + g.1.len(),
+            _ => 0,
+        };
+        self.charge(1 + bytes / STRING_BYTES_PER_VALUE)
+    }
+
+    /// DICT and SETITEMS: the keys of `items` (key, value, key, value...) are hashed, so each
+    /// costs its bytes.
+    pub(super) fn charge_keys(&mut self, items: &[Value]) -> Res<()> {
+        if items.len() % 2 != 0 {
+            return Err("an odd number of keys and values".into());
+        }
+        items.iter().step_by(2).try_for_each(|key| self.charge_value(key))
     }
 
     /// Runs to STOP and returns the pickled object; `self.pos` is then just past the STOP.
@@ -93,7 +123,7 @@ impl<'a> Machine<'a> {
             opcodes::STOP => {}
             opcodes::MARK => {
                 if self.marks.len() >= MAX_STACK {
-                    return Err("too many nested MARKs".into());
+                    return Err(format!("more than {MAX_STACK} nested MARKs"));
                 }
                 self.marks.push(self.stack.len());
             }
@@ -213,19 +243,22 @@ impl<'a> Machine<'a> {
             }
             opcodes::DICT => {
                 let items = self.pop_mark()?;
+                self.charge_keys(&items)?;
                 let mut dict = Dict::default();
-                insert_pairs(&mut dict, items)?;
+                insert_pairs(&mut dict, items);
                 let dict = self.alloc(Object::Dict(dict))?;
                 self.push(dict)?;
             }
             opcodes::SETITEM => {
                 let value = self.pop()?;
                 let key = self.pop()?;
+                self.charge_value(&key)?;
                 self.dict_below()?.insert(key, value);
             }
             opcodes::SETITEMS => {
                 let items = self.pop_mark()?;
-                insert_pairs(self.dict_below()?, items)?;
+                self.charge_keys(&items)?;
+                insert_pairs(self.dict_below()?, items);
             }
             opcodes::GLOBAL => {
                 let module = self.line()?;
@@ -237,6 +270,8 @@ impl<'a> Machine<'a> {
                 let module = self.pop()?;
                 match (module, name) {
                     (Value::Str(module), Value::Str(name)) => {
+                        // Both names are copied: a memoised megabyte name reused is charged.
+                        self.charge(1 + (module.len() + name.len()) / STRING_BYTES_PER_VALUE)?;
                         self.push(Value::Global(Rc::new((module.to_string(), name.to_string()))))?;
                     }
                     _ => return Err("expects a module and a name (two strings)".into()),
@@ -345,7 +380,7 @@ impl<'a> Machine<'a> {
 
     pub(super) fn push(&mut self, value: Value) -> Res<()> {
         if self.stack.len() >= MAX_STACK {
-            return Err("the pickle stack grows too deep".into());
+            return Err(format!("the pickle stack grows past {MAX_STACK} values"));
         }
         self.stack.push(value);
         Ok(())
@@ -368,7 +403,7 @@ impl<'a> Machine<'a> {
     pub(super) fn alloc(&mut self, object: Object) -> Res<Value> {
         self.charge(1)?;
         if self.objects.len() >= MAX_OBJECTS {
-            return Err("the pickle builds too many objects".into());
+            return Err(format!("the pickle builds more than {MAX_OBJECTS} objects"));
         }
         self.objects.push(object);
         Ok(Value::Object(self.objects.len() - 1))
@@ -412,7 +447,7 @@ impl<'a> Machine<'a> {
     pub(super) fn put(&mut self, i: u32) -> Res<()> {
         let top = self.stack.last().cloned().ok_or_else(underflow)?;
         if self.memo.len() >= MAX_MEMO && !self.memo.contains_key(&i) {
-            return Err("the memo grows too large".into());
+            return Err(format!("the memo grows past {MAX_MEMO} entries"));
         }
         self.memo.insert(i, top);
         Ok(())
@@ -460,7 +495,7 @@ impl<'a> Machine<'a> {
             Value::Float(f) => format!("the number {f}"),
             Value::Str(s) => format!("the string {:?}", s.chars().take(40).collect::<String>()),
             Value::Bytes(b) => format!("{} bytes", b.len()),
-            Value::Global(g) => format!("{}.{}", g.0, g.1),
+            Value::Global(g) => format!("{}.{}", clip(&g.0), clip(&g.1)),
             Value::Object(_) => match self.object(value) {
                 Some(Object::Tuple(items)) => format!("a tuple of {}", items.len()),
                 Some(Object::List(items)) => format!("a list of {}", items.len()),
@@ -480,7 +515,7 @@ impl<'a> Machine<'a> {
                 }
                 Some(Object::Storage(_)) => "a storage".into(),
                 Some(Object::Tensor(t)) => format!("a tensor of shape {:?}", t.size),
-                Some(Object::Instance { class, .. }) => format!("a {}.{} object", class.0, class.1),
+                Some(Object::Instance { class, .. }) => format!("a {}.{} object", clip(&class.0), clip(&class.1)),
                 None => "nothing".into(),
             },
         }
@@ -514,7 +549,13 @@ impl<'a> Machine<'a> {
         };
         let count = self
             .items(&args)
-            .ok_or_else(|| format!("the arguments of {}.{} are not a tuple", global.0, global.1))?
+            .ok_or_else(|| {
+                format!(
+                    "the arguments of {}.{} are not a tuple",
+                    clip(&global.0),
+                    clip(&global.1)
+                )
+            })?
             .len();
         // Each call copies its arguments: a tuple reused by a million calls costs a million times.
         self.charge(count)?;
@@ -617,6 +658,8 @@ impl<'a> Machine<'a> {
         if !self.legacy && items.len() != 5 {
             return Err("a persistent id with an unexpected view part".into());
         }
+        // The key is hashed into `storage_types` each time it is named.
+        self.charge_value(&key)?;
         let key: Rc<str> = match key {
             Value::Str(s) => s,
             Value::Int(i) => i.to_string().into(),
@@ -626,11 +669,11 @@ impl<'a> Machine<'a> {
             ("torch" | "torch.storage", name) => DType::from_storage_class(name),
             _ => None,
         }
-        .ok_or_else(|| format!("unknown storage type {}.{}", class.0, class.1))?;
+        .ok_or_else(|| format!("unknown storage type {}.{}", clip(&class.0), clip(&class.1)))?;
         if let Some(previous) = self.storage_types.insert(key.clone(), dtype)
             && previous != dtype
         {
-            return Err(format!("storage {key} is given two types"));
+            return Err(format!("storage {} is given two types", clip(&key)));
         }
         self.alloc(Object::Storage(Storage { dtype, key }))
     }
@@ -662,13 +705,11 @@ pub(super) fn long(bytes: &[u8]) -> Value {
     Value::Int(i64::from_le_bytes(full))
 }
 
-pub(super) fn insert_pairs(dict: &mut Dict, items: Vec<Value>) -> Res<()> {
-    if items.len() % 2 != 0 {
-        return Err("an odd number of keys and values".into());
-    }
+/// Pairs (key, value, key, value...) into `dict`; their keys were charged (`charge_keys`), and
+/// an odd count was refused there.
+pub(super) fn insert_pairs(dict: &mut Dict, items: Vec<Value>) {
     let mut items = items.into_iter();
     while let (Some(key), Some(value)) = (items.next(), items.next()) {
         dict.insert(key, value);
     }
-    Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use super::dtype::{DType, to_f32};
 use super::pickle::Machine;
 use super::values::{Dict, Object, TensorRef, Value};
-use super::{MAX_DEPTH, MAX_TENSORS, MAX_VISITS, MAX_WALK_WORK, Res, spend};
+use super::{MAX_DEPTH, MAX_TENSORS, MAX_VISITS, MAX_WALK_WORK, Res, clip, spend};
 use crate::weights::NamedTensor;
 
 /// The tensors to return, with their PyTorch names.
@@ -49,9 +49,9 @@ impl Walk<'_, '_> {
     fn charge(&mut self, steps: usize, name: &str) -> Res<()> {
         self.work = self.work.saturating_add(steps);
         if self.work > MAX_WALK_WORK {
-            let shown: String = name.chars().take(60).collect();
             return Err(format!(
-                "the tensors are shared or named too often to walk (over {MAX_WALK_WORK} steps, at {shown:?})"
+                "the tensors are shared or named too often to walk (over {MAX_WALK_WORK} steps, at {:?})",
+                clip(name)
             ));
         }
         Ok(())
@@ -62,7 +62,8 @@ impl Walk<'_, '_> {
         self.visits += 1;
         if depth > MAX_DEPTH || self.visits > MAX_VISITS {
             return Err(format!(
-                "the tensors are nested too deep or shared too often (at {name:?})"
+                "the tensors are nested deeper than {MAX_DEPTH} or reached more than {MAX_VISITS} times (at {:?})",
+                clip(name)
             ));
         }
         let machine = self.machine;
@@ -77,7 +78,7 @@ impl Walk<'_, '_> {
                 // Every entry counts, the skipped ones too: a shared dict is walked each time.
                 self.charge(dict.entries.len(), name)?;
                 for (key, inner) in &dict.entries {
-                    if let Some(key) = key_name(key) {
+                    if let Some(key) = self.key_name(key, name)? {
                         self.value(inner, &join(name, &key), depth + 1)?;
                     }
                 }
@@ -97,19 +98,27 @@ impl Walk<'_, '_> {
     /// the order and names of `state_dict()`.
     pub(super) fn module(&mut self, state: &Dict, name: &str, depth: usize) -> Res<()> {
         let machine = self.machine;
-        let transient: HashSet<&str> = state
+        self.charge(state.entries.len(), name)?;
+        // Each item and each of its bytes counts (building the set hashes them), every time a
+        // shared list is reached.
+        let names = state
             .get("_non_persistent_buffers_set")
-            .map(|set| set_strings(machine, set))
+            .map(|set| set_items(machine, set))
             .unwrap_or_default();
-        self.charge(transient.len() + state.entries.len(), name)?;
+        for item in names {
+            self.charge(1 + string(item).map_or(0, str::len), name)?;
+        }
+        let transient: HashSet<&str> = names.iter().filter_map(string).collect();
         for field in ["_parameters", "_buffers"] {
             let Some(tensors) = state.get(field).and_then(|d| machine.dict(d)) else {
                 continue;
             };
             self.charge(tensors.entries.len(), name)?;
             for (key, inner) in &tensors.entries {
-                if let Some(key) = key_name(key)
-                    && machine.tensor(inner).is_some()
+                if machine.tensor(inner).is_none() {
+                    continue;
+                }
+                if let Some(key) = self.key_name(key, name)?
                     && !(field == "_buffers" && transient.contains(key.as_str()))
                 {
                     self.value(inner, &join(name, &key), depth + 1)?;
@@ -119,7 +128,7 @@ impl Walk<'_, '_> {
         if let Some(children) = state.get("_modules").and_then(|d| machine.dict(d)) {
             self.charge(children.entries.len(), name)?;
             for (key, child) in &children.entries {
-                if let Some(key) = key_name(key) {
+                if let Some(key) = self.key_name(key, name)? {
                     self.value(child, &join(name, &key), depth + 1)?;
                 }
             }
@@ -128,27 +137,34 @@ impl Walk<'_, '_> {
     }
 }
 
-/// The strings in a pickled `set` (REDUCE of `builtins.set` on a list, or EMPTY_SET/ADDITEMS).
-pub(super) fn set_strings<'m>(machine: &'m Machine, set: &Value) -> HashSet<&'m str> {
+impl Walk<'_, '_> {
+    /// A dict key as a name part, its bytes charged (it is copied into the names below it).
+    fn key_name(&mut self, key: &Value, name: &str) -> Res<Option<String>> {
+        let key = match key {
+            Value::Str(s) => {
+                self.charge(s.len(), name)?;
+                s.to_string()
+            }
+            Value::Int(i) => i.to_string(),
+            _ => return Ok(None),
+        };
+        Ok(Some(key))
+    }
+}
+
+/// The items of a pickled `set` (REDUCE of `builtins.set` on a list, or EMPTY_SET/ADDITEMS).
+fn set_items<'m>(machine: &'m Machine, set: &Value) -> &'m [Value] {
     let items = match machine.object(set) {
         Some(Object::Instance { args, .. }) => args.first().and_then(|list| machine.items(list)),
         Some(Object::List(items)) => Some(items.as_slice()),
         _ => None,
     };
-    items
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| match v {
-            Value::Str(s) => Some(&**s),
-            _ => None,
-        })
-        .collect()
+    items.unwrap_or_default()
 }
 
-pub(super) fn key_name(key: &Value) -> Option<String> {
-    match key {
-        Value::Str(s) => Some(s.to_string()),
-        Value::Int(i) => Some(i.to_string()),
+fn string(value: &Value) -> Option<&str> {
+    match value {
+        Value::Str(s) => Some(s),
         _ => None,
     }
 }
@@ -164,6 +180,7 @@ pub(super) fn join(prefix: &str, key: &str) -> String {
 /// A tensor's values from its storage's bytes: contiguous views only (what `state_dict()`
 /// saves), offset and size checked against the bytes present.
 pub(super) fn materialize(name: String, tensor: &TensorRef, storage: &[u8], budget: &mut usize) -> Res<NamedTensor> {
+    let shown = clip(&name);
     let unsupported = match tensor.dtype {
         DType::Other(torch_name, _) => Some(torch_name),
         DType::Untyped => Some("untyped"),
@@ -171,21 +188,21 @@ pub(super) fn materialize(name: String, tensor: &TensorRef, storage: &[u8], budg
     };
     if let Some(torch_name) = unsupported {
         return Err(format!(
-            "{name} holds {torch_name} values; only float32, float64, float16 and bfloat16 tensors can be read"
+            "{shown} holds {torch_name} values; only float32, float64, float16 and bfloat16 tensors can be read"
         ));
     }
     let numel = tensor
         .size
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| format!("{name}: shape {:?} is too large", tensor.size))?;
+        .ok_or_else(|| format!("{shown}: shape {:?} is too large", tensor.size))?;
     spend(budget, numel, &name)?;
     if numel > 0 {
         let mut expected = 1usize;
         for (&dim, &stride) in tensor.size.iter().zip(&tensor.stride).rev() {
             if dim != 1 && stride != expected {
                 return Err(format!(
-                    "{name} is not contiguous (shape {:?}, strides {:?}; a transposed or sliced view saved as it is): \
+                    "{shown} is not contiguous (shape {:?}, strides {:?}; a transposed or sliced view saved as it is): \
                      save tensor.contiguous(), or the model's state_dict()",
                     tensor.size, tensor.stride
                 ));
@@ -202,7 +219,7 @@ pub(super) fn materialize(name: String, tensor: &TensorRef, storage: &[u8], budg
         .and_then(|(start, end)| storage.get(start..end))
         .ok_or_else(|| {
             format!(
-                "{name} needs {numel} values from offset {} but its storage holds {}: the file is damaged",
+                "{shown} needs {numel} values from offset {} but its storage holds {}: the file is damaged",
                 tensor.offset,
                 storage.len() / size
             )

@@ -3,9 +3,10 @@ use safetensors::Dtype;
 
 use super::naming::transpose;
 use super::opcodes::{
-    APPEND, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID, BINPUT, BINUNICODE, BINUNICODE8, DICT, EMPTY_DICT,
-    EMPTY_LIST, EMPTY_TUPLE, FRAME, GLOBAL, INST, LONG_BINGET, LONG_BINPUT, LONG1, MARK, MEMOIZE, NEWFALSE, NEWTRUE,
-    NONE, POP, PROTO, REDUCE, SETITEM, SETITEMS, SHORT_BINBYTES, SHORT_BINUNICODE, STACK_GLOBAL, STOP, TUPLE, TUPLE1,
+    APPEND, APPENDS, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID, BINPUT, BINUNICODE, BINUNICODE8, BUILD,
+    DICT, EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE, FRAME, GLOBAL, INST, LONG_BINGET, LONG_BINPUT, LONG1, MARK, MEMOIZE,
+    NEWFALSE, NEWTRUE, NONE, POP, PROTO, REDUCE, SETITEM, SETITEMS, SHORT_BINBYTES, SHORT_BINUNICODE, STACK_GLOBAL,
+    STOP, TUPLE, TUPLE1,
 };
 use super::pickle::{Machine, long};
 use super::values::Value;
@@ -337,7 +338,7 @@ fn deep_nesting_is_refused_without_recursion() {
     let pickle = p.stop();
     let bytes = zip(&[("archive/data.pkl", &pickle)]);
     let e = format_error(read("deep.pt", &bytes));
-    assert!(e.contains("nested too deep"), "{e}");
+    assert!(e.contains("nested deeper than 32"), "{e}");
 }
 
 /// A 60,000-item tuple kept in the memo and passed to 20,000 calls: each call copies it (1.2
@@ -355,8 +356,85 @@ fn arguments_copied_into_calls_are_budgeted() {
     let bytes = zip(&[("archive/data.pkl", &p.op(NONE).stop())]);
     let started = std::time::Instant::now();
     let e = format_error(read("copies.pt", &bytes));
-    assert!(e.contains("builds or copies more values"), "{e}");
+    assert!(e.contains("builds, copies or hashes more values"), "{e}");
+    assert!(e.contains("than its limit of"), "the limit is named: {e}");
     assert!(started.elapsed().as_secs() < 5, "refused early");
+}
+
+/// Strings hashed or copied again and again cost their bytes each time: a megabyte key set into
+/// one dict 300,000 times (each SETITEM hashes it), and a 4 MB name given to STACK_GLOBAL
+/// 200,000 times (each copies it), are refused within the pickle's budget.
+#[test]
+fn strings_hashed_or_copied_are_budgeted_by_their_bytes() {
+    let key = "k".repeat(1 << 20);
+    let mut p = P::new().str(&key).op(BINPUT).raw(&[1]).op(POP).op(EMPTY_DICT);
+    for _ in 0..300_000 {
+        p = p.op(BINGET).raw(&[1]).op(NONE).op(SETITEM);
+    }
+    let hashed = zip(&[("archive/data.pkl", &p.stop())]);
+    let name = "m".repeat(4 << 20);
+    let mut p = P::new().str(&name).op(BINPUT).raw(&[1]).op(POP);
+    for _ in 0..200_000 {
+        p = p.op(BINGET).raw(&[1]).op(BINGET).raw(&[1]).op(STACK_GLOBAL).op(POP);
+    }
+    let copied = zip(&[("archive/data.pkl", &p.op(NONE).stop())]);
+    for (file, bytes) in [("hashed.pt", hashed), ("copied.pt", copied)] {
+        let started = std::time::Instant::now();
+        let e = format_error(read(file, &bytes));
+        assert!(e.contains("builds, copies or hashes more values"), "{file}: {e}");
+        assert!(started.elapsed().as_secs_f64() < 2.0, "{file}: refused early");
+        assert!(
+            e.len() < 400,
+            "{file}: a message to read, not the key: {} bytes",
+            e.len()
+        );
+    }
+}
+
+/// A module's `_non_persistent_buffers_set` listing one megabyte name 200,000 times: building
+/// the set hashes every item, so the walk charges each item's bytes.
+#[test]
+fn buffer_name_sets_are_budgeted_by_their_bytes() {
+    let name = "b".repeat(1 << 20);
+    let mut p = P::new().str(&name).op(BINPUT).raw(&[1]).op(POP).op(EMPTY_LIST).op(MARK);
+    for _ in 0..200_000 {
+        p = p.op(BINGET).raw(&[1]);
+    }
+    p = p
+        .op(APPENDS)
+        .op(BINPUT)
+        .raw(&[2])
+        .op(POP)
+        .global("torch.nn.modules.linear", "Linear")
+        .op(EMPTY_TUPLE)
+        .op(REDUCE)
+        .op(EMPTY_DICT)
+        .str("_non_persistent_buffers_set")
+        .op(BINGET)
+        .raw(&[2])
+        .op(SETITEM)
+        .op(BUILD);
+    let bytes = zip(&[("archive/data.pkl", &p.stop())]);
+    let started = std::time::Instant::now();
+    let e = format_error(read("set.pt", &bytes));
+    assert!(e.contains("shared or named too often"), "{e}");
+    assert!(started.elapsed().as_secs_f64() < 2.0, "refused early");
+}
+
+/// A tensor named with a megabyte: the messages quote the start of its name and its length.
+#[test]
+fn long_names_are_clipped_in_messages() {
+    let name = "n".repeat(1 << 20);
+    let pickle = P::new().state_dict(&[(&name, "FloatStorage", "0", &[2])]).stop();
+    let bytes = zip(&[("m/data.pkl", &pickle), ("m/data/0", &f32_bytes(&[1.5, 2.5]))]);
+    let tensors = read("m.pt", &bytes).unwrap();
+    let e = to_model_layers(&tensors).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("{}… ({} bytes)", "n".repeat(60), 1 << 20)),
+        "{}",
+        &e[..e.len().min(400)]
+    );
+    assert!(e.len() < 2000, "{} bytes", e.len());
 }
 
 /// A dict of 50,000 entries no walk keeps (None keys), reached through 2,000 names: each visit
@@ -597,7 +675,10 @@ fn shared_storages_cannot_amplify_memory() {
     let pickle = p.op(SETITEMS).stop();
     let storage = vec![0u8; 4 * 64 * 64];
     let e = format_error(read("amp.pt", &zip(&[("a/data.pkl", &pickle), ("a/data/0", &storage)])));
-    assert!(e.contains("more values than a file this size can hold"), "{e}");
+    assert!(
+        e.contains("more than the") && e.contains("left of what a file this size can hold"),
+        "{e}"
+    );
 }
 
 // ---- Legacy files, safetensors, other inputs ----

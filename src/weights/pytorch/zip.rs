@@ -16,7 +16,7 @@ use flate2::Crc;
 
 use super::pickle::Machine;
 use super::tensors::{materialize, select_tensors};
-use super::{MAX_INFLATED, MAX_PICKLE_BYTES, Res, u16_at, u32_at};
+use super::{MAX_INFLATED, MAX_PICKLE_BYTES, Res, clip, u16_at, u32_at};
 use crate::weights::NamedTensor;
 
 pub(super) const LOCAL_HEADER: u32 = 0x0403_4b50;
@@ -91,8 +91,9 @@ pub(super) fn zip_entries(data: &[u8]) -> Res<Vec<ZipEntry>> {
         if e.header.checked_add(30 + e.compressed).is_none_or(|end| end > next) {
             let other = order.get(i + 1).map_or("the central directory", |n| n.name.as_str());
             return Err(format!(
-                "the zip archive's entries {} and {other} overlap: each entry must have its own bytes",
-                e.name
+                "the zip archive's entries {} and {} overlap: each entry must have its own bytes",
+                clip(&e.name),
+                clip(other)
             ));
         }
         if e.method != 0 {
@@ -142,7 +143,7 @@ pub(super) fn central_record(record: &[u8]) -> Option<Res<(ZipEntry, usize)>> {
 /// An entry's bytes, checked against its CRC. Sizes come from the central directory: torch sets
 /// flag bit 3 and leaves the local header's sizes at zero.
 pub(super) fn entry_data<'a>(data: &'a [u8], entry: &ZipEntry) -> Res<Cow<'a, [u8]>> {
-    let damaged = || cut_short(&format!("entry {}", entry.name));
+    let damaged = || cut_short(&format!("entry {}", clip(&entry.name)));
     let local = data.get(entry.header..).ok_or_else(damaged)?;
     if u32_at(local, 0) != Some(LOCAL_HEADER) {
         return Err(damaged());
@@ -154,21 +155,25 @@ pub(super) fn entry_data<'a>(data: &'a [u8], entry: &ZipEntry) -> Res<Cow<'a, [u
         .get(start..start.checked_add(entry.compressed).ok_or_else(damaged)?)
         .ok_or_else(damaged)?;
     if entry.flags & 1 != 0 {
-        return Err(format!("{} is encrypted", entry.name));
+        return Err(format!("{} is encrypted", clip(&entry.name)));
     }
     let bytes = match entry.method {
         0 if entry.compressed == entry.size => Cow::Borrowed(raw),
         0 => return Err(damaged()),
         8 => {
             if entry.size > MAX_INFLATED {
-                return Err(format!("{} would inflate to {} bytes", entry.name, entry.size));
+                return Err(format!(
+                    "{} would inflate to {} bytes, over the limit of {MAX_INFLATED} for an entry",
+                    clip(&entry.name),
+                    entry.size
+                ));
             }
             // Reserve from the data actually present, not from the declared size.
             let mut out = Vec::with_capacity(entry.size.min(raw.len().saturating_mul(4)));
             flate2::read::DeflateDecoder::new(raw)
                 .take(entry.size as u64 + 1)
                 .read_to_end(&mut out)
-                .map_err(|e| format!("{}: corrupt deflate data: {e}", entry.name))?;
+                .map_err(|e| format!("{}: corrupt deflate data: {e}", clip(&entry.name)))?;
             if out.len() != entry.size {
                 return Err(damaged());
             }
@@ -178,14 +183,17 @@ pub(super) fn entry_data<'a>(data: &'a [u8], entry: &ZipEntry) -> Res<Cow<'a, [u
             return Err(format!(
                 "{} is compressed with zip method {method}; torch.save writes entries uncompressed \
                  (was the file re-zipped?)",
-                entry.name
+                clip(&entry.name)
             ));
         }
     };
     let mut crc = Crc::new();
     crc.update(&bytes);
     if crc.sum() != entry.crc {
-        return Err(format!("{} fails its CRC check: the file is damaged", entry.name));
+        return Err(format!(
+            "{} fails its CRC check: the file is damaged",
+            clip(&entry.name)
+        ));
     }
     Ok(bytes)
 }
@@ -230,7 +238,7 @@ pub(super) fn read_torch_zip(data: &[u8], budget: &mut usize) -> Res<Vec<NamedTe
         .ok_or_else(|| cut_short("data.pkl"))?;
     if pickle_entry.size > MAX_PICKLE_BYTES {
         return Err(format!(
-            "data.pkl is {} bytes, too large for a model's state_dict",
+            "data.pkl is {} bytes, over the limit of {MAX_PICKLE_BYTES} for a model's state_dict",
             pickle_entry.size
         ));
     }
@@ -245,9 +253,13 @@ pub(super) fn read_torch_zip(data: &[u8], budget: &mut usize) -> Res<Vec<NamedTe
     for (name, tensor) in wanted {
         let key = &tensor.storage;
         if !storages.contains_key(key) {
-            let entry = by_name
-                .get(format!("{root}data/{key}").as_str())
-                .ok_or_else(|| format!("{name}: its storage data/{key} is missing from the archive"))?;
+            let entry = by_name.get(format!("{root}data/{key}").as_str()).ok_or_else(|| {
+                format!(
+                    "{}: its storage data/{} is missing from the archive",
+                    clip(&name),
+                    clip(&key)
+                )
+            })?;
             storages.insert(key.clone(), entry_data(data, entry)?);
         }
         let bytes: &[u8] = storages.get(key).map(|b| &**b).unwrap_or_default();

@@ -81,6 +81,8 @@ pub struct Facts {
     /// dataset images as, so the page's pad draws alike.
     pub pad_side: usize,
     pub pad_brush: f32,
+    /// The largest drawing set file read: the page refuses a larger one before reading it.
+    pub drawing_set_max_bytes: usize,
     pub recipes: Vec<RecipeInfo>,
     pub default_recipe: &'static str,
     pub palette: Palette,
@@ -96,6 +98,7 @@ pub fn facts() -> Facts {
         test_size: TEST_SIZE,
         pad_side: crate::drawings::PAD_SIDE,
         pad_brush: crate::drawings::PAD_BRUSH,
+        drawing_set_max_bytes: crate::teach::user_set::MAX_FILE_BYTES,
         recipes: Recipe::ALL
             .iter()
             .map(|r| RecipeInfo {

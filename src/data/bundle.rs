@@ -1,9 +1,35 @@
 //! Turning the files a user drops (any mix of the four IDX files, gzipped or not, or two Kaggle
 //! CSVs) into a training and a test set, telling which file is which by content and name.
 
-use crate::error::DataError;
+use std::io::{BufRead, Read};
 
-use super::{Dataset, idx};
+use crate::error::{DataError, grouped};
+
+use super::{Dataset, csv, idx};
+
+/// The largest IDX file read (gzipped or not): the training images, raw, are 47,040,016 bytes.
+pub const MAX_IDX_FILE_BYTES: u64 = 48 << 20;
+
+/// A dropped file's contents: its bytes, or a stream (the page's worker reads a user's file in
+/// slices, so a CSV of any size costs one slice and the rows so far) with its first bytes and
+/// its size.
+pub enum Content<'a> {
+    Bytes(Vec<u8>),
+    Stream {
+        head: Vec<u8>,
+        len: u64,
+        reader: Box<dyn BufRead + 'a>,
+    },
+}
+
+impl Content<'_> {
+    fn head(&self) -> &[u8] {
+        match self {
+            Content::Bytes(bytes) => bytes,
+            Content::Stream { head, .. } => head,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -55,10 +81,14 @@ fn named_kind(name: &str) -> Option<idx::Kind> {
     }
 }
 
-fn parse_part(name: &str, bytes: &[u8]) -> Result<Part, DataError> {
+fn parse_part(name: &str, content: Content) -> Result<Part, DataError> {
     let test = split_hint(name);
-    if is_csv(name, bytes) {
-        let dataset = Dataset::from_csv(name, bytes)?;
+    if is_csv(name, content.head()) {
+        let data = match content {
+            Content::Bytes(bytes) => csv::parse(name, &bytes)?,
+            Content::Stream { reader, .. } => csv::read(name, reader)?,
+        };
+        let dataset = Dataset::new(data.pixels, data.labels)?;
         return Ok(Part {
             name: name.into(),
             role: Role::Csv,
@@ -68,6 +98,31 @@ fn parse_part(name: &str, bytes: &[u8]) -> Result<Part, DataError> {
             labels: None,
         });
     }
+    let bytes = match content {
+        Content::Bytes(bytes) => bytes,
+        Content::Stream { len, reader, .. } => {
+            if len > MAX_IDX_FILE_BYTES {
+                return Err(DataError::Io {
+                    file: name.into(),
+                    reason: format!(
+                        "{} bytes, over the limit of {} for an IDX file (the training images are 47,040,016)",
+                        grouped(len as usize),
+                        grouped(MAX_IDX_FILE_BYTES as usize)
+                    ),
+                });
+            }
+            let mut bytes = Vec::with_capacity(len as usize);
+            reader
+                .take(MAX_IDX_FILE_BYTES)
+                .read_to_end(&mut bytes)
+                .map_err(|e| DataError::Io {
+                    file: name.into(),
+                    reason: e.to_string(),
+                })?;
+            bytes
+        }
+    };
+    let bytes = bytes.as_slice();
     // The magic number says what the file holds; a name that says otherwise is an error of its own.
     let found = idx::peek_magic(name, bytes)?.and_then(idx::Kind::of_magic);
     let named = named_kind(name);
@@ -113,9 +168,19 @@ fn count(p: &Part) -> usize {
 
 /// Builds `(train, test)` from named files: four IDX files, or two CSVs.
 pub fn from_files(files: &[(String, Vec<u8>)]) -> Result<(Dataset, Dataset), DataError> {
+    from_contents(
+        files
+            .iter()
+            .map(|(n, b)| (n.clone(), Content::Bytes(b.clone())))
+            .collect(),
+    )
+}
+
+/// `from_files` for files given as bytes or streams.
+pub fn from_contents(files: Vec<(String, Content)>) -> Result<(Dataset, Dataset), DataError> {
     let mut parts = files
-        .iter()
-        .map(|(n, b)| parse_part(n, b))
+        .into_iter()
+        .map(|(n, c)| parse_part(&n, c))
         .collect::<Result<Vec<_>, _>>()?;
     // Files whose names don't say train or test: the larger set of a kind is the training set.
     for role in [Role::Images, Role::Labels, Role::Csv] {

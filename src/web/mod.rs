@@ -6,6 +6,7 @@
 //! - `gpu`: WebGPU adapter detection, with the reasons shown when there is none.
 //! - `page`: what the page's own small module exports (a CPU model, preprocessing, the facts).
 //! - `fault`: a real panic on demand, for the tests of recovery from one.
+//! - `file_chunks`: a user's file read in slices by a worker.
 
 pub mod protocol;
 
@@ -15,6 +16,8 @@ pub mod devices;
 pub mod exchange;
 #[cfg(target_arch = "wasm32")]
 mod fault;
+#[cfg(target_arch = "wasm32")]
+mod file_chunks;
 #[cfg(all(target_arch = "wasm32", feature = "gpu"))]
 pub mod gpu;
 #[cfg(target_arch = "wasm32")]
@@ -43,23 +46,59 @@ pub(crate) fn to_js<T: serde::Serialize>(value: &T) -> Result<wasm_bindgen::JsVa
         .map_err(|e| wasm_bindgen::JsValue::from_str(&e.to_string()))
 }
 
-/// A page-to-worker message as the worker reads it: the SharedArrayBuffer a Start or Measure
-/// carries as `exchange` (not a serde value) taken off, the rest parsed into `ToWorker`.
+/// A page-to-worker message as the worker reads it: what it carries that is not a serde value
+/// taken off, the rest parsed into `ToWorker`.
 #[cfg(target_arch = "wasm32")]
-pub(crate) fn read_to_worker(
-    data: &wasm_bindgen::JsValue,
-) -> (
-    Result<protocol::ToWorker, serde_wasm_bindgen::Error>,
-    Option<js_sys::SharedArrayBuffer>,
-) {
+pub(crate) struct Incoming {
+    pub msg: Result<protocol::ToWorker, serde_wasm_bindgen::Error>,
+    pub attached: Attached,
+}
+
+/// The JS objects a message carries beside its serde fields.
+#[cfg(target_arch = "wasm32")]
+#[derive(Default)]
+pub(crate) struct Attached {
+    /// The SharedArrayBuffer of a Start or Measure of two CPU workers.
+    pub exchange: Option<js_sys::SharedArrayBuffer>,
+    /// For each of a LoadData's files, the user's `File` when it came as one (read in slices).
+    pub files: Vec<Option<web_sys::File>>,
+    /// A ReadDrawings' user file, read here instead of in the page.
+    pub file: Option<web_sys::File>,
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn read_to_worker(data: &wasm_bindgen::JsValue) -> Incoming {
     use wasm_bindgen::JsCast;
-    let key = wasm_bindgen::JsValue::from_str("exchange");
-    let exchange = data.dyn_ref::<js_sys::Object>().and_then(|object| {
+    let take = |object: &js_sys::Object, key: &str| {
+        let key = wasm_bindgen::JsValue::from_str(key);
         let value = js_sys::Reflect::get(object, &key).ok()?;
         let _ = js_sys::Reflect::delete_property(object, &key);
-        value.dyn_into::<js_sys::SharedArrayBuffer>().ok()
-    });
-    (serde_wasm_bindgen::from_value(data.clone()), exchange)
+        Some(value)
+    };
+    let object = data.dyn_ref::<js_sys::Object>();
+    let exchange = object
+        .and_then(|o| take(o, "exchange"))
+        .and_then(|v| v.dyn_into::<js_sys::SharedArrayBuffer>().ok());
+    let files = object
+        .and_then(|o| js_sys::Reflect::get(o, &"files".into()).ok())
+        .and_then(|v| v.dyn_into::<js_sys::Array>().ok())
+        .map(|list| {
+            list.iter()
+                .map(|f| {
+                    f.dyn_ref::<js_sys::Object>()
+                        .and_then(|f| take(f, "file"))
+                        .and_then(|v| v.dyn_into::<web_sys::File>().ok())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let file = object
+        .and_then(|o| take(o, "file"))
+        .and_then(|v| v.dyn_into::<web_sys::File>().ok());
+    Incoming {
+        msg: serde_wasm_bindgen::from_value(data.clone()),
+        attached: Attached { exchange, files, file },
+    }
 }
 
 /// Milliseconds since the epoch (workers and pages alike; `Instant` panics on wasm32).

@@ -174,19 +174,26 @@ fn set_palette() {
 }
 
 /// The kind of a page-to-worker message as the worker reads it (`"start"`, `"pause"`, ...), with
-/// `"+exchange"` when it carried a shared buffer; an error says why the worker would refuse it.
+/// `"+exchange"` when it carried a shared buffer and `"+file"` when it carried a user's `File`;
+/// an error says why the worker would refuse it.
 /// The page's message builders (www/js/messages.js) are tested against it.
 #[wasm_bindgen]
 pub fn read_to_worker(message: JsValue) -> Result<String, JsError> {
-    let (msg, exchange) = super::read_to_worker(&message);
-    let msg = msg.map_err(|e| JsError::new(&e.to_string()))?;
+    let incoming = super::read_to_worker(&message);
+    let attached = incoming.attached;
+    let msg = incoming.msg.map_err(|e| JsError::new(&e.to_string()))?;
     let kind = serde_json::to_value(&msg)
         .ok()
         .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
         .unwrap_or_default();
-    Ok(if exchange.is_some() {
-        format!("{kind}+exchange")
+    let files = if attached.file.is_some() || attached.files.iter().any(Option::is_some) {
+        "+file"
     } else {
-        kind
+        ""
+    };
+    Ok(if attached.exchange.is_some() {
+        format!("{kind}+exchange{files}")
+    } else {
+        format!("{kind}{files}")
     })
 }

@@ -36,7 +36,8 @@ pub enum Backend {
 #[serde(deny_unknown_fields)]
 pub struct NamedFile {
     pub name: String,
-    #[serde(with = "serde_bytes")]
+    /// Empty when the page hands the worker the file itself (a user's file, read in slices).
+    #[serde(default, with = "serde_bytes")]
     pub bytes: Vec<u8>,
 }
 
@@ -97,7 +98,8 @@ pub enum ToWorker {
     /// with `FromWorker::DrawingsRead`: parsed here, off the page's thread, like a model file.
     ReadDrawings {
         name: String,
-        #[serde(with = "serde_bytes")]
+        /// Empty when the page hands the worker the file itself.
+        #[serde(default, with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// Teach `model` (safetensors) the user's `drawings` (a drawing set file) with a replay of

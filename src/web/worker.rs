@@ -100,9 +100,9 @@ pub fn run_worker() {
     }));
     let state: Shared = Rc::new(RefCell::new(State::default()));
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        let (msg, exchange) = super::read_to_worker(&event.data());
-        match msg {
-            Ok(msg) => handle(&state, msg, exchange),
+        let incoming = super::read_to_worker(&event.data());
+        match incoming.msg {
+            Ok(msg) => handle(&state, msg, incoming.attached),
             Err(e) => post_error(ErrorKind::Config, format!("unreadable message: {e}"), false),
         }
     });
@@ -142,9 +142,14 @@ fn shared_cpu(shard: Shard, exchange: Option<&SharedArrayBuffer>, config: &Train
     ))
 }
 
-fn handle(state: &Shared, msg: ToWorker, exchange: Option<SharedArrayBuffer>) {
+fn handle(state: &Shared, msg: ToWorker, attached: super::Attached) {
+    let super::Attached {
+        exchange,
+        files: handles,
+        file,
+    } = attached;
     match msg {
-        ToWorker::LoadData { files } => load_data(state, files),
+        ToWorker::LoadData { files } => load_data(state, files, handles),
         ToWorker::Start {
             config,
             backend,
@@ -220,7 +225,15 @@ fn handle(state: &Shared, msg: ToWorker, exchange: Option<SharedArrayBuffer>) {
         ToWorker::InjectPanic { file_name } => super::fault::arm(file_name),
         ToWorker::ReadDrawings { name, bytes } => match {
             super::fault::check(&name);
-            UserSet::from_bytes(&name, &bytes)
+            // A user's file comes as itself, read here (the page never holds it whole).
+            match file.map(|f| read_whole(f, crate::teach::user_set::MAX_FILE_BYTES)) {
+                Some(Ok(read)) => UserSet::from_bytes(&name, &read),
+                Some(Err(e)) => Err(crate::error::TeachError::Format {
+                    file: name.clone(),
+                    reason: e.to_string(),
+                }),
+                None => UserSet::from_bytes(&name, &bytes),
+            }
         } {
             Ok(set) => post(&FromWorker::DrawingsRead {
                 name,
@@ -286,12 +299,24 @@ fn queue(state: &Shared, control: Control) {
 }
 
 /// Parses dropped or downloaded files. On failure the dataset already loaded stays in use.
-fn load_data(state: &Shared, files: Vec<NamedFile>) {
+fn load_data(state: &Shared, files: Vec<NamedFile>, mut handles: Vec<Option<web_sys::File>>) {
     if state.borrow().running {
         return post_error(ErrorKind::Data, "stop training before loading another dataset", false);
     }
-    let files: Vec<(String, Vec<u8>)> = files.into_iter().map(|f| (f.name, f.bytes)).collect();
-    match bundle::from_files(&files) {
+    handles.resize(files.len(), None);
+    let mut contents = Vec::new();
+    for (f, handle) in files.into_iter().zip(handles) {
+        let content = match handle {
+            // A user's file: read in slices as the reader asks for them.
+            Some(file) => match streamed(file) {
+                Ok(content) => content,
+                Err(e) => return post_error(ErrorKind::Data, format!("{}: {e}", f.name), false),
+            },
+            None => bundle::Content::Bytes(f.bytes),
+        };
+        contents.push((f.name, content));
+    }
+    match bundle::from_contents(contents) {
         Ok((train, test)) => {
             let grid: Vec<usize> = shuffled_indices(test.len(), 2024)
                 .into_iter()
@@ -312,6 +337,27 @@ fn load_data(state: &Shared, files: Vec<NamedFile>) {
         }
         Err(e) => post_error(ErrorKind::Data, e.to_string(), false),
     }
+}
+
+/// A `File`'s bytes, at most `limit` and one more (so that a reader can say it is too large).
+fn read_whole(file: web_sys::File, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let chunks = super::file_chunks::FileChunks::new(file)?;
+    let mut bytes = Vec::with_capacity((chunks.len() as usize).min(limit + 1));
+    chunks.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// A `File` as a stream, with its first bytes (which say gzip, IDX or text) and its size.
+fn streamed(file: web_sys::File) -> std::io::Result<bundle::Content<'static>> {
+    use std::io::BufRead;
+    let mut chunks = super::file_chunks::FileChunks::new(file)?;
+    let head = chunks.fill_buf()?.iter().take(8).copied().collect();
+    Ok(bundle::Content::Stream {
+        head,
+        len: chunks.len(),
+        reader: Box::new(chunks),
+    })
 }
 
 fn debug(state: &Shared, hook: &str) {

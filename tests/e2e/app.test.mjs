@@ -2,7 +2,10 @@
 // WebGPU (SwiftShader) and without any adapter (the CPU fallback).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve, launch, open, waitForStatus, setSettings, assertNoPanics } from './harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { serve, launch, open, waitForStatus, setSettings, assertNoPanics, ROOT } from './harness.mjs';
 
 let server;
 before(async () => { server = await serve(); });
@@ -100,6 +103,44 @@ test('a corrupt dataset file gives a clear message', { timeout: 120_000 }, async
     const text = await page.textContent('#error');
     assert.match(text, /t10k-labels-idx1-ubyte\.gz: corrupt gzip data/);
     assert.equal(await page.isDisabled('#train'), true);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** A Kaggle-layout CSV of the first `n` images of an IDX image and label file pair (gzipped). */
+function kaggleCsv(images, labels, n) {
+  const pixels = zlib.gunzipSync(fs.readFileSync(images)).subarray(16);
+  const classes = zlib.gunzipSync(fs.readFileSync(labels)).subarray(8);
+  const rows = ['label,' + Array.from({ length: 784 }, (_, i) => `pixel${i + 1}`).join(',')];
+  for (let i = 0; i < n; i += 1) rows.push(`${classes[i]},${Array.from(pixels.subarray(i * 784, (i + 1) * 784)).join(',')}`);
+  return Buffer.from(rows.join('\n') + '\n');
+}
+
+test("the user's own files: four IDX files, then two Kaggle CSVs, read by the worker in slices, train", { timeout: 300_000 }, async () => {
+  const browser = await launch({ webgpu: false });
+  try {
+    const { page, errors } = await open(browser, `${server.url}?testLimit=300`);
+    await waitForStatus(page, /Ready to train/);
+    const data = (name) => path.join(ROOT, 'dist-test/data', name);
+    const idx = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'];
+    await page.setInputFiles('#files', idx.map(data));
+    await page.waitForFunction(() => /60,000 training and 10,000 test images ready \(your files: /.test(document.getElementById('data-info').textContent), null, { timeout: 60_000 });
+    const csvs = [
+      { name: 'mine-train.csv', mimeType: 'text/csv', buffer: kaggleCsv(data(idx[0]), data(idx[1]), 3000) },
+      { name: 'mine-test.csv', mimeType: 'text/csv', buffer: kaggleCsv(data(idx[2]), data(idx[3]), 1000) },
+    ];
+    await page.setInputFiles('#files', csvs);
+    await page.waitForFunction(() => /3,000 training and 1,000 test images ready \(your files: mine-train\.csv, mine-test\.csv\)/.test(document.getElementById('data-info').textContent), null, { timeout: 60_000 });
+    const inUse = await page.evaluate(() => window.fashionTest.dataset());
+    assert.deepEqual([inUse.train, inUse.test], [3000, 1000]);
+    // Every worker that trains gets the same files (the second CPU worker reads them too).
+    await setSettings(page, { recipe: 'reference', backend: 'cpu', epochs: 2, batch: 100 });
+    await page.click('#train');
+    await waitForStatus(page, /Finished 2 epochs: test accuracy/, 240_000);
+    const acc = await page.evaluate(() => window.fashionTest.history().testAcc.at(-1)[1]);
+    assert.ok(acc > 0.6, `test accuracy ${acc} after two epochs on 3,000 real images`);
+    assertNoPanics(errors);
   } finally {
     await browser.close();
   }

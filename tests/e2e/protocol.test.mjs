@@ -25,6 +25,7 @@ test('every message the page builds is one the worker reads', { timeout: 120_000
       const measured = { webgpu_samples_per_sec: 1, cpu_samples_per_sec: 2 };
       return {
         loadData: read(toWorker.loadData([{ name: 'train-images-idx3-ubyte.gz', bytes: new Uint8Array([1, 2]) }])),
+        loadFile: read(toWorker.loadData([{ name: 'mine.csv', file: new File(['label'], 'mine.csv') }])),
         start: read(toWorker.start({ config, backend: 'auto' })),
         startFull: read(toWorker.start({ config, backend: 'cpu', trainLimit: 100, testLimit: 50, checkpoint: new Uint8Array([1]), reason: 'why', measured })),
         startPaired: read(toWorker.start({ config, backend: 'cpu', shard, exchange })),
@@ -38,6 +39,7 @@ test('every message the page builds is one the worker reads', { timeout: 120_000
         debug: read(toWorker.debug('memory')),
         injectPanic: read(toWorker.injectPanic('boom.pt')),
         readDrawings: read(toWorker.readDrawings('mine.json', new Uint8Array([123]))),
+        readDrawingsFile: read(toWorker.readDrawings('mine.json', new File(['{}'], 'mine.json'))),
         teach: read(toWorker.teach({ model: new Uint8Array([1]), drawings: new Uint8Array([2]) })),
         teachOptions: read(toWorker.teach({ model: new Uint8Array([1]), drawings: new Uint8Array([2]), options: { epochs: 5, replay: 0.5, learning_rate: 0.0001, batch_size: 32, folds: 3, average: 0.9, seed: 2 } })),
         // And the parser is strict: a misspelt field is refused.
@@ -45,9 +47,9 @@ test('every message the page builds is one the worker reads', { timeout: 120_000
       };
     });
     assert.deepEqual(results, {
-      loadData: 'load_data', start: 'start', startFull: 'start', startPaired: 'start+exchange', measure: 'measure',
+      loadData: 'load_data', loadFile: 'load_data+file', start: 'start', startFull: 'start', startPaired: 'start+exchange', measure: 'measure',
       measurePaired: 'measure+exchange', pause: 'pause', resume: 'resume', stop: 'stop', testImage: 'test_image', readModel: 'read_model', debug: 'debug', injectPanic: 'inject_panic',
-      readDrawings: 'read_drawings', teach: 'teach', teachOptions: 'teach',
+      readDrawings: 'read_drawings', readDrawingsFile: 'read_drawings+file', teach: 'teach', teachOptions: 'teach',
       misspelt: results.misspelt,
     });
     assert.match(results.misspelt, /^refused: .*trainLimit/);

@@ -7,10 +7,12 @@ import { setStatus, showError, count } from './status.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** Posts copies of `files` to `worker` (the page keeps its own for the next worker). */
+/** Posts `files` to `worker`: copies of downloaded bytes (the page keeps its own for the next
+ * worker), or a user's `File`s themselves, which the worker reads in slices (a file of any size
+ * is never held whole, here or there). */
 function send(worker, files) {
-  const copies = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
-  worker.send(toWorker.loadData(copies), copies.map((f) => f.bytes.buffer));
+  const copies = files.map((f) => (f.file ? { name: f.name, file: f.file } : { name: f.name, bytes: f.bytes.slice() }));
+  worker.send(toWorker.loadData(copies), copies.filter((f) => f.bytes).map((f) => f.bytes.buffer));
   worker.data = files;
 }
 
@@ -97,8 +99,8 @@ export class DataPanel {
 
   /** The file picker and the drop zone. */
   wire() {
-    const useDropped = async (list) => {
-      const files = await Promise.all([...list].map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
+    const useDropped = (list) => {
+      const files = [...list].map((f) => ({ name: f.name, file: f }));
       if (files.length) this.use(files, `your files: ${files.map((f) => f.name).join(', ')}`);
     };
     const picker = $('files');

@@ -15,7 +15,8 @@ export const toWorker = {
   /** A model file (ours, a checkpoint, PyTorch weights) to read into our safetensors. */
   readModel: (name, bytes) => ({ type: 'read_model', name, bytes }),
   /** A drawing set file (this app's export or a Kaggle-layout CSV) to read. */
-  readDrawings: (name, bytes) => ({ type: 'read_drawings', name, bytes }),
+  /** A drawing set: its bytes, or the user's `File`, which the worker reads itself. */
+  readDrawings: (name, bytes) => (bytes instanceof Blob ? { type: 'read_drawings', name, file: bytes } : { type: 'read_drawings', name, bytes }),
   /** Teach `model` (safetensors bytes) the drawing set file `drawings`; stop() cancels. */
   teach: ({ model, drawings, options = null, backend = null }) => ({ type: 'teach', model, drawings, options, backend }),
   pause: () => ({ type: 'pause' }),

@@ -170,12 +170,18 @@ export class TeachPanel {
   /** Adds the drawings of a set file to the set; a file that is not one leaves the set as it was. */
   async importSet(file) {
     this.onError('');
+    // Refused before it is read: a file of any size would otherwise be held whole first.
+    const limit = this.wasm.facts().drawing_set_max_bytes;
+    if (file.size > limit) {
+      this.onError(`${file.name} was not read: it is ${(file.size / 2 ** 20).toFixed(0)} MB, over the limit of ${limit / 2 ** 20} MB for a drawing set.`);
+      return;
+    }
     const worker = this.worker();
     const answer = worker.next((m) => m.type === 'drawings_read' || m.type === 'crashed' || (m.type === 'error' && m.kind === 'drawings'));
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    worker.send(toWorker.readDrawings(file.name, bytes), [bytes.buffer]);
+    worker.send(toWorker.readDrawings(file.name, file));
     const msg = await answer;
-    if (msg.type !== 'drawings_read') { this.onError(`${file.name}: ${msg.message}`); return; }
+    // The reader's messages name the file already; a crashed worker's does not.
+    if (msg.type !== 'drawings_read') { this.onError(msg.type === 'crashed' ? `${file.name}: ${msg.message}` : msg.message); return; }
     this.setDrawings([...this.drawings, ...records(msg.labels, msg.pixels, msg.strokes)]);
   }
 

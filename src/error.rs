@@ -85,12 +85,14 @@ pub enum DataError {
     CsvColumns { file: String, line: usize, found: usize },
     #[error("{file}, line {line}: more than 785 columns (label + 784 pixels); the rest of the line was not read")]
     CsvTooManyColumns { file: String, line: usize },
-    #[error("{file}, line {line}: {bytes} bytes long, over the limit of {limit} for a row of 785 numbers")]
+    #[error("{file}, line {line}: {}{bytes} bytes long, over the limit of {limit} for a row of 785 numbers", if *more { "more than " } else { "" })]
     CsvLineTooLong {
         file: String,
         line: usize,
         bytes: usize,
         limit: usize,
+        /// The line goes on past `bytes` (it was not read to its end).
+        more: bool,
     },
     #[error("{file}, line {line}: one row more than the {} images a Fashion-MNIST file holds at most", grouped(*max))]
     CsvTooManyRows { file: String, line: usize, max: usize },

@@ -18,6 +18,9 @@ pub struct CsvData {
 /// The longest line a row may have: 785 numbers of up to three digits, quoted, with spaces, is
 /// under 6 KB; anything far beyond that is not a row of this dataset.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// How far past the limit a line too long is read to say how long it is (a line of 400 MB is
+/// "more than" this, without reading it all).
+const MEASURED_LINE_BYTES: usize = 64 << 20;
 
 fn is_header(line: &str) -> bool {
     line.split(',')
@@ -63,12 +66,17 @@ pub fn read(file: &str, mut reader: impl BufRead) -> Result<CsvData, DataError> 
             bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
         }
         if bytes.len() > MAX_LINE_BYTES {
-            let rest = if ended { 0 } else { skip_line(&mut reader).map_err(io)? };
+            let (rest, more) = if ended {
+                (0, false)
+            } else {
+                skip_line(&mut reader, MEASURED_LINE_BYTES - bytes.len()).map_err(io)?
+            };
             return Err(DataError::CsvLineTooLong {
                 file: file.into(),
                 line: line_no,
                 bytes: bytes.len() + rest,
                 limit: MAX_LINE_BYTES,
+                more,
             });
         }
         let line = std::str::from_utf8(bytes).map_err(|e| DataError::Io {
@@ -97,22 +105,23 @@ pub fn read(file: &str, mut reader: impl BufRead) -> Result<CsvData, DataError> 
     Ok(CsvData { pixels, labels })
 }
 
-/// Reads past the rest of a line without keeping it; returns its length (without its line
-/// end, "\n" or "\r\n").
-fn skip_line(reader: &mut impl BufRead) -> std::io::Result<usize> {
+/// Reads past the rest of a line, at most `budget` bytes of it, without keeping it; returns
+/// its length (without its line end, "\n" or "\r\n") and whether it goes on past the budget.
+fn skip_line(reader: &mut impl BufRead, budget: usize) -> std::io::Result<(usize, bool)> {
     let mut skipped = 0;
     let mut last = None;
     loop {
         let chunk = reader.fill_buf()?;
         if chunk.is_empty() {
-            return Ok(skipped);
+            return Ok((skipped, false));
         }
         match chunk.iter().position(|&b| b == b'\n') {
             Some(end) => {
                 let before = if end > 0 { chunk.get(end - 1).copied() } else { last };
                 reader.consume(end + 1);
-                return Ok(skipped + end - usize::from(before == Some(b'\r')));
+                return Ok((skipped + end - usize::from(before == Some(b'\r')), false));
             }
+            None if skipped + chunk.len() > budget => return Ok((skipped, true)),
             None => {
                 let n = chunk.len();
                 last = chunk.last().copied();

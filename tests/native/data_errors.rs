@@ -198,7 +198,8 @@ fn csv_lines_of_commas_are_refused_early() {
             file: "commas.csv".into(),
             line: 1,
             bytes: 40_000_000,
-            limit: csv::MAX_LINE_BYTES
+            limit: csv::MAX_LINE_BYTES,
+            more: false
         }
     );
     assert!(
@@ -245,9 +246,18 @@ fn csv_rows_past_the_dataset_are_refused_while_streaming() {
             file: "commas.csv".into(),
             line: 1,
             bytes: 3 * csv::MAX_LINE_BYTES,
-            limit: csv::MAX_LINE_BYTES
+            limit: csv::MAX_LINE_BYTES,
+            more: false
         }
     );
+    // A line of 100 MB is measured as far as 64 MiB.
+    let huge = std::io::BufReader::new(std::io::Read::take(std::io::repeat(b','), 100 << 20));
+    let err = csv::read("huge.csv", huge).unwrap_err();
+    assert!(
+        matches!(err, DataError::CsvLineTooLong { bytes, more: true, .. } if bytes <= 64 << 20 && bytes > 63 << 20),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("line 1: more than 6"), "{err}");
 }
 
 /// The same row over and over, as a reader.

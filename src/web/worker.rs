@@ -228,7 +228,7 @@ fn handle(state: &Shared, msg: ToWorker, attached: super::Attached) {
             // A user's file comes as itself, read here (the page never holds it whole).
             match file.map(|f| read_whole(f, crate::teach::user_set::MAX_FILE_BYTES)) {
                 Some(Ok(read)) => UserSet::from_bytes(&name, &read),
-                Some(Err(e)) => Err(crate::error::TeachError::Format {
+                Some(Err(e)) => Err(TeachError::Format {
                     file: name.clone(),
                     reason: e.to_string(),
                 }),

@@ -49,9 +49,11 @@ pub fn read(file: &str, mut reader: impl BufRead) -> Result<CsvData, DataError> 
     let mut empty = true;
     loop {
         buf.clear();
-        // One byte past the limit (and its line end) tells a line too long without reading it all.
+        // One byte past the limit (and its line end) tells a line too long without reading it
+        // all; the first line may start with a 3-byte BOM besides.
+        let bom = if line_no == 0 { 3 } else { 0 };
         let read = (&mut reader)
-            .take(MAX_LINE_BYTES as u64 + 2)
+            .take(MAX_LINE_BYTES as u64 + 2 + bom)
             .read_until(b'\n', &mut buf)
             .map_err(io)?;
         if read == 0 {

@@ -17,9 +17,11 @@ pub const VERSION: u32 = 1;
 pub const MAX_FILE_BYTES: usize = 64 << 20;
 pub const MAX_DRAWINGS: usize = 20_000;
 pub const MAX_POINTS: usize = 100_000;
-/// Strokes and points are JSON arrays, each kept as tens of bytes from as few as two of the
-/// file's (`[]`): their count is bounded before parsing (about 10,000 drawings of 200 points).
-pub const MAX_ARRAYS: usize = 2_000_000;
+/// Strokes and points in a whole set, counted before parsing: a stroke is kept as 24 bytes from
+/// as few as three of the file's (`[],`), a point as up to 16 from six, so their counts bound
+/// what parsing keeps (1,000 drawings of 40 strokes, or 4,000 of 1,000 points, fit).
+pub const MAX_STROKES: usize = 1_000_000;
+pub const MAX_SET_POINTS: usize = 4_000_000;
 /// A class list longer than this is not a class list (ours has 10).
 const MAX_CLASSES: usize = 64;
 /// Brush widths in pad pixels (the pad is 280 wide).
@@ -63,6 +65,37 @@ struct SetFile {
     #[serde(deserialize_with = "class_list")]
     classes: Vec<String>,
     drawings: Vec<UserDrawing>,
+}
+
+/// How many JSON arrays open at each depth of brackets (outside strings), the deepest counted
+/// at 4: in a set file the drawings and the class list are at depth 1, a drawing's strokes at
+/// 2, each stroke at 3 and each point at 4.
+fn arrays_by_depth(bytes: &[u8]) -> [usize; 5] {
+    let mut counts = [0; 5];
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' => {
+                depth += 1;
+                counts[depth.min(4)] += 1;
+            }
+            b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    counts
 }
 
 /// The class list, refused while it is parsed once it is longer than `MAX_CLASSES` (a file of
@@ -118,14 +151,18 @@ impl UserSet {
             file: file.into(),
             reason,
         };
-        // Every '[' outside strings opens an array; counting them all bounds the arrays parsed.
-        let arrays = bytes.iter().filter(|&&b| b == b'[').count();
-        if arrays > MAX_ARRAYS {
-            return Err(bad(format!(
-                "{} arrays (strokes and points), over the limit of {} for a drawing set",
-                grouped(arrays),
-                grouped(MAX_ARRAYS)
-            )));
+        let [_, _, _, strokes, points] = arrays_by_depth(bytes);
+        for (count, limit, what) in [
+            (strokes, MAX_STROKES, "strokes"),
+            (points, MAX_SET_POINTS, "stroke points"),
+        ] {
+            if count > limit {
+                return Err(bad(format!(
+                    "{} {what}, over the limit of {} for a drawing set",
+                    grouped(count),
+                    grouped(limit)
+                )));
+            }
         }
         let parsed: SetFile = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if parsed.format != FORMAT {
@@ -406,15 +443,23 @@ mod tests {
             drawings: vec![drawing(1, 1)],
         };
         let text = String::from_utf8(set.to_json()).unwrap();
-        let strokes = format!(",\"strokes\":[{}[]]}}]}}", "[],".repeat(MAX_ARRAYS));
+        let strokes = format!(",\"strokes\":[{}[]]}}]}}", "[],".repeat(MAX_STROKES));
         let empty_strokes = text.replacen("}]}", &strokes, 1);
         let e = UserSet::from_bytes("s.json", empty_strokes.as_bytes())
             .unwrap_err()
             .to_string();
+        assert!(e.contains("1,000,002 strokes, over the limit of 1,000,000"), "{e}");
+        let points = format!(",\"strokes\":[[{}[0,0]]]}}]}}", "[0,0],".repeat(MAX_SET_POINTS));
+        let many_points = text.replacen("}]}", &points, 1);
+        let e = UserSet::from_bytes("p.json", many_points.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("2,000,00") && e.contains("over the limit of 2,000,000"),
+            e.contains("4,000,003 stroke points, over the limit of 4,000,000"),
             "{e}"
         );
+        // Brackets inside strings do not count, escaped quotes included.
+        assert_eq!(arrays_by_depth(br#"{"a":"[[\"[[","b":[[[[1]]]]}"#), [0, 1, 1, 1, 1]);
         let names = format!("\"classes\":[{}\"\"]", "\"\",".repeat(1_000_000));
         let start = text.find("\"classes\":[").unwrap();
         let end = start + text[start..].find(']').unwrap() + 1;

@@ -168,6 +168,10 @@ pub enum FromWorker {
         #[serde(with = "serde_bytes")]
         grid_pixels: Vec<u8>,
         grid_labels: Vec<u8>,
+        /// When the dataset came from the user's own files: it again, as four raw IDX files, for
+        /// the page to hand to other workers (the files on disk may change or go away).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<NamedFile>,
     },
     /// The backend chosen for the run that is starting (Auto may have measured first).
     Backend(BackendInfo),
@@ -332,6 +336,7 @@ mod tests {
                 test: 1,
                 grid_pixels: vec![0],
                 grid_labels: vec![0],
+                files: Vec::new(),
             },
             FromWorker::Backend(BackendInfo {
                 backend: Backend::Cpu,

@@ -304,6 +304,7 @@ fn load_data(state: &Shared, files: Vec<NamedFile>, mut handles: Vec<Option<web_
         return post_error(ErrorKind::Data, "stop training before loading another dataset", false);
     }
     handles.resize(files.len(), None);
+    let from_disk = handles.iter().any(Option::is_some);
     let mut contents = Vec::new();
     for (f, handle) in files.into_iter().zip(handles) {
         let content = match handle {
@@ -324,11 +325,17 @@ fn load_data(state: &Shared, files: Vec<NamedFile>, mut handles: Vec<Option<web_
                 .map(|i| i as usize)
                 .collect();
             let shown = test.select(&grid);
+            let files = if from_disk {
+                as_idx_files(&train, &test)
+            } else {
+                Vec::new()
+            };
             post(&FromWorker::DataLoaded {
                 train: train.len(),
                 test: test.len(),
                 grid_pixels: shown.pixels().to_vec(),
                 grid_labels: shown.labels().to_vec(),
+                files,
             });
             let mut s = state.borrow_mut();
             s.train = Some(train);
@@ -337,6 +344,21 @@ fn load_data(state: &Shared, files: Vec<NamedFile>, mut handles: Vec<Option<web_
         }
         Err(e) => post_error(ErrorKind::Data, e.to_string(), false),
     }
+}
+
+/// A dataset as the four raw IDX files (what the page hands other workers).
+fn as_idx_files(train: &Dataset, test: &Dataset) -> Vec<NamedFile> {
+    use crate::data::idx::{encode_images, encode_labels};
+    let file = |name: &str, bytes: Vec<u8>| NamedFile {
+        name: name.into(),
+        bytes,
+    };
+    vec![
+        file("train-images-idx3-ubyte", encode_images(train.pixels(), train.len())),
+        file("train-labels-idx1-ubyte", encode_labels(train.labels())),
+        file("t10k-images-idx3-ubyte", encode_images(test.pixels(), test.len())),
+        file("t10k-labels-idx1-ubyte", encode_labels(test.labels())),
+    ]
 }
 
 /// A `File`'s bytes, at most `limit` and one more (so that a reader can say it is too large).

@@ -134,12 +134,25 @@ test("the user's own files: four IDX files, then two Kaggle CSVs, read by the wo
     await page.waitForFunction(() => /3,000 training and 1,000 test images ready \(your files: mine-train\.csv, mine-test\.csv\)/.test(document.getElementById('data-info').textContent), null, { timeout: 60_000 });
     const inUse = await page.evaluate(() => window.fashionTest.dataset());
     assert.deepEqual([inUse.train, inUse.test], [3000, 1000]);
+    // The page keeps the worker's compact copy (raw IDX), not the files on disk.
+    assert.deepEqual(await page.evaluate(() => window.fashionTest.datasetFiles()), [
+      { name: 'train-images-idx3-ubyte', bytes: 16 + 3000 * 784, file: false },
+      { name: 'train-labels-idx1-ubyte', bytes: 8 + 3000, file: false },
+      { name: 't10k-images-idx3-ubyte', bytes: 16 + 1000 * 784, file: false },
+      { name: 't10k-labels-idx1-ubyte', bytes: 8 + 1000, file: false },
+    ]);
+
     // Every worker that trains gets the same files (the second CPU worker reads them too).
     await setSettings(page, { recipe: 'reference', backend: 'cpu', epochs: 2, batch: 100 });
     await page.click('#train');
     await waitForStatus(page, /Finished 2 epochs: test accuracy/, 240_000);
     const acc = await page.evaluate(() => window.fashionTest.history().testAcc.at(-1)[1]);
     assert.ok(acc > 0.6, `test accuracy ${acc} after two epochs on 3,000 real images`);
+    // A restarted worker gets the dataset back from the page's copy.
+    await page.evaluate(() => window.fashionTest.crashWorker('a crash for the test'));
+    assert.match(await page.textContent('#error'), /it has been restarted/);
+    await page.waitForFunction(() => window.fashionTest.dataset().ready, null, { timeout: 60_000 });
+    assert.match(await page.textContent('#data-info'), /3,000 training and 1,000 test images ready \(your files: mine-train\.csv, mine-test\.csv\)/);
     assertNoPanics(errors);
   } finally {
     await browser.close();

@@ -88,7 +88,7 @@ test('hostile files in the page: each refused with a message; the model, the dat
       ['commas.csv', '#files', '#error', /commas\.csv, line 1: .*over the limit/],
       ['rows.csv', '#files', '#error', /rows\.csv, line 60002: one row more than the 60,000 images/],
       ['commas.csv', '#teach-import', '#draw-error', /commas\.csv/],
-      ['strokes.json', '#teach-import', '#draw-error', /strokes\.json.*over the limit of 2,000,000/],
+      ['strokes.json', '#teach-import', '#draw-error', /strokes\.json.*21,000,001 strokes, over the limit of 1,000,000/],
     ];
     for (const [name, input, shown, message] of cases) {
       await page.evaluate((sel) => {

@@ -403,7 +403,7 @@ class App {
   // ---- buttons ------------------------------------------------------------------------------------
 
   updateButtons() {
-    const canStart = this.data.ready && !this.running && !this.teach?.teaching;
+    const canStart = this.data.ready && !this.running && !this.teach?.teaching && !this.previousBusy;
     $('train').disabled = !canStart;
     const r = this.run;
     const resumable = Boolean(r?.checkpoint && r.epoch < r.epochs);

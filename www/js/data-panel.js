@@ -55,6 +55,9 @@ export class DataPanel {
 
   loaded(msg) {
     const checking = this.checking ?? { files: this.files, source: this.info?.source };
+    // The user's own files, read once: the worker's copy of them (raw IDX) is what other
+    // workers get, not the files on disk, which may change or go away.
+    if (msg.files?.length) checking.files = msg.files.map((f) => ({ name: f.name, bytes: f.bytes }));
     checking.cache?.keep();
     this.trainers.cpu.data = checking.files;
     Object.assign(this, { ready: true, files: checking.files, info: { train: msg.train, test: msg.test, source: checking.source }, checking: null });

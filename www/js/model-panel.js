@@ -91,29 +91,34 @@ export async function startModelPanel(app) {
       panel.onError(`The ready model could not be loaded: ${e.message || e}`);
     }
   });
-  // The previous run becomes the latest again (its model in use, its checkpoint resumable).
-  $('restore-previous').addEventListener('click', async () => {
+  // One of Restore and Discard at a time, both off until it has finished: a Discard that came
+  // during a Restore's swap would forget the run the swap had just put aside.
+  const exclusive = (work) => async () => {
+    if (app.previousBusy) return;
+    app.previousBusy = true;
+    app.updateButtons();
     try {
-      await saved.swapWithPrevious();
-      previous = await restore(app, panel);
-      $('use-previous').hidden = !previous;
-      app.updateButtons();
+      await work();
     } catch (e) {
       app.storageFailed(e);
+    } finally {
+      app.previousBusy = false;
+      app.updateButtons();
     }
-  });
+  };
+  // The previous run becomes the latest again (its model in use, its checkpoint resumable).
+  $('restore-previous').addEventListener('click', exclusive(async () => {
+    await saved.swapWithPrevious();
+    previous = await restore(app, panel);
+    $('use-previous').hidden = !previous;
+  }));
   // Kept until the user says otherwise: a third run replaces it, or this.
-  $('discard-previous').addEventListener('click', async () => {
+  $('discard-previous').addEventListener('click', exclusive(async () => {
     const prev = app.previousRun;
     if (!prev || !confirm(`Discard the previous run (epoch ${prev.epoch} of ${prev.epochs})? Its model and checkpoint cannot be restored afterwards.`)) return;
-    try {
-      await saved.discardPrevious();
-      app.previousRun = null;
-      app.updateButtons();
-    } catch (e) {
-      app.storageFailed(e);
-    }
-  });
+    await saved.discardPrevious();
+    app.previousRun = null;
+  }));
   previous = await restore(app, panel);
   $('use-previous').hidden = !previous;
   app.timings.classifierReadyMs = performance.now();

@@ -7,6 +7,8 @@
 //   backend()        the run's backend {backend, adapter, fallback_reason, measured}
 //   confusion()      the latest confusion matrix (10x10)
 //   dataset()        {ready, train, test, source} of the dataset in use
+//   datasetFiles()   what the page keeps of it to hand to workers: [{name, bytes, file}] (bytes
+//                    held, or whether it is a user's File read from disk)
 //   classify()       the drawing panel: {probabilities, inputLabel, stats, latencies} (the main
 //                    thread's milliseconds of each of the last 200 predictions)
 //   timings()        {classifierReadyMs}
@@ -39,6 +41,7 @@ export function installTestApi(app) {
     backend: () => copy(app.backend),
     confusion: () => copy(app.progress.confusion),
     dataset: () => ({ ready: app.data.ready, ...(app.data.info ?? {}) }),
+    datasetFiles: () => (app.data.files ?? []).map((f) => ({ name: f.name, bytes: f.bytes?.length ?? 0, file: Boolean(f.file) })),
     classify: () => ({
       probabilities: app.classify?.probabilities ? Array.from(app.classify.probabilities) : null,
       inputLabel: app.classify?.inputLabel ?? null,

@@ -216,6 +216,7 @@ impl<'a> Machine<'a> {
                 // The three opcodes are consecutive bytes: TUPLE1 takes one item, TUPLE3 three.
                 let n = usize::from(op - opcodes::TUPLE1) + 1;
                 let split = self.stack.len().checked_sub(n).ok_or_else(underflow)?;
+                self.charge(n)?;
                 let items = self.stack.split_off(split);
                 let tuple = self.alloc(Object::Tuple(items))?;
                 self.push(tuple)?;
@@ -229,8 +230,10 @@ impl<'a> Machine<'a> {
                 let list = self.alloc(Object::List(items))?;
                 self.push(list)?;
             }
+            // Every value kept in a container counts: APPEND grows a list by one each time.
             opcodes::APPEND => {
                 let item = self.pop()?;
+                self.charge(1)?;
                 self.list_below()?.push(item);
             }
             opcodes::APPENDS | opcodes::ADDITEMS => {
@@ -253,6 +256,7 @@ impl<'a> Machine<'a> {
                 let value = self.pop()?;
                 let key = self.pop()?;
                 self.charge_value(&key)?;
+                self.charge(1)?;
                 self.dict_below()?.insert(key, value);
             }
             opcodes::SETITEMS => {

@@ -281,10 +281,11 @@ fn serialize(tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Resu
     safetensors::serialize(views, Some(metadata)).map_err(|e| WeightsError::Format(e.to_string()))
 }
 
-/// Refuses a safetensors header over `MAX_SAFETENSORS_HEADER` before anything parses it.
+/// Refuses a safetensors header over `MAX_SAFETENSORS_HEADER` before anything parses it. Bytes
+/// that are not safetensors (no `{` after the 8-byte length) pass, for the parser to say so.
 pub(crate) fn safetensors_header_fits(bytes: &[u8]) -> Result<(), String> {
     let declared = bytes.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b));
-    if declared > MAX_SAFETENSORS_HEADER {
+    if bytes.get(8) == Some(&b'{') && declared > MAX_SAFETENSORS_HEADER {
         return Err(format!(
             "its safetensors header is {declared} bytes, over the limit of {MAX_SAFETENSORS_HEADER} \
              (a model of this network has one of about 1 KB)"
@@ -311,9 +312,8 @@ fn is_ours(bytes: &[u8]) -> bool {
 /// .pt/.pth, or a PyTorch safetensors file, in the usual namings). A file that fits neither is an
 /// error that says what is wrong with it; nothing is half-loaded.
 pub fn read_model_file(name: &str, bytes: &[u8]) -> Result<Snapshot, WeightsError> {
-    if bytes.get(8) == Some(&b'{') {
-        safetensors_header_fits(bytes).map_err(WeightsError::Format)?;
-    }
+    // Before the readers below, which parse the header again each.
+    safetensors_header_fits(bytes).map_err(WeightsError::Format)?;
     let ours = match Snapshot::from_safetensors(bytes) {
         Ok(snap) => return Ok(snap),
         Err(e) if is_ours(bytes) => return Err(e),

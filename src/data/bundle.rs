@@ -5,7 +5,7 @@ use std::io::{BufRead, Read};
 
 use crate::error::{DataError, grouped};
 
-use super::{Dataset, csv, idx};
+use super::{Dataset, idx};
 
 /// The largest IDX file read (gzipped or not): the training images, raw, are 47,040,016 bytes.
 pub const MAX_IDX_FILE_BYTES: u64 = 48 << 20;
@@ -14,7 +14,7 @@ pub const MAX_IDX_FILE_BYTES: u64 = 48 << 20;
 /// slices, so a CSV of any size costs one slice and the rows so far) with its first bytes and
 /// its size.
 pub enum Content<'a> {
-    Bytes(Vec<u8>),
+    Bytes(&'a [u8]),
     Stream {
         head: Vec<u8>,
         len: u64,
@@ -84,11 +84,10 @@ fn named_kind(name: &str) -> Option<idx::Kind> {
 fn parse_part(name: &str, content: Content) -> Result<Part, DataError> {
     let test = split_hint(name);
     if is_csv(name, content.head()) {
-        let data = match content {
-            Content::Bytes(bytes) => csv::parse(name, &bytes)?,
-            Content::Stream { reader, .. } => csv::read(name, reader)?,
+        let dataset = match content {
+            Content::Bytes(bytes) => Dataset::from_csv(name, bytes)?,
+            Content::Stream { reader, .. } => Dataset::from_csv(name, reader)?,
         };
-        let dataset = Dataset::new(data.pixels, data.labels)?;
         return Ok(Part {
             name: name.into(),
             role: Role::Csv,
@@ -98,6 +97,7 @@ fn parse_part(name: &str, content: Content) -> Result<Part, DataError> {
             labels: None,
         });
     }
+    let read;
     let bytes = match content {
         Content::Bytes(bytes) => bytes,
         Content::Stream { len, reader, .. } => {
@@ -119,10 +119,10 @@ fn parse_part(name: &str, content: Content) -> Result<Part, DataError> {
                     file: name.into(),
                     reason: e.to_string(),
                 })?;
-            bytes
+            read = bytes;
+            &read
         }
     };
-    let bytes = bytes.as_slice();
     // The magic number says what the file holds; a name that says otherwise is an error of its own.
     let found = idx::peek_magic(name, bytes)?.and_then(idx::Kind::of_magic);
     let named = named_kind(name);
@@ -168,12 +168,7 @@ fn count(p: &Part) -> usize {
 
 /// Builds `(train, test)` from named files: four IDX files, or two CSVs.
 pub fn from_files(files: &[(String, Vec<u8>)]) -> Result<(Dataset, Dataset), DataError> {
-    from_contents(
-        files
-            .iter()
-            .map(|(n, b)| (n.clone(), Content::Bytes(b.clone())))
-            .collect(),
-    )
+    from_contents(files.iter().map(|(n, b)| (n.clone(), Content::Bytes(b))).collect())
 }
 
 /// `from_files` for files given as bytes or streams.

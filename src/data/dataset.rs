@@ -74,9 +74,9 @@ impl Dataset {
         Self::new(images.pixels, labels)
     }
 
-    /// Parses a Kaggle CSV file.
-    pub fn from_csv(name: &str, bytes: &[u8]) -> Result<Self, DataError> {
-        let data = csv::parse(name, bytes)?;
+    /// Parses a Kaggle CSV file, held in memory (`&[u8]`) or streamed.
+    pub fn from_csv(name: &str, reader: impl std::io::BufRead) -> Result<Self, DataError> {
+        let data = csv::read(name, reader)?;
         Self::new(data.pixels, data.labels)
     }
 
@@ -113,8 +113,7 @@ impl Dataset {
             file: name.clone(),
             reason: e.to_string(),
         })?;
-        let data = csv::read(&name, std::io::BufReader::with_capacity(1 << 16, file))?;
-        Self::new(data.pixels, data.labels)
+        Self::from_csv(&name, std::io::BufReader::with_capacity(1 << 16, file))
     }
 
     pub fn len(&self) -> usize {

@@ -306,16 +306,16 @@ fn load_data(state: &Shared, files: Vec<NamedFile>, mut handles: Vec<Option<web_
     handles.resize(files.len(), None);
     let from_disk = handles.iter().any(Option::is_some);
     let mut contents = Vec::new();
-    for (f, handle) in files.into_iter().zip(handles) {
+    for (f, handle) in files.iter().zip(handles) {
         let content = match handle {
             // A user's file: read in slices as the reader asks for them.
             Some(file) => match streamed(file) {
                 Ok(content) => content,
                 Err(e) => return post_error(ErrorKind::Data, format!("{}: {e}", f.name), false),
             },
-            None => bundle::Content::Bytes(f.bytes),
+            None => bundle::Content::Bytes(&f.bytes),
         };
-        contents.push((f.name, content));
+        contents.push((f.name.clone(), content));
     }
     match bundle::from_contents(contents) {
         Ok((train, test)) => {
@@ -483,10 +483,13 @@ async fn train(state: &Shared, request: Request) -> Result<(), Failure> {
         // cannot continue.
         Some(bytes) => Some(Checkpoint::from_bytes(bytes).map_err(|e| Failure {
             kind: ErrorKind::Checkpoint,
-            message: match e {
-                WeightsError::Mismatch(why) => format!("The run's last checkpoint cannot be continued: {why}"),
-                e => format!("The run's last checkpoint cannot be continued: {e}"),
-            },
+            message: format!(
+                "The run's last checkpoint cannot be continued: {}",
+                match e {
+                    WeightsError::Mismatch(why) => why,
+                    e => e.to_string(),
+                }
+            ),
         })?),
         None => None,
     };

@@ -27,14 +27,15 @@ async function drawAndClassify(page) {
 
 const textOf = (page, sel) => page.evaluate((s) => document.querySelector(s).textContent, sel);
 
-/** A fresh page with the dataset loaded and a CPU run of `settings` started; resolves once
- * `started` (a page function) is true, waiting at most `timeout` ms. Returns the page, its console errors and the model
- * shown before the run. */
-async function cpuRun(browser, settings, started, timeout) {
+/** A fresh page with the dataset loaded and a CPU run of `settings` started (with `stopAfter`,
+ * stopped after that epoch); resolves once `started` (a page function) is true, waiting at most
+ * `timeout` ms. Returns the page, its console errors and the model shown before the run. */
+async function cpuRun(browser, settings, started, timeout, { stopAfter = null } = {}) {
   const { page, errors } = await open(browser, `${server.url}?testLimit=300`);
   await waitForStatus(page, /Ready to train/);
   const model = await textOf(page, '#model-info');
   await setSettings(page, { recipe: 'reference', backend: 'cpu', batch: 64, ...settings });
+  if (stopAfter) await page.evaluate((n) => window.fashionTest.stopAfterEpoch(n), stopAfter);
   await page.click('#train');
   await page.waitForFunction(started, null, { timeout });
   return { page, errors, model };
@@ -205,13 +206,9 @@ function transposeSavedCheckpoint(page, tensor) {
 test('a damaged checkpoint in this browser: Resume says which tensor, and the run and its model stay', { timeout: 600_000 }, async () => {
   const browser = await launch({ webgpu: false });
   try {
-    const { page, errors } = await open(browser, `${server.url}?testLimit=300`);
-    await waitForStatus(page, /Ready to train/);
     // 60 steps an epoch: Stop lands before the run's end (as in recovery.test.mjs).
-    await setSettings(page, { recipe: 'reference', backend: 'cpu', batch: 100, limit: 6000, epochs: 6, seed: 3 });
-    await page.evaluate(() => window.fashionTest.stopAfterEpoch(1));
-    await page.click('#train');
-    await waitForStatus(page, /Stopped after epoch/);
+    const { page, errors } = await cpuRun(browser, { batch: 100, limit: 6000, epochs: 6, seed: 3 },
+      () => /Stopped after epoch/.test(document.getElementById('status').textContent), 120_000, { stopAfter: 1 });
     const epoch = await page.evaluate(() => window.fashionTest.lastEpoch());
     assert.ok(epoch >= 1 && epoch < 6, `stopped after epoch ${epoch}`);
     await page.waitForFunction((e) => window.fashionTest.checkpointEpoch() === e, epoch);

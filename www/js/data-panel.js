@@ -7,9 +7,9 @@ import { setStatus, showError, count } from './status.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** Posts `files` to `worker`: copies of downloaded bytes (the page keeps its own for the next
- * worker), or a user's `File`s themselves, which the worker reads in slices (a file of any size
- * is never held whole, here or there). */
+/** Posts `files` to `worker`: copies of bytes (the page keeps its own for the next worker), or
+ * a user's `File`s themselves, which the worker reads in slices (a CSV of any size is never
+ * held whole, here or there). */
 function send(worker, files) {
   const copies = files.map((f) => (f.file ? { name: f.name, file: f.file } : { name: f.name, bytes: f.bytes.slice() }));
   worker.send(toWorker.loadData(copies), copies.filter((f) => f.bytes).map((f) => f.bytes.buffer));
@@ -57,7 +57,7 @@ export class DataPanel {
     const checking = this.checking ?? { files: this.files, source: this.info?.source };
     // The user's own files, read once: the worker's copy of them (raw IDX) is what other
     // workers get, not the files on disk, which may change or go away.
-    if (msg.files?.length) checking.files = msg.files.map((f) => ({ name: f.name, bytes: f.bytes }));
+    if (msg.files?.length) checking.files = msg.files;
     checking.cache?.keep();
     this.trainers.cpu.data = checking.files;
     Object.assign(this, { ready: true, files: checking.files, info: { train: msg.train, test: msg.test, source: checking.source }, checking: null });

@@ -14,9 +14,9 @@ export const toWorker = {
   measure: ({ config, backend, shard, exchange }) => ({ type: 'measure', config, backend, ...(shard ? { shard, exchange } : {}) }),
   /** A model file (ours, a checkpoint, PyTorch weights) to read into our safetensors. */
   readModel: (name, bytes) => ({ type: 'read_model', name, bytes }),
-  /** A drawing set file (this app's export or a Kaggle-layout CSV) to read. */
-  /** A drawing set: its bytes, or the user's `File`, which the worker reads itself. */
-  readDrawings: (name, bytes) => (bytes instanceof Blob ? { type: 'read_drawings', name, file: bytes } : { type: 'read_drawings', name, bytes }),
+  /** A drawing set file (this app's export or a Kaggle-layout CSV) to read: its bytes, or the
+   * user's `File`, which the worker reads itself. */
+  readDrawings: (name, contents) => (contents instanceof Blob ? { type: 'read_drawings', name, file: contents } : { type: 'read_drawings', name, bytes: contents }),
   /** Teach `model` (safetensors bytes) the drawing set file `drawings`; stop() cancels. */
   teach: ({ model, drawings, options = null, backend = null }) => ({ type: 'teach', model, drawings, options, backend }),
   pause: () => ({ type: 'pause' }),

@@ -76,6 +76,11 @@ impl<'a> Machine<'a> {
             Value::Global(g) => g.0.len() + g.1.len(),
             _ => 0,
         };
+        self.charge_bytes(bytes)
+    }
+
+    /// One value, and one more per `STRING_BYTES_PER_VALUE` of the `bytes` it hashes or copies.
+    pub(super) fn charge_bytes(&mut self, bytes: usize) -> Res<()> {
         self.charge(1 + bytes / STRING_BYTES_PER_VALUE)
     }
 
@@ -275,7 +280,7 @@ impl<'a> Machine<'a> {
                 match (module, name) {
                     (Value::Str(module), Value::Str(name)) => {
                         // Both names are copied: a memoised megabyte name reused is charged.
-                        self.charge(1 + (module.len() + name.len()) / STRING_BYTES_PER_VALUE)?;
+                        self.charge_bytes(module.len() + name.len())?;
                         self.push(Value::Global(Rc::new((module.to_string(), name.to_string()))))?;
                     }
                     _ => return Err("expects a module and a name (two strings)".into()),

@@ -45,6 +45,19 @@ pub(super) struct Walk<'m, 'a> {
 }
 
 impl Walk<'_, '_> {
+    /// A dict key as a name part, its bytes charged (it is copied into the names below it).
+    fn key_name(&mut self, key: &Value, name: &str) -> Res<Option<String>> {
+        let key = match key {
+            Value::Str(s) => {
+                self.charge(s.len(), name)?;
+                s.to_string()
+            }
+            Value::Int(i) => i.to_string(),
+            _ => return Ok(None),
+        };
+        Ok(Some(key))
+    }
+
     /// Counts `steps` of the walk, near `name`.
     fn charge(&mut self, steps: usize, name: &str) -> Res<()> {
         self.work = self.work.saturating_add(steps);
@@ -134,21 +147,6 @@ impl Walk<'_, '_> {
             }
         }
         Ok(())
-    }
-}
-
-impl Walk<'_, '_> {
-    /// A dict key as a name part, its bytes charged (it is copied into the names below it).
-    fn key_name(&mut self, key: &Value, name: &str) -> Res<Option<String>> {
-        let key = match key {
-            Value::Str(s) => {
-                self.charge(s.len(), name)?;
-                s.to_string()
-            }
-            Value::Int(i) => i.to_string(),
-            _ => return Ok(None),
-        };
-        Ok(Some(key))
     }
 }
 
